@@ -1,0 +1,36 @@
+# FlowPool: `make demo` runs the main job, `make test` runs every test.
+# Both install what is missing first (Debian packages via apt-get, only when absent).
+
+SWIFT ?= swift
+BUILD_FLAGS ?=
+
+.PHONY: all deps build test demo lint format bench clean
+
+all: build
+
+deps:
+	@./scripts/ensure-deps.sh
+
+build: deps
+	$(SWIFT) build $(BUILD_FLAGS)
+
+test: deps
+	$(SWIFT) build --build-tests $(BUILD_FLAGS)
+	$(SWIFT) test --skip-build $(BUILD_FLAGS)
+
+demo: deps
+	$(SWIFT) build $(BUILD_FLAGS) --product flowpool
+	$$($(SWIFT) build $(BUILD_FLAGS) --show-bin-path)/flowpool demo
+
+lint:
+	$(SWIFT) format lint --strict --recursive --parallel Package.swift Sources Tests bench/Sources
+
+format:
+	$(SWIFT) format format --in-place --recursive --parallel Package.swift Sources Tests bench/Sources
+
+bench: deps
+	$(SWIFT) build -c release --product flowpool-bench
+	$$($(SWIFT) build -c release --show-bin-path)/flowpool-bench
+
+clean:
+	rm -rf .build

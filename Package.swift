@@ -1,0 +1,120 @@
+// swift-tools-version: 6.2
+import PackageDescription
+
+let package = Package(
+    name: "flowpool",
+    platforms: [.macOS(.v15)],
+    products: [
+        .library(name: "FlowCore", targets: ["FlowCore"]),
+        .library(name: "ZeroMQ", targets: ["ZeroMQ"]),
+        .library(name: "FlowPool", targets: ["FlowPool"]),
+        .library(name: "FlowAgents", targets: ["FlowAgents"]),
+        .executable(name: "flowpool", targets: ["FlowPoolCLI"]),
+        .executable(name: "flowpool-bench", targets: ["FlowPoolBench"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+        .package(url: "https://github.com/apple/swift-metrics", from: "2.13.0"),
+        .package(url: "https://github.com/apple/swift-async-algorithms", from: "1.1.4"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
+        .package(url: "https://github.com/swiftlang/swift-subprocess", from: "1.0.2"),
+        .package(url: "https://github.com/HdrHistogram/hdrhistogram-swift", from: "0.2.0"),
+    ],
+    targets: [
+        // System libraries (Debian packages; installed by `make` when missing).
+        .systemLibrary(name: "CZeroMQ", path: "Sources/CZeroMQ", providers: [.apt(["libzmq3-dev"])]),
+        .systemLibrary(name: "CSQLite", path: "Sources/CSQLite", providers: [.apt(["libsqlite3-dev"])]),
+
+        // Thin Swift binding of libzmq. Knows nothing about flows.
+        .target(
+            name: "ZeroMQ",
+            dependencies: [
+                "CZeroMQ",
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        // Nodes, flows, shared store, events. Depends on no ZeroMQ.
+        .target(
+            name: "FlowCore",
+            dependencies: [
+                .product(name: "Logging", package: "swift-log")
+            ]
+        ),
+        // Wire protocol, coordinator, worker, client, subscriber, flow registry.
+        .target(
+            name: "FlowPool",
+            dependencies: [
+                "FlowCore",
+                "ZeroMQ",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "AsyncAlgorithms", package: "swift-async-algorithms"),
+            ]
+        ),
+        // Agent nodes, LLM providers, tools, sales_agent / stock_agent, the agent4 workload.
+        .target(
+            name: "FlowAgents",
+            dependencies: [
+                "FlowCore",
+                "CSQLite",
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            resources: [.copy("Resources")]
+        ),
+        // The `flowpool` command: the only place that parses arguments and bootstraps logging and metrics.
+        .executableTarget(
+            name: "FlowPoolCLI",
+            dependencies: [
+                "FlowCore",
+                "FlowPool",
+                "FlowAgents",
+                "ZeroMQ",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "Subprocess", package: "swift-subprocess"),
+            ]
+        ),
+        // The load-test harness.
+        .executableTarget(
+            name: "FlowPoolBench",
+            dependencies: [
+                "FlowCore",
+                "FlowPool",
+                "FlowAgents",
+                "ZeroMQ",
+                "CZeroMQ",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Histogram", package: "hdrhistogram-swift"),
+                .product(name: "Subprocess", package: "swift-subprocess"),
+            ],
+            path: "bench/Sources/FlowPoolBench"
+        ),
+
+        .testTarget(name: "FlowCoreTests", dependencies: ["FlowCore"]),
+        .testTarget(name: "ZeroMQTests", dependencies: ["ZeroMQ", "CZeroMQ"]),
+        .testTarget(
+            name: "FlowPoolTests",
+            dependencies: [
+                "FlowPool", "FlowCore", "ZeroMQ", "FlowAgents",
+                .product(name: "Subprocess", package: "swift-subprocess"),
+            ]
+        ),
+        .testTarget(name: "FlowAgentsTests", dependencies: ["FlowAgents", "FlowCore"]),
+    ]
+)
+
+for target in package.targets where [.executable, .test, .regular].contains(target.type) {
+    var settings = target.swiftSettings ?? []
+    settings.append(.swiftLanguageMode(.v6))
+    // Require `any` for existential types.
+    settings.append(.enableUpcomingFeature("ExistentialAny"))
+    // A file sees only the modules it imports.
+    settings.append(.enableUpcomingFeature("MemberImportVisibility"))
+    // Zero warnings, enforced.
+    settings.append(.unsafeFlags(["-warnings-as-errors"]))
+    target.swiftSettings = settings
+}

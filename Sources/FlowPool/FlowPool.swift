@@ -1,0 +1,2 @@
+import FlowCore
+import ZeroMQ

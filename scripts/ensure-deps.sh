@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# Installs what FlowPool needs to build, test and run, only when it is missing.
+set -euo pipefail
+
+need=()
+for pkg in libzmq3-dev libsqlite3-dev pkg-config python3; do
+    dpkg -s "$pkg" >/dev/null 2>&1 || need+=("$pkg")
+done
+
+if [ "${#need[@]}" -gt 0 ]; then
+    echo "Installing missing packages: ${need[*]}"
+    SUDO=""
+    [ "$(id -u)" -eq 0 ] || SUDO="sudo"
+    export DEBIAN_FRONTEND=noninteractive
+    $SUDO apt-get update
+    $SUDO apt-get install -y "${need[@]}"
+fi
+
+if ! command -v swift >/dev/null 2>&1; then
+    echo "error: no Swift toolchain on PATH. Install Swift 6.2 or newer (https://www.swift.org/install) and retry." >&2
+    exit 1
+fi
