@@ -9,7 +9,7 @@ struct WireJSONTests {
     @Test(
         "round-trips values",
         arguments: [
-            JSONValue.null, true, false, 0, -1, 42, Int.max, Int.min, 1.5, -0.25, 1e-7, 6.02e23, 12.0,
+            JSONValue.null, true, false, 0, -1, 42, .int(Int.max), .int(Int.min), 1.5, -0.25, 1e-7, 6.02e23, 12.0,
             "", "plain", "quote \" backslash \\ slash / newline \n tab \t nul \u{0} bell \u{7}",
             "é 中文 😀", [], [1, "a", nil, [true]], [:], ["k": ["nested": [1, 2, 3]], "e": [:]],
         ] as [JSONValue]
