@@ -1,0 +1,20 @@
+extension SocketLoop {
+    /// Access to a loop's sockets from code running on the loop thread (a ``Handler`` or ``perform(_:)``).
+    ///
+    /// Valid only during the call it is passed to; do not store it or use it from another thread.
+    public struct IO {
+        let core: LoopCore
+
+        /// The socket behind `handle`, for options, subscriptions, connects and binds.
+        public func socket(_ handle: SocketHandle) -> Socket? { core.socket(handle.id) }
+
+        /// Sends a message now, or queues it on the loop thread if the socket pushes back.
+        ///
+        /// - Returns: `false` when the message was dropped (unknown socket, send error, or the socket's
+        ///   queue of loop-side messages is full); drops are counted as `outboundFailed`.
+        @discardableResult
+        public func send(_ message: [[UInt8]], on handle: SocketHandle) -> Bool {
+            core.sendFromLoop(message, on: handle.id)
+        }
+    }
+}
