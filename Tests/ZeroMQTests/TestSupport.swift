@@ -75,3 +75,58 @@ extension Logger {
 
 func bytes(_ string: String) -> [UInt8] { Array(string.utf8) }
 func text(_ bytes: [UInt8]) -> String { String(decoding: bytes, as: UTF8.self) }
+
+extension Socket {
+    /// Receives a multipart message without blocking a thread, failing after `seconds`.
+    func receiveMultipart(within seconds: Double = 10, maxFrames: Int = 1024) async throws -> [[UInt8]] {
+        let clock = ContinuousClock()
+        let end = clock.now + .milliseconds(Int(seconds * 1000))
+        while true {
+            if let message = try tryReceiveMultipart(maxFrames: maxFrames) { return message }
+            if clock.now > end { throw TimedOut(seconds: seconds) }
+            try await Task.sleep(for: .milliseconds(1))
+        }
+    }
+
+    /// Whether a message arrives within `seconds`.
+    func receivesNothing(within seconds: Double) async throws -> Bool {
+        do {
+            _ = try await receiveMultipart(within: seconds)
+            return false
+        } catch is TimedOut {
+            return true
+        }
+    }
+
+    /// Sends without blocking a thread, retrying while the socket pushes back.
+    func sendEventually(_ frames: [[UInt8]], within seconds: Double = 10) async throws {
+        let clock = ContinuousClock()
+        let end = clock.now + .milliseconds(Int(seconds * 1000))
+        while try !trySend(multipart: frames) {
+            if clock.now > end { throw TimedOut(seconds: seconds) }
+            try await Task.sleep(for: .milliseconds(1))
+        }
+    }
+}
+
+/// `count` bytes in which every 4 KiB chunk differs (chunk number and seed written into it), built fast.
+func patterned(count: Int, seed: UInt8) -> [UInt8] {
+    let chunk = (0..<4096).map { UInt8(truncatingIfNeeded: $0 &* 31) ^ seed }
+    return [UInt8](unsafeUninitializedCapacity: count) { buffer, initialized in
+        var offset = 0
+        var number: UInt32 = 0
+        while offset < count {
+            let length = min(chunk.count, count - offset)
+            chunk.withUnsafeBufferPointer { source in
+                UnsafeMutableRawPointer(buffer.baseAddress! + offset).copyMemory(
+                    from: source.baseAddress!, byteCount: length)
+            }
+            withUnsafeBytes(of: number.littleEndian) { tag in
+                for index in 0..<min(4, length) { buffer[offset + index] = tag[index] }
+            }
+            number += 1
+            offset += length
+        }
+        initialized = count
+    }
+}

@@ -119,7 +119,7 @@ final class LoopCore {
             case .remove(let id):
                 removeEntry(id)
             case .perform(let job):
-                job(SocketLoop.IO(core: self))
+                job(SocketLoop.IO(core: self, source: nil))
             case .shutdown:
                 running = false
             }
@@ -186,7 +186,7 @@ final class LoopCore {
                 if case .stream(let buffer) = registration.receiver { buffer.finish() }
                 registration.socket.value.close()
             case .perform(let job):
-                job(SocketLoop.IO(core: self))
+                job(SocketLoop.IO(core: self, source: nil))
             case .remove, .shutdown:
                 break
             }
@@ -251,7 +251,7 @@ final class LoopCore {
             shared.received.add(batch.count, ordering: .relaxed)
             entry.knownRoom = buffer.deliver(batch)
         case .handler(let handler):
-            let io = SocketLoop.IO(core: self)
+            let io = SocketLoop.IO(core: self, source: SocketLoop.SocketHandle(id: entry.id))
             var count = 0
             while count < shared.batchSize, let message = readOne(entry) {
                 count += 1

@@ -4,6 +4,8 @@ extension SocketLoop {
     /// Valid only during the call it is passed to; do not store it or use it from another thread.
     public struct IO {
         let core: LoopCore
+        /// The socket the message being handled came from (`nil` inside ``SocketLoop/perform(_:)``).
+        public let source: SocketHandle?
 
         /// The socket behind `handle`, for options, subscriptions, connects and binds.
         public func socket(_ handle: SocketHandle) -> Socket? { core.socket(handle.id) }
@@ -15,6 +17,13 @@ extension SocketLoop {
         @discardableResult
         public func send(_ message: [[UInt8]], on handle: SocketHandle) -> Bool {
             core.sendFromLoop(message, on: handle.id)
+        }
+
+        /// Sends a message on the socket the handled message came from (e.g. a ROUTER or REP reply).
+        @discardableResult
+        public func reply(_ message: [[UInt8]]) -> Bool {
+            guard let source else { return false }
+            return core.sendFromLoop(message, on: source.id)
         }
     }
 }
