@@ -37,16 +37,27 @@ import ZeroMQ
         let endpoint = try push.bind(transport.endpoint(in: directory))
         let pulls = try (0..<3).map { _ in try Socket(context, .pull) }
         for pull in pulls { try pull.connect(endpoint) }
-        // Wait until every worker is connected: one probe each must arrive somewhere.
-        var seen: [Int] = [0, 0, 0]
+        // Wait until every PULL is connected: probes go round-robin to connected peers only.
+        var probed = Set<Int>()
+        let clock = ContinuousClock()
+        let end = clock.now + .seconds(10)
+        while probed.count < pulls.count && clock.now < end {
+            try await push.sendEventually([bytes("probe")])
+            try await Task.sleep(for: .milliseconds(1))
+            for (number, pull) in pulls.enumerated() {
+                while try pull.tryReceiveMultipart() != nil { probed.insert(number) }
+            }
+        }
+        #expect(probed.count == pulls.count)
         let total = 300
         for index in 0..<total { try await push.sendEventually([bytes("\(index)")]) }
+        var seen: [Int] = [0, 0, 0]
         var received = Set<Int>()
-        while received.count < total {
+        while received.count < total && clock.now < end {
             var progressed = false
             for (number, pull) in pulls.enumerated() {
-                if let message = try pull.tryReceiveMultipart() {
-                    received.insert(Int(text(message[0]))!)
+                if let message = try pull.tryReceiveMultipart(), let index = Int(text(message[0])) {
+                    received.insert(index)
                     seen[number] += 1
                     progressed = true
                 }
@@ -54,7 +65,7 @@ import ZeroMQ
             if !progressed { try await Task.sleep(for: .milliseconds(1)) }
         }
         #expect(received.count == total)
-        #expect(seen.allSatisfy { $0 > 0 }, "every PULL got work: \(seen)")
+        #expect(seen == [100, 100, 100], "round-robin over connected peers: \(seen)")
 
         // Fan-in: three PUSHes, one PULL.
         let sink = try Socket(context, .pull)

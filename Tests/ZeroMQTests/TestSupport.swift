@@ -1,5 +1,6 @@
 import Foundation
 import Logging
+import Synchronization
 import ZeroMQ
 
 /// The three transports every socket test runs on.
@@ -44,6 +45,7 @@ enum Deadline {
     }
 
     /// Runs `body` and fails with `TimedOut` if it does not finish within `seconds`.
+    @discardableResult
     static func run<T: Sendable>(
         seconds: Double,
         _ body: @escaping @Sendable () async throws -> T
@@ -129,4 +131,11 @@ func patterned(count: Int, seed: UInt8) -> [UInt8] {
         }
         initialized = count
     }
+}
+
+/// A counter shared between tasks.
+final class Counter: Sendable {
+    private let storage = Atomic<Int>(0)
+    var value: Int { storage.load(ordering: .relaxed) }
+    func increment() { storage.add(1, ordering: .relaxed) }
 }

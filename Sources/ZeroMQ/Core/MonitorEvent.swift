@@ -77,7 +77,7 @@ extension Socket {
     /// ``MonitorEvent/init(frames:)``.
     ///
     /// - Parameter events: The events to report.
-    public func monitor(_ events: MonitorEvent.Kind = .connectionLifecycle) throws -> Socket {
+    public func monitor(_ events: MonitorEvent.Kind = .connectionLifecycle) throws -> sending Socket {
         let number = monitorSequence.wrappingAdd(1, ordering: .relaxed).newValue
         let endpoint = "inproc://flowpool.monitor.\(number)"
         guard zmq_socket_monitor(handle, endpoint, Int32(bitPattern: events.rawValue)) == 0 else {

@@ -8,6 +8,7 @@ public enum Z85 {
             throw ZeroMQError(
                 .invalidArgument, "Z85 encodes a multiple of 4 bytes, got \(bytes.count)", operation: "Z85 encode")
         }
+        if bytes.isEmpty { return "" }
         var output = [CChar](repeating: 0, count: bytes.count * 5 / 4 + 1)
         guard zmq_z85_encode(&output, bytes, bytes.count) != nil else {
             throw ZeroMQError.last("Z85 encode")
@@ -23,6 +24,7 @@ public enum Z85 {
                 .invalidArgument, "Z85 decodes a multiple of 5 characters, got \(utf8.count)",
                 operation: "Z85 decode")
         }
+        if utf8.isEmpty { return [] }
         var output = [UInt8](repeating: 0, count: utf8.count * 4 / 5)
         let ok = (utf8 + [0]).withUnsafeBufferPointer { input in
             input.withMemoryRebound(to: CChar.self) { zmq_z85_decode(&output, $0.baseAddress) != nil }
