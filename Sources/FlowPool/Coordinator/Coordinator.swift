@@ -111,6 +111,27 @@ public struct Coordinator: Service {
         return "tcp://\(h):\(port == 0 ? "*" : String(port))"
     }
 
+    /// Counts disconnects and failed handshakes of one socket.
+    private static func addMonitor(
+        _ monitor: sending Socket,
+        name: String,
+        loop: SocketLoop,
+        engine: CoordinatorEngine
+    ) throws {
+        _ = try loop.add(monitor, maxFrames: 4, outboundCapacity: 1) { frames, _ in
+            guard let event = MonitorEvent(frames: frames) else { return }
+            if event.kind.contains(.disconnected) {
+                engine.peerDisconnects.add(1, ordering: .relaxed)
+                engine.logger.debug(
+                    "peer disconnected from \(name) (closed, or dropped by libzmq for a frame over ZMQ_MAXMSGSIZE)"
+                )
+            } else {
+                engine.handshakeFailures.add(1, ordering: .relaxed)
+                engine.logger.warning("handshake failed on \(name): \(event)")
+            }
+        }
+    }
+
     /// Creates, configures and binds the four sockets on the loop thread.
     private static func openSockets(engine: CoordinatorEngine, loop: SocketLoop, context: Context) async throws
         -> CoordinatorEndpoints
@@ -134,7 +155,7 @@ public struct Coordinator: Service {
 
         let eventsIn = try Socket(context, .xsub)
         try eventsIn.set(.maxMessageSize(maxSize))
-        try eventsIn.set(.receiveHighWaterMark(100_000))
+        try eventsIn.set(.receiveHighWaterMark(2000))
         let eventsInMonitor = try eventsIn.monitor([.disconnected, .handshakeFailed])
 
         let eventsOut = try Socket(context, .xpub)
@@ -155,21 +176,10 @@ public struct Coordinator: Service {
         let hEventsOut = try loop.add(eventsOut, maxFrames: 4, outboundCapacity: 1_000_000) { frames, io in
             engine.handleEventOut(frames, io)
         }
-        for (name, monitor) in [
-            ("control", controlMonitor), ("workers", workersMonitor), ("events_in", eventsInMonitor),
-            ("events_out", eventsOutMonitor),
-        ] {
-            _ = try loop.add(monitor, maxFrames: 4, outboundCapacity: 1) { frames, _ in
-                guard let event = MonitorEvent(frames: frames) else { return }
-                if event.kind.contains(.disconnected) {
-                    engine.peerDisconnects.add(1, ordering: .relaxed)
-                    engine.logger.debug("peer disconnected from \(name) (closed, or dropped by libzmq for a frame over ZMQ_MAXMSGSIZE)")
-                } else {
-                    engine.handshakeFailures.add(1, ordering: .relaxed)
-                    engine.logger.warning("handshake failed on \(name): \(event)")
-                }
-            }
-        }
+        try addMonitor(controlMonitor, name: "control", loop: loop, engine: engine)
+        try addMonitor(workersMonitor, name: "workers", loop: loop, engine: engine)
+        try addMonitor(eventsInMonitor, name: "events_in", loop: loop, engine: engine)
+        try addMonitor(eventsOutMonitor, name: "events_out", loop: loop, engine: engine)
         engine.handles.withLock {
             $0 = CoordinatorEngine.Handles(
                 control: hControl,

@@ -52,7 +52,7 @@ public struct CoordinatorConfiguration: Sendable {
         heartbeatTimeout: Duration = .seconds(2),
         ackTimeout: Duration = .seconds(5),
         leaseTimeout: Duration = .seconds(60),
-        terminalGrace: Duration = .seconds(1),
+        terminalGrace: Duration = .seconds(3),
         replayBytes: Int = 256 << 20,
         replayRuns: Int = 100_000,
         resultRetention: Int = 100_000,

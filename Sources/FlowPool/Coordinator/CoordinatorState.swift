@@ -183,7 +183,10 @@ struct CoordinatorState {
             workers[worker]!.inFlight = inFlight
             workers[worker]!.completed = completed
             workers[worker]!.draining = draining
-            if draining { workers[worker]!.credit = 0 }
+            if draining {
+                workers[worker]!.credit = 0
+                return [.toWorker(worker, [WorkerCommand.drainAck.frame])]
+            }
             return []
         case .ack(let jobId, let attempt):
             workers[worker]?.lastSeen = now

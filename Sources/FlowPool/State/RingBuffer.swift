@@ -56,3 +56,5 @@ struct RingBuffer<Element>: Sequence {
         }
     }
 }
+
+extension RingBuffer: Sendable where Element: Sendable {}

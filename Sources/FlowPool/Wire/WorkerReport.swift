@@ -171,6 +171,8 @@ public enum WorkerCommand: Sendable, Hashable {
     case reregister
     /// A report was rejected.
     case error(code: PoolErrorCode, message: String)
+    /// Answer to a `heartbeat` with `draining: true`: no job will follow this message.
+    case drainAck
 
     public var frame: [UInt8] {
         switch self {
@@ -183,6 +185,7 @@ public enum WorkerCommand: Sendable, Hashable {
                 ]
             )
         case .reregister: return PoolProtocol.message("reregister", [:])
+        case .drainAck: return PoolProtocol.message("drain_ack", [:])
         case .error(let code, let message):
             return PoolProtocol.message("error", ["code": .string(code.rawValue), "message": .string(message)])
         }
@@ -205,6 +208,7 @@ public enum WorkerCommand: Sendable, Hashable {
                 )
             )
         case "reregister": return .reregister
+        case "drain_ack": return .drainAck
         case "error": return .error(code: PoolErrorCode(try f.string("code")), message: try f.string("message"))
         default: throw JSONWireError(.unknownOp, "unknown op \"\(f.op.prefix(64))\"")
         }
