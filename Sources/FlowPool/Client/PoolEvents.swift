@@ -6,9 +6,11 @@ extension PoolClient {
     /// Subscribes to the pool's events that match a pattern.
     ///
     /// Returns once the subscription is active at the coordinator (a run submitted afterwards is seen from
-    /// its first event). Each run's events arrive once and in order; when the local buffer or the
-    /// coordinator's high-water mark drops some, the gap is fetched from the coordinator's replay buffer
-    /// before later events of that run are delivered (see ``PoolEvents/statistics``).
+    /// its first event). Each run's events arrive once and in order, from its first event: when the local
+    /// buffer or the coordinator's high-water mark drops some, the gap (or the run's beginning, for a run
+    /// first seen past `seq` 1) is fetched from the coordinator's replay buffer before later events of that
+    /// run are delivered (see ``PoolEvents/statistics``). A run of which every event was dropped stays
+    /// unseen; ``PoolClient/replay(pattern:ranges:)`` has it.
     ///
     /// - Parameters:
     ///   - pattern: `ns`, `ns/run` or `prefix*`, as in process.
@@ -49,7 +51,7 @@ extension PoolClient {
             }
             throw PoolError(.closed, "the subscription closed during the handshake")
         }
-        var sequencer = EventSequencer(repairPrefix: repairGaps && fromStart)
+        var sequencer = EventSequencer(repairPrefix: repairGaps)
         var initial: [WireEvent] = []
         if fromStart {
             let history = try await replay(pattern: parsed.description)
