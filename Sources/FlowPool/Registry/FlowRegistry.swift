@@ -28,6 +28,7 @@ public final class FlowRegistry: Sendable {
         let registry = FlowRegistry()
         registry.register(Agent4.flowName) { Agent4.makeFlow() }
         DiagnosticFlows.register(in: registry)
+        LLMShapedAgent4.register(in: registry)
         return registry
     }()
 

@@ -1,0 +1,155 @@
+import Logging
+import Synchronization
+import ZeroMQ
+
+/// External subscribers of one phase: each its own SUB connection to the coordinator's event port,
+/// subscribed to the phase's topic prefix, checking every run's `seq` 1…n and its terminal event.
+///
+/// All sockets live on one loop thread of their own. The first subscriber also records when each run's
+/// first and terminal events arrived (for the latency figures).
+final class EventSubscribers: Sendable {
+    /// One subscriber's ledger, touched only on the loop thread until ``finish()`` returned.
+    final class Slot: @unchecked Sendable {
+        // Safety: `ledger` is mutated only by the socket handler on the loop's single thread, and read
+        // only after `SocketLoop.shutdown()` joined that thread (which orders those writes before the read).
+        var ledger: SubscriberLedger
+        let ready = Atomic<Bool>(false)
+        let events = Atomic<Int>(0)
+        let terminals = Atomic<Int>(0)
+
+        init(_ ledger: SubscriberLedger) { self.ledger = ledger }
+    }
+
+    let slots: [Slot]
+    private let loop: SocketLoop
+
+    private init(slots: [Slot], loop: SocketLoop) {
+        self.slots = slots
+        self.loop = loop
+    }
+
+    /// Connects `count` subscribers to `endpoint` and waits until the coordinator confirmed each subscription.
+    static func connect(
+        count: Int,
+        endpoint: String,
+        index: RunIndex,
+        capacity: Int,
+        receiveBuffer: Int,
+        timeout: Duration,
+        logger: Logger
+    ) async throws -> EventSubscribers {
+        let context = try Context()
+        let loop = try SocketLoop(context: context, name: "fpb-subs", batchSize: 1024, logger: logger)
+        loop.start()
+        var slots: [Slot] = []
+        let prefixCount = index.topicPrefix.count
+        do {
+            for n in 0..<count {
+                let slot = Slot(SubscriberLedger(recordsTimes: n == 0, capacity: capacity))
+                slots.append(slot)
+                let socket = try Socket(context, .sub)
+                try socket.set(.receiveHighWaterMark(Int32(clamping: receiveBuffer)))
+                try socket.connect(endpoint)
+                try socket.set(.subscribe(index.topicPrefix))
+                let sync = Array("\u{0}sync/\(index.token)s\(n)".utf8)
+                try socket.set(.subscribe(sync))
+                _ = try loop.add(socket, maxFrames: 2) { frames, _ in
+                    Self.handle(frames, slot: slot, prefixCount: prefixCount)
+                }
+            }
+            let deadline = ContinuousClock.now + timeout
+            while !slots.allSatisfy({ $0.ready.load(ordering: .acquiring) }) {
+                guard ContinuousClock.now < deadline else {
+                    throw BenchError(.timeout, "the coordinator did not confirm \(count) subscriptions within \(timeout)")
+                }
+                try await Task.sleep(for: .milliseconds(5))
+            }
+        } catch {
+            await loop.shutdown()
+            throw error
+        }
+        return EventSubscribers(slots: slots, loop: loop)
+    }
+
+    /// Events received, summed over subscribers.
+    var eventsReceived: Int { slots.reduce(0) { $0 + $1.events.load(ordering: .relaxed) } }
+
+    /// Terminal events received by the subscriber that saw the fewest.
+    var minTerminals: Int { slots.map { $0.terminals.load(ordering: .relaxed) }.min() ?? 0 }
+
+    /// Stops the loop; afterwards ``slots``' ledgers are final.
+    func finish() async { await loop.shutdown() }
+
+    private static func handle(_ frames: [[UInt8]], slot: Slot, prefixCount: Int) {
+        guard frames.count == 2 else {
+            slot.ledger.malformed += 1
+            return
+        }
+        let topic = frames[0]
+        if topic.first == 0 {
+            slot.ready.store(true, ordering: .releasing)
+            return
+        }
+        let now = MonotonicClock.now()
+        let parsed: (run: Int, terminal: Bool)? = topic.withUnsafeBufferPointer { t in
+            guard let run = RunIndex.read(t, at: prefixCount) else { return nil }
+            let typeStart = prefixCount + RunIndex.digits + 1
+            guard t.count > typeStart else { return nil }
+            let type = UnsafeBufferPointer(rebasing: t[typeStart...])
+            return (run, isTerminal(type))
+        }
+        let numbers: (attempt: Int, seq: Int)? = frames[1].withUnsafeBufferPointer { e in
+            guard let a = integer(after: attemptKey, in: e, from: 0),
+                let s = integer(after: seqKey, in: e, from: a.end)
+            else { return nil }
+            return (a.value, s.value)
+        }
+        guard let parsed, let numbers else {
+            slot.ledger.malformed += 1
+            return
+        }
+        slot.ledger.record(
+            run: parsed.run, attempt: numbers.attempt, seq: numbers.seq, terminal: parsed.terminal, at: now)
+        slot.events.add(1, ordering: .relaxed)
+        if parsed.terminal { slot.terminals.add(1, ordering: .relaxed) }
+    }
+
+    private static let attemptKey = Array("\"attempt\":".utf8)
+    private static let seqKey = Array("\"seq\":".utf8)
+    private static let terminalTypes = ["final", "error", "cancelled"].map { Array($0.utf8) }
+
+    private static func isTerminal(_ type: UnsafeBufferPointer<UInt8>) -> Bool {
+        terminalTypes.contains { $0.elementsEqual(type) }
+    }
+
+    /// The non-negative integer following `key` in `bytes` (searching from `start`), and where it ends.
+    private static func integer(after key: [UInt8], in bytes: UnsafeBufferPointer<UInt8>, from start: Int)
+        -> (value: Int, end: Int)?
+    {
+        let n = key.count
+        guard bytes.count >= n else { return nil }
+        var i = start
+        while i <= bytes.count - n {
+            if bytes[i] == key[0] {
+                var match = true
+                for k in 1..<n where bytes[i + k] != key[k] {
+                    match = false
+                    break
+                }
+                if match {
+                    var p = i + n
+                    var v = 0
+                    var digits = 0
+                    while p < bytes.count, bytes[p] >= 48, bytes[p] <= 57 {
+                        v = v * 10 + Int(bytes[p] - 48)
+                        p += 1
+                        digits += 1
+                    }
+                    return digits > 0 ? (v, p) : nil
+                }
+            }
+            i += 1
+        }
+        return nil
+    }
+}

@@ -1,0 +1,296 @@
+import FlowCore
+import FlowPool
+import Foundation
+import Logging
+import Synchronization
+import ZeroMQ
+
+/// Submits one phase's runs to a coordinator over the wire protocol and records when each result came back.
+///
+/// The driver speaks the control protocol directly on a DEALER socket owned by its own loop thread: in the
+/// closed loop the next submit leaves from the thread that received the previous result, so the harness adds
+/// no task hops of its own to what it measures. In the open loop a pacing thread submits on schedule and
+/// latency counts from each run's intended send time, so a stalled pool cannot hide its stalls (no
+/// coordinated omission).
+final class LoadDriver: Sendable {
+    /// The state the loop thread owns.
+    final class Core: @unchecked Sendable {
+        // Safety: `ledger`, `welcome` and `nextIndex` are touched only on the loop's single thread (socket
+        // handler and `perform` closures) until `SocketLoop.shutdown()` joined it; cross-thread figures are atomics.
+        var ledger: DriverLedger
+        var welcome: Welcome?
+        var welcomeError: String?
+        var nextIndex = 0
+        let plan: PhasePlan
+        let index: RunIndex
+        let template: [UInt8]
+        let offsets: [Int]
+        var endAt: UInt64?
+        let sent = Atomic<Int>(0)
+        let finished = Atomic<Int>(0)
+        let completed = Atomic<Int>(0)
+        let sendingDone = Atomic<Bool>(false)
+        let hasWelcome = Atomic<Bool>(false)
+
+        init(plan: PhasePlan, index: RunIndex, template: [UInt8], offsets: [Int], capacity: Int) {
+            self.plan = plan
+            self.index = index
+            self.template = template
+            self.offsets = offsets
+            self.ledger = DriverLedger(capacity: capacity)
+        }
+
+        /// The submit frame of run `i`.
+        @inline(__always)
+        func frame(_ i: Int) -> [UInt8] {
+            var bytes = template
+            for o in offsets { RunIndex.write(i, into: &bytes, at: o) }
+            return bytes
+        }
+
+        /// Whether another run may be submitted now (closed loop).
+        func maySubmit(now: UInt64) -> Bool {
+            if let runs = plan.runs, nextIndex >= runs { return false }
+            if let endAt, now >= endAt { return false }
+            return true
+        }
+
+        /// Closed loop: submits the next run from the loop thread.
+        func submitNext(_ io: SocketLoop.IO, on handle: SocketLoop.SocketHandle) {
+            let now = MonotonicClock.now()
+            guard maySubmit(now: now) else {
+                sendingDone.store(true, ordering: .releasing)
+                return
+            }
+            let i = nextIndex
+            nextIndex += 1
+            if i >= ledger.state.count { ledger.grow(to: i + 1) }
+            ledger.state[i] = DriverLedger.RunState.sent.rawValue
+            ledger.sentAt[i] = now
+            if ledger.firstSentAt == 0 { ledger.firstSentAt = now }
+            ledger.sent += 1
+            sent.add(1, ordering: .relaxed)
+            io.send([frame(i)], on: handle)
+        }
+
+        /// Handles one reply on the loop thread.
+        func handle(_ frames: [[UInt8]], _ io: SocketLoop.IO) {
+            let now = MonotonicClock.now()
+            let reply: ControlReply
+            do {
+                reply = try ControlReply.decode(frames)
+            } catch {
+                ledger.unknownReplies += 1
+                return
+            }
+            var finishedOne = false
+            switch reply {
+            case .welcome(let w):
+                welcome = w
+                hasWelcome.store(true, ordering: .releasing)
+            case .accepted(let id, _, _, _):
+                guard let i = index.index(of: id) else { return }
+                if i >= ledger.state.count { ledger.grow(to: i + 1) }
+                if ledger.state[i] <= DriverLedger.RunState.sent.rawValue {
+                    ledger.state[i] = DriverLedger.RunState.accepted.rawValue
+                }
+                ledger.accepted += 1
+            case .error(let id, let code, let message):
+                guard let id, let i = index.index(of: id) else {
+                    if !hasWelcome.load(ordering: .relaxed) { welcomeError = "\(code.rawValue): \(message)" }
+                    ledger.unknownReplies += 1
+                    return
+                }
+                if i >= ledger.state.count { ledger.grow(to: i + 1) }
+                ledger.state[i] = DriverLedger.RunState.rejected.rawValue
+                ledger.rejected += 1
+                if code == .poolFull { ledger.rejectedPoolFull += 1 }
+                if ledger.rejectionSample == nil { ledger.rejectionSample = "\(code.rawValue): \(message)" }
+                finishedOne = true
+            case .result(let r):
+                guard let i = index.index(of: r.id) else {
+                    ledger.unknownReplies += 1
+                    return
+                }
+                if i >= ledger.state.count { ledger.grow(to: i + 1) }
+                let s = ledger.state[i]
+                if s == DriverLedger.RunState.completed.rawValue || s == DriverLedger.RunState.failed.rawValue {
+                    ledger.duplicateResults += 1
+                    return
+                }
+                ledger.resultAt[i] = now
+                ledger.lastResultAt = now
+                ledger.attempts[i] = UInt8(clamping: r.attempts)
+                if r.status == .completed {
+                    ledger.state[i] = DriverLedger.RunState.completed.rawValue
+                    ledger.completed += 1
+                    completed.add(1, ordering: .relaxed)
+                    if let expected = plan.expectedAnswer, r.result.stringValue != expected { ledger.wrongAnswers += 1 }
+                } else {
+                    ledger.state[i] = DriverLedger.RunState.failed.rawValue
+                    ledger.failed += 1
+                    if ledger.failureSample == nil {
+                        ledger.failureSample = "\(r.errorCode?.rawValue ?? "?"): \(r.errorMessage ?? "")"
+                    }
+                }
+                finishedOne = true
+            default:
+                ledger.unknownReplies += 1
+            }
+            if finishedOne {
+                finished.add(1, ordering: .relaxed)
+                if case .closed = plan.model, let source = io.source { submitNext(io, on: source) }
+            }
+        }
+    }
+
+    let core: Core
+    let loop: SocketLoop
+    let handle: SocketLoop.SocketHandle
+    let control: String
+    /// When the open loop's run 0 is due (ns); run i is due `i × interval` later.
+    let openStart = Atomic<UInt64>(0)
+    private let stopPacer = Atomic<Bool>(false)
+    private let pacerStalls = Atomic<Int>(0)
+
+    /// Connects a DEALER to the coordinator's control endpoint and prepares the phase's submit frame.
+    init(control: String, plan: PhasePlan, index: RunIndex, logger: Logger) throws {
+        let placeholder = index.placeholder
+        let request = SubmitRequest(
+            id: placeholder,
+            flow: plan.flow,
+            namespace: plan.namespace,
+            runId: placeholder,
+            input: try JSONValue(wireText: plan.inputJSON),
+            reply: true
+        )
+        let template = ControlRequest.submit(request).frame
+        let offsets = Self.occurrences(of: Array(placeholder.utf8), in: template).map {
+            $0 + index.token.utf8.count + 1
+        }
+        guard offsets.count == 2 else {
+            throw BenchError(.setup, "the submit frame template has \(offsets.count) run-id slots, expected 2")
+        }
+        let capacity = plan.runs ?? 65_536
+        core = Core(plan: plan, index: index, template: template, offsets: offsets, capacity: capacity)
+        let context = try Context()
+        loop = try SocketLoop(context: context, name: "fpb-driver", batchSize: 1024, logger: logger)
+        let socket = try Socket(context, .dealer)
+        try socket.set(.sendHighWaterMark(200_000))
+        try socket.set(.receiveHighWaterMark(200_000))
+        try socket.connect(CoordinatorAddress.controlEndpoint(control))
+        let core = self.core
+        handle = try loop.add(socket, maxFrames: 4, outboundCapacity: 200_000) { frames, io in
+            core.handle(frames, io)
+        }
+        self.control = control
+        loop.start()
+    }
+
+    /// Says hello and returns the coordinator's welcome (its ports and limits).
+    func hello(timeout: Duration) async throws -> Welcome {
+        let frame = ControlRequest.hello(id: "hello-\(core.index.token)").frame
+        try await loop.send([frame], on: handle)
+        let deadline = ContinuousClock.now + timeout
+        while !core.hasWelcome.load(ordering: .acquiring) {
+            guard ContinuousClock.now < deadline else {
+                throw BenchError(.timeout, "no welcome from the coordinator at \(control) within \(timeout)")
+            }
+            try await Task.sleep(for: .milliseconds(2))
+        }
+        let core = self.core
+        return try await loop.perform { _ in core.welcome! }
+    }
+
+    /// Runs submitted so far.
+    var sent: Int { core.sent.load(ordering: .relaxed) }
+    /// Runs finished (result or rejection) so far.
+    var finished: Int { core.finished.load(ordering: .relaxed) }
+    /// Runs completed so far.
+    var completed: Int { core.completed.load(ordering: .relaxed) }
+    /// Times the open-loop pacer found the outbound queue full.
+    var stalls: Int { pacerStalls.load(ordering: .relaxed) }
+
+    /// Starts submitting: `inFlight` runs at once (closed loop) or the pacing thread (open loop).
+    func start(seconds: Double?) async throws {
+        let core = self.core
+        let handle = self.handle
+        switch core.plan.model {
+        case .closed(let inFlight):
+            let end: UInt64? = seconds.map { MonotonicClock.now() + UInt64($0 * 1e9) }
+            try await loop.perform { io in
+                if let end { core.endAt = end }
+                for _ in 0..<inFlight { core.submitNext(io, on: handle) }
+            }
+        case .open(let rate):
+            let interval = 1e9 / rate
+            let start = MonotonicClock.now() + 2_000_000
+            openStart.store(start, ordering: .releasing)
+            let total = core.plan.runs ?? Int.max
+            let end: UInt64? = seconds.map { start + UInt64($0 * 1e9) }
+            let loop = self.loop
+            let driver = self
+            let thread = Thread {
+                var i = 0
+                while i < total, !driver.stopPacer.load(ordering: .relaxed) {
+                    let due = start + UInt64(Double(i) * interval)
+                    if let end, due >= end { break }
+                    let now = MonotonicClock.now()
+                    if due > now + 50_000 { MonotonicClock.sleep(until: due) }
+                    // Send everything that is due by now, each with its own intended time.
+                    while i < total, start + UInt64(Double(i) * interval) <= MonotonicClock.now() + 20_000 {
+                        let frame = core.frame(i)
+                        while !loop.trySend([frame], on: handle) {
+                            driver.pacerStalls.add(1, ordering: .relaxed)
+                            if driver.stopPacer.load(ordering: .relaxed) { break }
+                            usleep(50)
+                        }
+                        core.sent.add(1, ordering: .relaxed)
+                        i += 1
+                    }
+                }
+                core.sendingDone.store(true, ordering: .releasing)
+            }
+            thread.name = "fpb-pacer"
+            thread.start()
+        }
+    }
+
+    /// Whether every submitted run has finished and nothing more will be submitted.
+    var isDone: Bool {
+        core.sendingDone.load(ordering: .acquiring) && finished >= sent
+    }
+
+    /// Stops submitting (the open loop's pacer, the closed loop's refills).
+    func stopSubmitting() async {
+        stopPacer.store(true, ordering: .relaxed)
+        let core = self.core
+        _ = try? await loop.perform { _ in core.endAt = 0 }
+    }
+
+    /// Stops the loop and returns the ledger (final from now on).
+    func finish() async -> DriverLedger {
+        await loop.shutdown()
+        var ledger = core.ledger
+        if case .open = core.plan.model {
+            ledger.sent = core.sent.load(ordering: .relaxed)
+            ledger.firstSentAt = openStart.load(ordering: .acquiring)
+        }
+        return ledger
+    }
+
+    private static func occurrences(of needle: [UInt8], in haystack: [UInt8]) -> [Int] {
+        guard needle.count <= haystack.count else { return [] }
+        var found: [Int] = []
+        var i = 0
+        while i <= haystack.count - needle.count {
+            if haystack[i] == needle[0], haystack[i..<(i + needle.count)].elementsEqual(needle) {
+                found.append(i)
+                i += needle.count
+            } else {
+                i += 1
+            }
+        }
+        return found
+    }
+}

@@ -1,0 +1,61 @@
+import Foundation
+
+/// The whole report of one `flowpool-bench load` invocation, as written by `--json-out`.
+struct LoadReport: Sendable, Codable {
+    /// Where and how the figures were taken.
+    struct Environment: Sendable, Codable {
+        var date: String
+        var cores: Int
+        var loadAverage: [Double]
+        var command: String
+        var poolMode: String
+    }
+
+    /// One step of a sweep: the offered rate and what the pool did with it.
+    struct SweepPoint: Sendable, Codable {
+        var offeredPerSecond: Double
+        var jobsPerSecond: Double
+        var p50Ms: Double
+        var p99Ms: Double
+        var p999Ms: Double
+        var rejected: Int
+        var saturated: Bool
+    }
+
+    /// One worker count of a scaling run.
+    struct ScalingPoint: Sendable, Codable {
+        var workers: Int
+        var jobsPerSecond: Double
+        var p99Ms: Double
+        var eventsLost: Int
+    }
+
+    var environment: Environment
+    var transportBaseline: TransportBaseline?
+    /// Messages through the coordinator per run (protocol count), used for the transport fraction.
+    var messagesPerRun: Int?
+    /// Pool messages per second over the raw PUSH/PULL rate of the same run.
+    var transportFraction: Double?
+    var phases: [PhaseReport]
+    var sweep: [SweepPoint]?
+    var saturationPerSecond: Double?
+    var scaling: [ScalingPoint]?
+    var verified: Bool
+
+    static func environment(command: String, poolMode: String) -> Environment {
+        var loads = [Double](repeating: 0, count: 3)
+        _ = getloadavg(&loads, 3)
+        let formatter = ISO8601DateFormatter()
+        return Environment(
+            date: formatter.string(from: Date()), cores: ProcessInfo.processInfo.activeProcessorCount,
+            loadAverage: loads.map { ($0 * 100).rounded() / 100 }, command: command, poolMode: poolMode)
+    }
+
+    /// Pretty, key-sorted JSON.
+    func json() throws -> Data {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+        encoder.keyEncodingStrategy = .convertToSnakeCase
+        return try encoder.encode(self)
+    }
+}

@@ -1,0 +1,94 @@
+/// Everything measured in one phase (one load level against one pool), as written to the JSON report.
+struct PhaseReport: Sendable, Codable, Equatable {
+    /// One external subscriber's view.
+    struct Subscriber: Sendable, Codable, Equatable {
+        var events: Int
+        var eventsPerSecond: Double
+        /// Places where `seq` jumped forward within an attempt.
+        var seqGaps: Int
+        /// Events missing in those gaps plus the missing tails of runs without a terminal event.
+        var eventsLost: Int
+        var duplicates: Int
+        var staleAttemptEvents: Int
+        /// Runs whose attempt changed while they were watched (a redispatch seen live).
+        var attemptRestarts: Int
+        /// Completed or failed runs of which no terminal event arrived.
+        var runsWithoutTerminal: Int
+        /// Runs with more than one terminal event.
+        var runsWithExtraTerminals: Int
+        var malformed: Int
+    }
+
+    /// CPU and memory of one process during the phase.
+    struct ProcessFigures: Sendable, Codable, Equatable {
+        var name: String
+        var pid: Int32
+        var cpuSeconds: Double
+        /// CPU seconds per wall second × 100 (200 % is both cores).
+        var cpuPercent: Double
+        var peakRSSMiB: Double
+    }
+
+    /// Counter differences from the coordinator's status, before and after the phase.
+    struct Coordinator: Sendable, Codable, Equatable {
+        var duplicateResultsSuppressed: Int
+        var redispatches: Int
+        var workersLost: Int
+        var leasesExpired: Int
+        var acksMissed: Int
+        var submitsRejectedFull: Int
+        var eventsForwarded: Int
+        var terminalsSynthesized: Int
+    }
+
+    var label: String
+    var flow: String
+    var namespace: String
+    var model: String
+    var inFlight: Int?
+    var offeredPerSecond: Double?
+    var workers: Int?
+    var subscriberCount: Int
+
+    var submitted: Int
+    var accepted: Int
+    var completed: Int
+    var failed: Int
+    var rejected: Int
+    var rejectedPoolFull: Int
+    /// Accepted runs without a result when the phase ended.
+    var runsLost: Int
+    /// Results that arrived twice at the submitter.
+    var duplicateResultsAtClient: Int
+    var wrongAnswers: Int
+    var redispatchedRuns: Int
+    var pacerStalls: Int
+
+    var seconds: Double
+    var jobsPerSecond: Double
+    /// Submit to the run's first event at the first subscriber.
+    var latencyFirstEvent: LatencySummary
+    /// Submit to the run's terminal event at the first subscriber.
+    var latencyFinalEvent: LatencySummary
+    /// Submit to the result at the submitter.
+    var latencyResult: LatencySummary
+
+    var subscribers: [Subscriber]
+    var eventsLost: Int
+    var coordinator: Coordinator?
+    var processes: [ProcessFigures]
+    /// Largest number of runs the workers held at once (sampled once a second from the status).
+    var peakRunsHeld: Int?
+    /// Worker memory growth per held run at that peak, in KiB.
+    var memoryPerRunKiB: Double?
+    var chaosKills: Int?
+    var rejectionSample: String?
+    var failureSample: String?
+
+    /// Whether every accepted run has exactly one result and every subscriber saw exactly one terminal event
+    /// for every run and no event was lost.
+    var verified: Bool {
+        runsLost == 0 && duplicateResultsAtClient == 0 && wrongAnswers == 0 && eventsLost == 0
+            && subscribers.allSatisfy { $0.runsWithoutTerminal == 0 && $0.runsWithExtraTerminals == 0 }
+    }
+}

@@ -1,0 +1,90 @@
+import Foundation
+
+/// Renders reports as the plain-text table printed at the end of a run.
+enum ReportTable {
+    static func number(_ v: Double) -> String {
+        let f = NumberFormatter()
+        f.numberStyle = .decimal
+        f.maximumFractionDigits = 0
+        return f.string(from: NSNumber(value: v)) ?? String(Int(v))
+    }
+
+    static func ms(_ v: Double) -> String {
+        let s = v >= 100 ? String(format: "%.0f", v) : v >= 10 ? String(format: "%.1f", v) : String(format: "%.3f", v)
+        return s.padding(toLength: 9, withPad: " ", startingAt: 0)
+    }
+
+    private static func pad(_ s: String, _ n: Int) -> String {
+        s.count >= n ? s : s + String(repeating: " ", count: n - s.count)
+    }
+
+    private static func padLeft(_ s: String, _ n: Int) -> String {
+        s.count >= n ? s : String(repeating: " ", count: n - s.count) + s
+    }
+
+    /// The table of one phase.
+    static func render(_ p: PhaseReport, baseline: TransportBaseline?, messagesPerRun: Int?) -> String {
+        var lines: [String] = []
+        var head = "== \(p.label): \(p.flow) on namespace \(p.namespace), \(p.model)"
+        if let w = p.workers { head += ", \(w) worker\(w == 1 ? "" : "s")" }
+        head += ", \(p.subscriberCount) subscriber\(p.subscriberCount == 1 ? "" : "s")"
+        lines.append(head)
+        lines.append(
+            "runs         submitted \(p.submitted)  completed \(p.completed)  failed \(p.failed)  rejected \(p.rejected)  lost \(p.runsLost)  redispatched \(p.redispatchedRuns)"
+        )
+        var throughput = "throughput   \(number(p.jobsPerSecond)) jobs/s over \(String(format: "%.2f", p.seconds)) s"
+        if let offered = p.offeredPerSecond { throughput += " (offered \(number(offered))/s)" }
+        lines.append(throughput)
+        lines.append("latency ms   " + ["p50", "p90", "p99", "p99.9", "max"].map { padLeft($0, 8) + " " }.joined())
+        for (name, l) in [
+            ("submit→first", p.latencyFirstEvent), ("submit→final", p.latencyFinalEvent),
+            ("submit→result", p.latencyResult),
+        ] where l.count > 0 {
+            lines.append(
+                "  " + pad(name, 11) + [l.p50, l.p90, l.p99, l.p999, l.max].map { padLeft(ms($0).trimmingCharacters(in: .whitespaces), 8) + " " }.joined()
+            )
+        }
+        for (n, s) in p.subscribers.enumerated() {
+            lines.append(
+                "subscriber \(n + 1)  \(s.events) events (\(number(s.eventsPerSecond))/s)  lost \(s.eventsLost)  seq gaps \(s.seqGaps)  dup \(s.duplicates)  runs without terminal \(s.runsWithoutTerminal)  extra terminals \(s.runsWithExtraTerminals)"
+            )
+            if p.subscribers.count > 3, n == 1 {
+                let rest = p.subscribers.dropFirst(2)
+                let minRate = rest.map(\.eventsPerSecond).min() ?? 0
+                lines.append(
+                    "subscribers 3…\(p.subscribers.count)  min \(number(minRate)) events/s  lost \(rest.reduce(0) { $0 + $1.eventsLost })  without terminal \(rest.reduce(0) { $0 + $1.runsWithoutTerminal })"
+                )
+                break
+            }
+        }
+        if let c = p.coordinator {
+            lines.append(
+                "coordinator  redispatches \(c.redispatches)  duplicate results suppressed \(c.duplicateResultsSuppressed)  workers lost \(c.workersLost)  pool_full \(c.submitsRejectedFull)  events forwarded \(c.eventsForwarded)"
+            )
+        }
+        if let held = p.peakRunsHeld {
+            var s = "held         peak \(held) runs in flight on workers"
+            if let m = p.memoryPerRunKiB { s += String(format: ", %.1f KiB worker memory per run", m) }
+            lines.append(s)
+        }
+        if let kills = p.chaosKills { lines.append("chaos        \(kills) workers killed with SIGKILL and restarted") }
+        if !p.processes.isEmpty {
+            lines.append("process        cpu s   cpu %  peak RSS MiB")
+            for f in p.processes {
+                lines.append(
+                    "  " + pad(f.name, 12) + padLeft(String(format: "%.2f", f.cpuSeconds), 7)
+                        + padLeft(String(format: "%.0f", f.cpuPercent), 8) + padLeft(String(format: "%.1f", f.peakRSSMiB), 14))
+            }
+        }
+        if let b = baseline, let m = messagesPerRun, b.messagesPerSecond > 0 {
+            let poolRate = p.jobsPerSecond * Double(m)
+            lines.append(
+                "transport    raw libzmq PUSH/PULL \(b.messageBytes) B: \(number(b.messagesPerSecond)) msg/s; pool ≈ \(number(poolRate)) msg/s through the coordinator (\(String(format: "%.1f", poolRate / b.messagesPerSecond * 100)) % of it)"
+            )
+        }
+        if let r = p.rejectionSample { lines.append("first rejection: \(r)") }
+        if let f = p.failureSample { lines.append("first failure: \(f)") }
+        lines.append("verified     \(p.verified ? "yes: every accepted run has one result and one terminal event, no event lost" : "NO")")
+        return lines.joined(separator: "\n")
+    }
+}
