@@ -21,6 +21,7 @@ final class LocalPool: Sendable {
     let coordinator: ChildProcess
     let control: String
     private let state = Mutex<(workers: [ChildProcess], retired: [ChildProcess], started: Int)>(([], [], 0))
+    private let teardown = Mutex<SignalTeardown?>(nil)
 
     private init(options: Options, directory: String, coordinator: ChildProcess, control: String) {
         self.options = options
@@ -60,6 +61,9 @@ final class LocalPool: Sendable {
         do {
             let control = try await waitForEndpoints(endpointsFile, coordinator: coordinator)
             let pool = LocalPool(options: options, directory: directory, coordinator: coordinator, control: control)
+            pool.teardown.withLock {
+                $0 = SignalTeardown { [weak pool] in (pool?.allProcesses ?? []).filter(\.isRunning).map(\.pid) }
+            }
             do {
                 for _ in 0..<options.workers { _ = try pool.startWorker() }
                 try await pool.waitForWorkers(options.workers, logger: logger)
@@ -151,6 +155,10 @@ final class LocalPool: Sendable {
 
     /// Stops (SIGTERM, then SIGKILL) and reaps every process, workers first.
     func stop() async {
+        teardown.withLock {
+            $0?.cancel()
+            $0 = nil
+        }
         for w in workers { w.signal(SIGTERM) }
         for w in workers { await w.stop(grace: 5) }
         await coordinator.stop(grace: 5)

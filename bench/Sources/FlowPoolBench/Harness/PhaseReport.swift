@@ -26,7 +26,7 @@ struct PhaseReport: Sendable, Codable, Equatable {
         var cpuSeconds: Double
         /// CPU seconds per wall second × 100 (200 % is both cores).
         var cpuPercent: Double
-        var peakRSSMiB: Double
+        var peakRssMib: Double
     }
 
     /// Counter differences from the coordinator's status, before and after the phase.
@@ -80,7 +80,7 @@ struct PhaseReport: Sendable, Codable, Equatable {
     /// Largest number of runs the workers held at once (sampled once a second from the status).
     var peakRunsHeld: Int?
     /// Worker memory growth per held run at that peak, in KiB.
-    var memoryPerRunKiB: Double?
+    var memoryPerRunKib: Double?
     var chaosKills: Int?
     var rejectionSample: String?
     var failureSample: String?

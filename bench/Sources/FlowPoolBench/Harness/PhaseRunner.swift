@@ -147,7 +147,7 @@ struct PhaseRunner: Sendable {
             figures.append(
                 .init(
                     name: p.name, pid: p.pid, cpuSeconds: cpu, cpuPercent: wall > 0 ? cpu / wall * 100 : 0,
-                    peakRSSMiB: Double(now.peakRSSBytes) / 1_048_576))
+                    peakRssMib: Double(now.peakRSSBytes) / 1_048_576))
         }
         await client.close()
         let ledger = await driver.finish()
@@ -267,7 +267,7 @@ struct PhaseRunner: Sendable {
             latencyFirstEvent: LatencySummary(first), latencyFinalEvent: LatencySummary(final),
             latencyResult: LatencySummary(result), subscribers: subscriberReports,
             eventsLost: subscriberReports.reduce(0) { $0 + $1.eventsLost }, coordinator: coordinator,
-            processes: figures, peakRunsHeld: peakHeld > 0 ? peakHeld : nil, memoryPerRunKiB: memoryPerRun,
+            processes: figures, peakRunsHeld: peakHeld > 0 ? peakHeld : nil, memoryPerRunKib: memoryPerRun,
             chaosKills: kills, rejectionSample: ledger.rejectionSample, failureSample: ledger.failureSample)
     }
 }

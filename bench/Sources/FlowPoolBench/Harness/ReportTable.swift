@@ -64,7 +64,7 @@ enum ReportTable {
         }
         if let held = p.peakRunsHeld {
             var s = "held         peak \(held) runs in flight on workers"
-            if let m = p.memoryPerRunKiB { s += String(format: ", %.1f KiB worker memory per run", m) }
+            if let m = p.memoryPerRunKib { s += String(format: ", %.1f KiB worker memory per run", m) }
             lines.append(s)
         }
         if let kills = p.chaosKills { lines.append("chaos        \(kills) workers killed with SIGKILL and restarted") }
@@ -73,7 +73,7 @@ enum ReportTable {
             for f in p.processes {
                 lines.append(
                     "  " + pad(f.name, 12) + padLeft(String(format: "%.2f", f.cpuSeconds), 7)
-                        + padLeft(String(format: "%.0f", f.cpuPercent), 8) + padLeft(String(format: "%.1f", f.peakRSSMiB), 14))
+                        + padLeft(String(format: "%.0f", f.cpuPercent), 8) + padLeft(String(format: "%.1f", f.peakRssMib), 14))
             }
         }
         if let b = baseline, let m = messagesPerRun, b.messagesPerSecond > 0 {
