@@ -51,23 +51,37 @@ final class RunState: Sendable {
                 }
                 if state.routes.isEmpty { return false }
                 let event = StreamEvent(
-                    namespace: namespace, runId: runId, seq: state.seq, type: type, node: node,
-                    timestamp: EventTimestamp.now(), content: content)
+                    namespace: namespace,
+                    runId: runId,
+                    seq: state.seq,
+                    type: type,
+                    node: node,
+                    timestamp: EventTimestamp.now(),
+                    content: content
+                )
                 for route in state.routes where route.matches(type) {
                     route.buffer.push(event, terminal: terminal)
                 }
             } else {
                 sink.deliver(
                     StreamEvent(
-                        namespace: namespace, runId: runId, seq: state.seq, type: type, node: node,
-                        timestamp: EventTimestamp.now(), content: content))
+                        namespace: namespace,
+                        runId: runId,
+                        seq: state.seq,
+                        type: type,
+                        node: node,
+                        timestamp: EventTimestamp.now(),
+                        content: content
+                    )
+                )
             }
             return false
         }
         if ignoredFirst {
             logger?.warning(
                 "Event emitted after the run's terminal event; ignored",
-                metadata: ["run.id": "\(runId)", "event.type": "\(type)", "node": "\(node)"])
+                metadata: ["run.id": "\(runId)", "event.type": "\(type)", "node": "\(node)"]
+            )
         }
     }
 
