@@ -49,7 +49,8 @@ final class RunState: Sendable {
                     state.routes = streamer.routes(namespace: namespace, runId: runId)
                     state.generation = generation
                 }
-                if state.routes.isEmpty { return false }
+                let routes = state.routes
+                if routes.isEmpty { return false }
                 let event = StreamEvent(
                     namespace: namespace,
                     runId: runId,
@@ -59,8 +60,13 @@ final class RunState: Sendable {
                     timestamp: EventTimestamp.now(),
                     content: content
                 )
-                for route in state.routes where route.matches(type) {
-                    route.buffer.push(event, terminal: terminal)
+                if routes.count == 1 {
+                    // The common case: hand the event over without copying it.
+                    if routes[0].matches(type) { routes[0].buffer.push(event, terminal: terminal) }
+                } else {
+                    for route in routes where route.matches(type) {
+                        route.buffer.push(event, terminal: terminal)
+                    }
                 }
             } else {
                 sink.deliver(
