@@ -44,8 +44,9 @@ public final class EventSubscription: AsyncSequence, Sendable {
         public typealias Element = StreamEvent
         public typealias Failure = Never
 
+        private static let yieldsBeforeWaiting = 4
         private let lifetime: IterationLifetime
-        private var batch: [StreamEvent] = []
+        private var batch: [StreamEvent?] = []
         private var index = 0
 
         init(lifetime: IterationLifetime) {
@@ -55,7 +56,7 @@ public final class EventSubscription: AsyncSequence, Sendable {
         public mutating func next() async -> StreamEvent? {
             if index < batch.count {
                 defer { index += 1 }
-                return batch[index]
+                return batch[index].take()
             }
             return await refill(isolation: nil)
         }
@@ -63,7 +64,7 @@ public final class EventSubscription: AsyncSequence, Sendable {
         public mutating func next(isolation actor: isolated (any Actor)?) async -> StreamEvent? {
             if index < batch.count {
                 defer { index += 1 }
-                return batch[index]
+                return batch[index].take()
             }
             return await refill(isolation: actor)
         }
@@ -71,14 +72,21 @@ public final class EventSubscription: AsyncSequence, Sendable {
         private mutating func refill(isolation actor: isolated (any Actor)?) async -> StreamEvent? {
             batch.removeAll(keepingCapacity: true)
             index = 0
+            var yields = 0
             while true {
                 switch lifetime.buffer.take(&batch) {
                 case .events(let start):
                     index = start + 1
-                    return batch[start]
+                    return batch[start].take()
                 case .finished:
                     return nil
+                case .empty where yields < Self.yieldsBeforeWaiting:
+                    // Let the producers run a little before going to sleep: events that arrive meanwhile
+                    // are taken as one batch, and the producers are spared a wake-up per event.
+                    yields += 1
+                    await Task.yield()
                 case .empty:
+                    yields = 0
                     await lifetime.buffer.waitForEvents()
                 }
             }
