@@ -1,3 +1,5 @@
+import Foundation
+import Histogram
 import Logging
 import Synchronization
 import ZeroMQ
@@ -98,11 +100,16 @@ final class EventSubscribers: Sendable {
             let type = UnsafeBufferPointer(rebasing: t[typeStart...])
             return (run, isTerminal(type))
         }
-        let numbers: (attempt: Int, seq: Int)? = frames[1].withUnsafeBufferPointer { e in
+        let recordsTimes = slot.ledger.recordsTimes
+        let numbers: (attempt: Int, seq: Int, ts: Double?)? = frames[1].withUnsafeBufferPointer { e in
             guard let a = integer(after: attemptKey, in: e, from: 0),
                 let s = integer(after: seqKey, in: e, from: a.end)
             else { return nil }
-            return (a.value, s.value)
+            var ts: Double?
+            if recordsTimes, s.value == 1 || parsed?.terminal == true {
+                ts = timestamp(in: e, from: s.end)
+            }
+            return (a.value, s.value, ts)
         }
         guard let parsed, let numbers else {
             slot.ledger.malformed += 1
@@ -110,8 +117,40 @@ final class EventSubscribers: Sendable {
         }
         slot.ledger.record(
             run: parsed.run, attempt: numbers.attempt, seq: numbers.seq, terminal: parsed.terminal, at: now)
+        if let ts = numbers.ts {
+            let delay = wallClock() - ts
+            if delay > 0 { _ = slot.ledger.transit.record(UInt64(min(delay, 600) * 1e9)) }
+        }
         slot.events.add(1, ordering: .relaxed)
         if parsed.terminal { slot.terminals.add(1, ordering: .relaxed) }
+    }
+
+    private static let tsKey = Array("\"ts\":".utf8)
+
+    /// The envelope's `ts` (seconds since 1970), searched from `start`.
+    private static func timestamp(in bytes: UnsafeBufferPointer<UInt8>, from start: Int) -> Double? {
+        let n = tsKey.count
+        var i = start
+        while i <= bytes.count - n {
+            if bytes[i] == tsKey[0], tsKey.indices.allSatisfy({ bytes[i + $0] == tsKey[$0] }) {
+                var p = i + n
+                var text = ""
+                while p < bytes.count, bytes[p] != UInt8(ascii: ","), bytes[p] != UInt8(ascii: "}") {
+                    text.unicodeScalars.append(Unicode.Scalar(bytes[p]))
+                    p += 1
+                }
+                return Double(text)
+            }
+            i += 1
+        }
+        return nil
+    }
+
+    /// Seconds since 1970, as workers stamp events.
+    private static func wallClock() -> Double {
+        var ts = timespec()
+        clock_gettime(CLOCK_REALTIME, &ts)
+        return Double(ts.tv_sec) + Double(ts.tv_nsec) * 1e-9
     }
 
     private static let attemptKey = Array("\"attempt\":".utf8)

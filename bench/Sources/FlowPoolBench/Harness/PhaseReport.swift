@@ -72,6 +72,8 @@ struct PhaseReport: Sendable, Codable, Equatable {
     var latencyFinalEvent: LatencySummary
     /// Submit to the result at the submitter.
     var latencyResult: LatencySummary
+    /// A worker emitting an event (its wall-clock `ts`) to the first subscriber receiving it.
+    var latencyEmitToSubscriber: LatencySummary
 
     var subscribers: [Subscriber]
     var eventsLost: Int

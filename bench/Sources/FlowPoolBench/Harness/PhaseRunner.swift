@@ -265,7 +265,9 @@ struct PhaseRunner: Sendable {
             redispatchedRuns: redispatched, pacerStalls: stalls, seconds: seconds,
             jobsPerSecond: seconds > 0 ? Double(finishedRuns) / seconds : 0,
             latencyFirstEvent: LatencySummary(first), latencyFinalEvent: LatencySummary(final),
-            latencyResult: LatencySummary(result), subscribers: subscriberReports,
+            latencyResult: LatencySummary(result),
+            latencyEmitToSubscriber: LatencySummary(firstSlot?.transit ?? LatencySummary.makeHistogram()),
+            subscribers: subscriberReports,
             eventsLost: subscriberReports.reduce(0) { $0 + $1.eventsLost }, coordinator: coordinator,
             processes: figures, peakRunsHeld: peakHeld > 0 ? peakHeld : nil, memoryPerRunKib: memoryPerRun,
             chaosKills: kills, rejectionSample: ledger.rejectionSample, failureSample: ledger.failureSample)

@@ -35,13 +35,13 @@ enum ReportTable {
         var throughput = "throughput   \(number(p.jobsPerSecond)) jobs/s over \(String(format: "%.2f", p.seconds)) s"
         if let offered = p.offeredPerSecond { throughput += " (offered \(number(offered))/s)" }
         lines.append(throughput)
-        lines.append("latency ms   " + ["p50", "p90", "p99", "p99.9", "max"].map { padLeft($0, 8) + " " }.joined())
+        lines.append("latency ms       " + ["p50", "p90", "p99", "p99.9", "max"].map { padLeft($0, 8) + " " }.joined())
         for (name, l) in [
             ("submit→first", p.latencyFirstEvent), ("submit→final", p.latencyFinalEvent),
-            ("submit→result", p.latencyResult),
+            ("submit→result", p.latencyResult), ("emit→subscriber", p.latencyEmitToSubscriber),
         ] where l.count > 0 {
             lines.append(
-                "  " + pad(name, 11) + [l.p50, l.p90, l.p99, l.p999, l.max].map { padLeft(ms($0).trimmingCharacters(in: .whitespaces), 8) + " " }.joined()
+                "  " + pad(name, 15) + [l.p50, l.p90, l.p99, l.p999, l.max].map { padLeft(ms($0).trimmingCharacters(in: .whitespaces), 8) + " " }.joined()
             )
         }
         for (n, s) in p.subscribers.enumerated() {

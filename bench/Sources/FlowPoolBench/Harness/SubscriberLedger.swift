@@ -1,3 +1,5 @@
+import Histogram
+
 /// What one subscriber saw of each run of a phase: per-attempt sequence checks and terminal events.
 ///
 /// Only the subscriber's loop thread touches it while the phase runs; it is read after that loop stopped.
@@ -16,6 +18,9 @@ struct SubscriberLedger {
     var firstAt: [UInt64] = []
     var terminalAt: [UInt64] = []
     let recordsTimes: Bool
+    /// Wall-clock delay from a worker emitting an event (its `ts`) to this subscriber receiving it, in ns,
+    /// for first and terminal events (recorded by the subscriber that records times).
+    var transit = LatencySummary.makeHistogram()
 
     var events = 0
     var gaps = 0
