@@ -40,6 +40,8 @@ struct LoadReport: Sendable, Codable {
     var sweep: [SweepPoint]?
     var saturationPerSecond: Double?
     var scaling: [ScalingPoint]?
+    /// Every phase verified: no run lost or doubled and (except in chaos mode, where a killed worker's unsent
+    /// events are lost with it) no event lost.
     var verified: Bool
 
     static func environment(command: String, poolMode: String) -> Environment {

@@ -77,7 +77,7 @@ struct LoadSession: Sendable {
             environment: LoadReport.environment(command: s.command, poolMode: s.coordinator == nil ? "local" : "external"),
             transportBaseline: baseline, messagesPerRun: s.messagesPerRun, transportFraction: nil,
             phases: phases, sweep: sweepPoints, saturationPerSecond: saturation, scaling: scalingPoints,
-            verified: phases.allSatisfy(\.verified))
+            verified: phases.allSatisfy { settings.chaosInterval == nil ? $0.verified : $0.runsVerified })
         if let b = baseline, let m = s.messagesPerRun, let best = phases.map(\.jobsPerSecond).max(), b.messagesPerSecond > 0 {
             report.transportFraction = best * Double(m) / b.messagesPerSecond
         }

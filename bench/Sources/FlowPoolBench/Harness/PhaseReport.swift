@@ -87,10 +87,20 @@ struct PhaseReport: Sendable, Codable, Equatable {
     var rejectionSample: String?
     var failureSample: String?
 
-    /// Whether every accepted run has exactly one result and every subscriber saw exactly one terminal event
-    /// for every run and no event was lost.
-    var verified: Bool {
-        runsLost == 0 && duplicateResultsAtClient == 0 && wrongAnswers == 0 && eventsLost == 0
+    /// Whether every accepted run has exactly one (correct) result and every subscriber saw exactly one
+    /// terminal event of it: no run lost, none doubled (set by ``seal()``).
+    var runsVerified = false
+    /// Whether every subscriber received every event of every run (set by ``seal()``).
+    var eventsVerified = false
+    /// Both of the above.
+    var verified = false
+
+    /// Computes the verdicts from the figures.
+    mutating func seal() {
+        runsVerified =
+            runsLost == 0 && duplicateResultsAtClient == 0 && wrongAnswers == 0
             && subscribers.allSatisfy { $0.runsWithoutTerminal == 0 && $0.runsWithExtraTerminals == 0 }
+        eventsVerified = eventsLost == 0
+        verified = runsVerified && eventsVerified
     }
 }

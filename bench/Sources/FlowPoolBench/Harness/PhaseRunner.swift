@@ -253,10 +253,10 @@ struct PhaseRunner: Sendable {
                 eventsForwarded: delta("events_forwarded"), terminalsSynthesized: delta("terminals_synthesized"))
         }
         var memoryPerRun: Double?
-        if peakHeld > 0, rssAtPeak > idleRSS {
+        if peakHeld >= 100, rssAtPeak > idleRSS {
             memoryPerRun = Double(rssAtPeak - idleRSS) / Double(peakHeld) / 1024
         }
-        return PhaseReport(
+        var report = PhaseReport(
             label: label, flow: plan.flow, namespace: plan.namespace, model: plan.model.description,
             inFlight: inFlight, offeredPerSecond: offered, workers: workers, subscriberCount: subs.slots.count,
             submitted: ledger.sent, accepted: ledger.accepted, completed: ledger.completed, failed: ledger.failed,
@@ -271,5 +271,7 @@ struct PhaseRunner: Sendable {
             eventsLost: subscriberReports.reduce(0) { $0 + $1.eventsLost }, coordinator: coordinator,
             processes: figures, peakRunsHeld: peakHeld > 0 ? peakHeld : nil, memoryPerRunKib: memoryPerRun,
             chaosKills: kills, rejectionSample: ledger.rejectionSample, failureSample: ledger.failureSample)
+        report.seal()
+        return report
     }
 }

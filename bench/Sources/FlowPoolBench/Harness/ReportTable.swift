@@ -84,7 +84,9 @@ enum ReportTable {
         }
         if let r = p.rejectionSample { lines.append("first rejection: \(r)") }
         if let f = p.failureSample { lines.append("first failure: \(f)") }
-        lines.append("verified     \(p.verified ? "yes: every accepted run has one result and one terminal event, no event lost" : "NO")")
+        let runs = p.runsVerified ? "every accepted run has exactly one result and one terminal event" : "RUNS LOST OR DOUBLED"
+        let events = p.eventsVerified ? "no event lost" : "\(p.eventsLost) EVENTS LOST"
+        lines.append("verified     \(p.verified ? "yes" : "NO"): \(runs); \(events)")
         return lines.joined(separator: "\n")
     }
 }
