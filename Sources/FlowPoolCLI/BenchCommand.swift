@@ -18,7 +18,8 @@ struct BenchCommand: ParsableCommand {
 
     /// The `flowpool-bench` executable next to this one.
     static func benchExecutable() -> String {
-        let me = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
+        let me =
+            (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
         return URL(fileURLWithPath: me).deletingLastPathComponent().appendingPathComponent("flowpool-bench").path
     }
 
@@ -33,7 +34,8 @@ struct BenchCommand: ParsableCommand {
         let path = Self.benchExecutable()
         guard FileManager.default.isExecutableFile(atPath: path) else {
             throw ValidationError(
-                "flowpool-bench is not installed next to flowpool (\(path)); build it with `swift build -c release --product flowpool-bench`")
+                "flowpool-bench is not installed next to flowpool (\(path)); build it with `swift build -c release --product flowpool-bench`"
+            )
         }
         let argv = [path] + Self.forwarded(arguments)
         var cArgs = argv.map { strdup($0) } + [nil]

@@ -10,7 +10,10 @@ struct BenchHarnessTests {
     static var buildDirectory: URL { URL(fileURLWithPath: PoolHarness.executable).deletingLastPathComponent() }
 
     /// Runs `flowpool` with `arguments`, reaping it (and, through its signal handler, its pool) on timeout.
-    static func runFlowpool(_ arguments: [String], seconds: Double) async throws -> (status: Int32, stdout: String, stderr: String) {
+    static func runFlowpool(
+        _ arguments: [String],
+        seconds: Double
+    ) async throws -> (status: Int32, stdout: String, stderr: String) {
         let directory = NSTemporaryDirectory() + "flowpool-bench-test-\(UUID().uuidString.prefix(8))"
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(atPath: directory) }

@@ -128,7 +128,9 @@ struct LoadCommand: AsyncParsableCommand {
 
     func validate() throws {
         guard workers >= 1, concurrency >= 1, inFlight >= 1, subscribers >= 0 else {
-            throw ValidationError("--workers, --concurrency and --in-flight must be at least 1, --subscribers at least 0")
+            throw ValidationError(
+                "--workers, --concurrency and --in-flight must be at least 1, --subscribers at least 0"
+            )
         }
         if let rate, rate <= 0 { throw ValidationError("--rate must be positive") }
         if let f = rateFraction, !(0.01...1).contains(f) { throw ValidationError("--rate-fraction must be in 0.01…1") }

@@ -62,7 +62,10 @@ final class EventSubscribers: Sendable {
             let deadline = ContinuousClock.now + timeout
             while !slots.allSatisfy({ $0.ready.load(ordering: .acquiring) }) {
                 guard ContinuousClock.now < deadline else {
-                    throw BenchError(.timeout, "the coordinator did not confirm \(count) subscriptions within \(timeout)")
+                    throw BenchError(
+                        .timeout,
+                        "the coordinator did not confirm \(count) subscriptions within \(timeout)"
+                    )
                 }
                 try await Task.sleep(for: .milliseconds(5))
             }
@@ -116,7 +119,12 @@ final class EventSubscribers: Sendable {
             return
         }
         slot.ledger.record(
-            run: parsed.run, attempt: numbers.attempt, seq: numbers.seq, terminal: parsed.terminal, at: now)
+            run: parsed.run,
+            attempt: numbers.attempt,
+            seq: numbers.seq,
+            terminal: parsed.terminal,
+            at: now
+        )
         if let ts = numbers.ts {
             let delay = wallClock() - ts
             if delay > 0 { _ = slot.ledger.transit.record(UInt64(min(delay, 600) * 1e9)) }
@@ -162,7 +170,11 @@ final class EventSubscribers: Sendable {
     }
 
     /// The non-negative integer following `key` in `bytes` (searching from `start`), and where it ends.
-    private static func integer(after key: [UInt8], in bytes: UnsafeBufferPointer<UInt8>, from start: Int)
+    private static func integer(
+        after key: [UInt8],
+        in bytes: UnsafeBufferPointer<UInt8>,
+        from start: Int
+    )
         -> (value: Int, end: Int)?
     {
         let n = key.count

@@ -17,7 +17,11 @@ struct LatencySummary: Sendable, Codable, Equatable {
 
     /// A histogram for nanosecond latencies up to 10 minutes, 3 significant digits.
     static func makeHistogram() -> Histogram<UInt64> {
-        Histogram<UInt64>(lowestDiscernibleValue: 1_000, highestTrackableValue: 600_000_000_000, numberOfSignificantValueDigits: .three)
+        Histogram<UInt64>(
+            lowestDiscernibleValue: 1_000,
+            highestTrackableValue: 600_000_000_000,
+            numberOfSignificantValueDigits: .three
+        )
     }
 
     init(_ h: Histogram<UInt64>) {

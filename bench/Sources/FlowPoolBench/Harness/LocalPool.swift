@@ -32,7 +32,8 @@ final class LocalPool: Sendable {
 
     /// The `flowpool` executable next to this one, or on `PATH` as a fallback.
     static func defaultExecutable() -> String {
-        let me = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
+        let me =
+            (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
         let sibling = URL(fileURLWithPath: me).deletingLastPathComponent().appendingPathComponent("flowpool").path
         return sibling
     }
@@ -91,7 +92,10 @@ final class LocalPool: Sendable {
             }
             try await Task.sleep(for: .milliseconds(20))
         }
-        throw BenchError(.setup, "the coordinator did not report its endpoints within 30 s: \(coordinator.stderrTail())")
+        throw BenchError(
+            .setup,
+            "the coordinator did not report its endpoints within 30 s: \(coordinator.stderrTail())"
+        )
     }
 
     /// The live worker processes.
@@ -139,9 +143,14 @@ final class LocalPool: Sendable {
         let deadline = ContinuousClock.now + .milliseconds(Int(seconds * 1000))
         var last = 0
         while ContinuousClock.now < deadline {
-            if let status = try? await PoolClient.withConnection(to: control, timeout: .seconds(5), logger: logger, {
-                try await $0.status()
-            }) {
+            if let status = try? await PoolClient.withConnection(
+                to: control,
+                timeout: .seconds(5),
+                logger: logger,
+                {
+                    try await $0.status()
+                }
+            ) {
                 last = status["workers"]?.arrayValue?.count ?? 0
                 if last >= count { return }
             }

@@ -57,7 +57,10 @@ struct PhaseRunner: Sendable {
         let client = try await PoolClient.connect(to: control, timeout: .seconds(15), logger: logger)
         let before = try await client.status()
         let watched = processes()
-        let cpuBefore = Dictionary(watched.map { ($0.pid, ProcessStats.read(pid: $0.pid)) }, uniquingKeysWith: { a, _ in a })
+        let cpuBefore = Dictionary(
+            watched.map { ($0.pid, ProcessStats.read(pid: $0.pid)) },
+            uniquingKeysWith: { a, _ in a }
+        )
         let idleWorkerRSS = workerRSS(before)
         let wallStart = MonotonicClock.now()
 
@@ -106,9 +109,15 @@ struct PhaseRunner: Sendable {
                 if progress {
                     let line = String(
                         format: "[%@] %5.1fs submitted %d done %d (%.0f/s) in flight %d events %d (%.0f/s)",
-                        label, MonotonicClock.seconds(from: wallStart, to: now), driver.sent, finished,
-                        Double(finished - lastLineFinished) / dt, driver.sent - finished, events,
-                        Double(events - lastLineEvents) / dt)
+                        label,
+                        MonotonicClock.seconds(from: wallStart, to: now),
+                        driver.sent,
+                        finished,
+                        Double(finished - lastLineFinished) / dt,
+                        driver.sent - finished,
+                        events,
+                        Double(events - lastLineEvents) / dt
+                    )
                     FileHandle.standardError.write(Data((line + "\n").utf8))
                 }
                 lastLineAt = now
@@ -146,16 +155,32 @@ struct PhaseRunner: Sendable {
             let cpu = now.cpuSeconds - ((cpuBefore[p.pid] ?? nil)?.cpuSeconds ?? 0)
             figures.append(
                 .init(
-                    name: p.name, pid: p.pid, cpuSeconds: cpu, cpuPercent: wall > 0 ? cpu / wall * 100 : 0,
-                    peakRssMib: Double(now.peakRSSBytes) / 1_048_576))
+                    name: p.name,
+                    pid: p.pid,
+                    cpuSeconds: cpu,
+                    cpuPercent: wall > 0 ? cpu / wall * 100 : 0,
+                    peakRssMib: Double(now.peakRSSBytes) / 1_048_576
+                )
+            )
         }
         await client.close()
         let ledger = await driver.finish()
         await subs.finish()
 
         return makeReport(
-            plan: plan, label: label, ledger: ledger, subs: subs, before: before, after: after, figures: figures,
-            stalls: driver.stalls, peakHeld: peakHeld, rssAtPeak: rssAtPeak, idleRSS: idleWorkerRSS, kills: kills)
+            plan: plan,
+            label: label,
+            ledger: ledger,
+            subs: subs,
+            before: before,
+            after: after,
+            figures: figures,
+            stalls: driver.stalls,
+            peakHeld: peakHeld,
+            rssAtPeak: rssAtPeak,
+            idleRSS: idleWorkerRSS,
+            kills: kills
+        )
     }
 
     private func workerRSS(_ status: JSONValue) -> Int {
@@ -166,9 +191,18 @@ struct PhaseRunner: Sendable {
     }
 
     private func makeReport(
-        plan: PhasePlan, label: String, ledger: DriverLedger, subs: EventSubscribers, before: JSONValue,
-        after: JSONValue?, figures: [PhaseReport.ProcessFigures], stalls: Int, peakHeld: Int, rssAtPeak: Int,
-        idleRSS: Int, kills: Int?
+        plan: PhasePlan,
+        label: String,
+        ledger: DriverLedger,
+        subs: EventSubscribers,
+        before: JSONValue,
+        after: JSONValue?,
+        figures: [PhaseReport.ProcessFigures],
+        stalls: Int,
+        peakHeld: Int,
+        rssAtPeak: Int,
+        idleRSS: Int,
+        kills: Int?
     ) -> PhaseReport {
         var first = LatencySummary.makeHistogram()
         var final = LatencySummary.makeHistogram()
@@ -236,10 +270,18 @@ struct PhaseRunner: Sendable {
             }
             subscriberReports.append(
                 .init(
-                    events: l.events, eventsPerSecond: seconds > 0 ? Double(l.events) / seconds : 0,
-                    seqGaps: l.gaps, eventsLost: l.missingEvents + tailLost, duplicates: l.duplicates,
-                    staleAttemptEvents: l.stale, attemptRestarts: l.restarts, runsWithoutTerminal: withoutTerminal,
-                    runsWithExtraTerminals: extra, malformed: l.malformed))
+                    events: l.events,
+                    eventsPerSecond: seconds > 0 ? Double(l.events) / seconds : 0,
+                    seqGaps: l.gaps,
+                    eventsLost: l.missingEvents + tailLost,
+                    duplicates: l.duplicates,
+                    staleAttemptEvents: l.stale,
+                    attemptRestarts: l.restarts,
+                    runsWithoutTerminal: withoutTerminal,
+                    runsWithExtraTerminals: extra,
+                    malformed: l.malformed
+                )
+            )
         }
         func delta(_ key: String) -> Int {
             guard let after else { return 0 }
@@ -247,30 +289,56 @@ struct PhaseRunner: Sendable {
         }
         let coordinator = after.map { _ in
             PhaseReport.Coordinator(
-                duplicateResultsSuppressed: delta("duplicate_results"), redispatches: delta("jobs_redispatched"),
-                workersLost: delta("workers_lost"), leasesExpired: delta("leases_expired"),
-                acksMissed: delta("acks_missed"), submitsRejectedFull: delta("submits_rejected_full"),
-                eventsForwarded: delta("events_forwarded"), terminalsSynthesized: delta("terminals_synthesized"))
+                duplicateResultsSuppressed: delta("duplicate_results"),
+                redispatches: delta("jobs_redispatched"),
+                workersLost: delta("workers_lost"),
+                leasesExpired: delta("leases_expired"),
+                acksMissed: delta("acks_missed"),
+                submitsRejectedFull: delta("submits_rejected_full"),
+                eventsForwarded: delta("events_forwarded"),
+                terminalsSynthesized: delta("terminals_synthesized")
+            )
         }
         var memoryPerRun: Double?
         if peakHeld >= 100, rssAtPeak > idleRSS {
             memoryPerRun = Double(rssAtPeak - idleRSS) / Double(peakHeld) / 1024
         }
         var report = PhaseReport(
-            label: label, flow: plan.flow, namespace: plan.namespace, model: plan.model.description,
-            inFlight: inFlight, offeredPerSecond: offered, workers: workers, subscriberCount: subs.slots.count,
-            submitted: ledger.sent, accepted: ledger.accepted, completed: ledger.completed, failed: ledger.failed,
-            rejected: ledger.rejected, rejectedPoolFull: ledger.rejectedPoolFull, runsLost: runsLost,
-            duplicateResultsAtClient: ledger.duplicateResults, wrongAnswers: ledger.wrongAnswers,
-            redispatchedRuns: redispatched, pacerStalls: stalls, seconds: seconds,
+            label: label,
+            flow: plan.flow,
+            namespace: plan.namespace,
+            model: plan.model.description,
+            inFlight: inFlight,
+            offeredPerSecond: offered,
+            workers: workers,
+            subscriberCount: subs.slots.count,
+            submitted: ledger.sent,
+            accepted: ledger.accepted,
+            completed: ledger.completed,
+            failed: ledger.failed,
+            rejected: ledger.rejected,
+            rejectedPoolFull: ledger.rejectedPoolFull,
+            runsLost: runsLost,
+            duplicateResultsAtClient: ledger.duplicateResults,
+            wrongAnswers: ledger.wrongAnswers,
+            redispatchedRuns: redispatched,
+            pacerStalls: stalls,
+            seconds: seconds,
             jobsPerSecond: seconds > 0 ? Double(finishedRuns) / seconds : 0,
-            latencyFirstEvent: LatencySummary(first), latencyFinalEvent: LatencySummary(final),
+            latencyFirstEvent: LatencySummary(first),
+            latencyFinalEvent: LatencySummary(final),
             latencyResult: LatencySummary(result),
             latencyEmitToSubscriber: LatencySummary(firstSlot?.transit ?? LatencySummary.makeHistogram()),
             subscribers: subscriberReports,
-            eventsLost: subscriberReports.reduce(0) { $0 + $1.eventsLost }, coordinator: coordinator,
-            processes: figures, peakRunsHeld: peakHeld > 0 ? peakHeld : nil, memoryPerRunKib: memoryPerRun,
-            chaosKills: kills, rejectionSample: ledger.rejectionSample, failureSample: ledger.failureSample)
+            eventsLost: subscriberReports.reduce(0) { $0 + $1.eventsLost },
+            coordinator: coordinator,
+            processes: figures,
+            peakRunsHeld: peakHeld > 0 ? peakHeld : nil,
+            memoryPerRunKib: memoryPerRun,
+            chaosKills: kills,
+            rejectionSample: ledger.rejectionSample,
+            failureSample: ledger.failureSample
+        )
         report.seal()
         return report
     }

@@ -41,7 +41,10 @@ enum ReportTable {
             ("submit→result", p.latencyResult), ("emit→subscriber", p.latencyEmitToSubscriber),
         ] where l.count > 0 {
             lines.append(
-                "  " + pad(name, 15) + [l.p50, l.p90, l.p99, l.p999, l.max].map { padLeft(ms($0).trimmingCharacters(in: .whitespaces), 8) + " " }.joined()
+                "  " + pad(name, 15)
+                    + [l.p50, l.p90, l.p99, l.p999, l.max].map {
+                        padLeft(ms($0).trimmingCharacters(in: .whitespaces), 8) + " "
+                    }.joined()
             )
         }
         for (n, s) in p.subscribers.enumerated() {
@@ -73,7 +76,9 @@ enum ReportTable {
             for f in p.processes {
                 lines.append(
                     "  " + pad(f.name, 12) + padLeft(String(format: "%.2f", f.cpuSeconds), 7)
-                        + padLeft(String(format: "%.0f", f.cpuPercent), 8) + padLeft(String(format: "%.1f", f.peakRssMib), 14))
+                        + padLeft(String(format: "%.0f", f.cpuPercent), 8)
+                        + padLeft(String(format: "%.1f", f.peakRssMib), 14)
+                )
             }
         }
         if let b = baseline, let m = messagesPerRun, b.messagesPerSecond > 0 {
@@ -84,7 +89,8 @@ enum ReportTable {
         }
         if let r = p.rejectionSample { lines.append("first rejection: \(r)") }
         if let f = p.failureSample { lines.append("first failure: \(f)") }
-        let runs = p.runsVerified ? "every accepted run has exactly one result and one terminal event" : "RUNS LOST OR DOUBLED"
+        let runs =
+            p.runsVerified ? "every accepted run has exactly one result and one terminal event" : "RUNS LOST OR DOUBLED"
         let events = p.eventsVerified ? "no event lost" : "\(p.eventsLost) EVENTS LOST"
         lines.append("verified     \(p.verified ? "yes" : "NO"): \(runs); \(events)")
         return lines.joined(separator: "\n")

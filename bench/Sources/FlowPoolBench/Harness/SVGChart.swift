@@ -75,14 +75,17 @@ struct SVGChart {
             y += yStep
         }
         s += "<rect x=\"\(left)\" y=\"\(top)\" width=\"\(plotW)\" height=\"\(plotH)\" fill=\"none\" stroke=\"#333\"/>\n"
-        s += "<text x=\"\(left + plotW / 2)\" y=\"\(height - 15)\" text-anchor=\"middle\">\(Self.escape(xLabel))</text>\n"
-        s += "<text x=\"18\" y=\"\(top + plotH / 2)\" text-anchor=\"middle\" transform=\"rotate(-90 18 \(top + plotH / 2))\">\(Self.escape(yLabel))</text>\n"
+        s +=
+            "<text x=\"\(left + plotW / 2)\" y=\"\(height - 15)\" text-anchor=\"middle\">\(Self.escape(xLabel))</text>\n"
+        s +=
+            "<text x=\"18\" y=\"\(top + plotH / 2)\" text-anchor=\"middle\" transform=\"rotate(-90 18 \(top + plotH / 2))\">\(Self.escape(yLabel))</text>\n"
         for (n, series) in series.enumerated() {
             let color = Self.colors[n % Self.colors.count]
             let points = series.points.map { "\(px($0.x)),\(py($0.y))" }.joined(separator: " ")
             s += "<polyline points=\"\(points)\" fill=\"none\" stroke=\"\(color)\" stroke-width=\"2\"/>\n"
             for p in series.points {
-                s += "<circle cx=\"\(px(p.x))\" cy=\"\(py(p.y))\" r=\"3.5\" fill=\"\(color)\"><title>\(Self.label(p.x)), \(String(format: "%.3g", p.y))</title></circle>\n"
+                s +=
+                    "<circle cx=\"\(px(p.x))\" cy=\"\(py(p.y))\" r=\"3.5\" fill=\"\(color)\"><title>\(Self.label(p.x)), \(String(format: "%.3g", p.y))</title></circle>\n"
             }
             let ly = top + 16 + Double(n) * 18
             s += "<rect x=\"\(left + 12)\" y=\"\(ly - 9)\" width=\"14\" height=\"4\" fill=\"\(color)\"/>"
