@@ -35,6 +35,9 @@ struct PoolBench: AsyncParsableCommand {
     @Option(help: "Namespace of the runs.")
     var namespace = "sales_agent"
 
+    @Option(help: "Log level of the worker processes (their logs go to the bench's temporary directory).")
+    var workerLogLevel = "warning"
+
     @Option(help: "The flowpool executable (default: next to this one).")
     var flowpool: String?
 
@@ -109,7 +112,7 @@ struct PoolBench: AsyncParsableCommand {
             processes.append(
                 try spawn(
                     executable,
-                    ["worker", "--coordinator", control, "--concurrency", "\(concurrency)", "--log-level", "warning"],
+                    ["worker", "--coordinator", control, "--concurrency", "\(concurrency)", "--log-level", workerLogLevel],
                     log: "\(dir)/worker\(i).err"
                 )
             )
