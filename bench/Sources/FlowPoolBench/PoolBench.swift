@@ -86,6 +86,7 @@ struct PoolBench: AsyncParsableCommand {
         defer {
             for p in processes where p.isRunning { kill(p.processIdentifier, SIGKILL) }
             for p in processes { p.waitUntilExit() }
+            try? FileManager.default.removeItem(atPath: dir)
         }
         processes.append(
             try spawn(
