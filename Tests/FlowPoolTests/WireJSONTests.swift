@@ -124,7 +124,7 @@ struct WireEventTests {
         #expect(back == wire)
         let header = try EnvelopeHeader.scan(topic: wire.topicBytes, envelope: wire.envelopeBytes)
         #expect(header.attempt == 2 && header.seq == 3 && !header.isTerminal)
-        #expect(header.topic.runKey == "sales_agent/run-1")
+        #expect(header.runKey == "sales_agent/run-1")
     }
 
     @Test("ignores unknown envelope fields")

@@ -155,7 +155,7 @@ public struct Coordinator: Service {
 
         let eventsIn = try Socket(context, .xsub)
         try eventsIn.set(.maxMessageSize(maxSize))
-        try eventsIn.set(.receiveHighWaterMark(2000))
+        try eventsIn.set(.receiveHighWaterMark(100))
         let eventsInMonitor = try eventsIn.monitor([.disconnected, .handshakeFailed])
 
         let eventsOut = try Socket(context, .xpub)

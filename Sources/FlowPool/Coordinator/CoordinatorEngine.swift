@@ -203,17 +203,32 @@ final class CoordinatorEngine: Sendable {
             logRejection("event", JSONWireError(.badField, "an event is 2 frames, got \(frames.count)"), peer: "bus")
             return
         }
+        if frames[0] == EventBatch.marker {
+            let events: [RawEvent]
+            do {
+                events = try EventBatch.unpack(frames[1])
+            } catch {
+                state.withLock { $0.count { $0.rejectedBadEvents += 1 } }
+                logRejection("event batch", error, peer: "bus")
+                return
+            }
+            for raw in events { ingest(raw, io, h) }
+            return
+        }
+        ingest(RawEvent(topic: frames[0], envelope: frames[1]), io, h)
+    }
+
+    private func ingest(_ raw: RawEvent, _ io: SocketLoop.IO, _ h: Handles) {
         let header: EnvelopeHeader
         do {
-            header = try EnvelopeHeader.scan(topic: frames[0], envelope: frames[1])
+            header = try EnvelopeHeader.scan(topic: raw.topic, envelope: raw.envelope)
         } catch {
             state.withLock { $0.count { $0.rejectedBadEvents += 1 } }
             logRejection("event", error, peer: "bus")
             return
         }
-        let raw = RawEvent(topic: frames[0], envelope: frames[1])
         let (disposition, actions) = state.withLock { $0.event(header, raw: raw, now: now) }
-        if disposition == .forward { io.send(frames, on: h.eventsOut) }
+        if disposition == .forward { io.send([raw.topic, raw.envelope], on: h.eventsOut) }
         if !actions.isEmpty { execute(actions, io, h) }
     }
 

@@ -248,7 +248,7 @@ struct CoordinatorState {
     /// The worker's copy of the terminal event, if it is well-formed and belongs to the job's current attempt.
     private func validTerminal(_ raw: RawEvent, job: Job) -> RawEvent? {
         guard let h = try? EnvelopeHeader.scan(topic: raw.topic, envelope: raw.envelope),
-            h.isTerminal, h.topic.runKey == job.runKey, h.attempt == job.attempt
+            h.isTerminal, h.runKey == job.runKey, h.attempt == job.attempt
         else { return nil }
         return raw
     }
@@ -265,7 +265,7 @@ struct CoordinatorState {
     /// Handles one event from the bus; on `.forward` the caller publishes it (the replay buffer already has it).
     mutating func event(_ header: EnvelopeHeader, raw: RawEvent, now: Double) -> (EventDisposition, [Action]) {
         counters.eventsReceived += 1
-        let runKey = header.topic.runKey
+        let runKey = header.runKey
         guard let jobId = runs[runKey], var job = jobs[jobId] else {
             counters.eventsUnknownRun += 1
             return (.drop, [])

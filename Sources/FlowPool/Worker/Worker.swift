@@ -75,14 +75,14 @@ public struct Worker: Service {
         // Event publisher: XPUB with NODROP, so a slow coordinator pushes back instead of losing events.
         let publisher = try Socket(context, .xpub, linger: 5000)
         try publisher.set(.xpubNoDrop(true))
-        try publisher.set(.sendHighWaterMark(2000))
+        try publisher.set(.sendHighWaterMark(100))
         try publisher.set(.reconnectInterval(100))
         try publisher.connect(eventsEndpoint)
         let (publisherHandle, subscriptions) = try loop.addStream(
             publisher,
             policy: .dropNewest(capacity: 64),
             maxFrames: 1,
-            outboundCapacity: 65_536
+            outboundCapacity: 4096
         )
 
         // Job channel: DEALER with this worker's id as routing identity.

@@ -226,9 +226,11 @@ final class WorkerRuntime: Sendable {
         }
     }
 
+    /// Sends events packed into batch messages and waits until libzmq has taken the last one.
     private func send(_ batch: [[[UInt8]]]) async throws {
-        guard let last = batch.last else { return }
-        if batch.count > 1 { try await loop.send(contentsOf: Array(batch.dropLast()), on: publisher) }
+        let messages = EventBatch.pack(batch)
+        guard let last = messages.last else { return }
+        if messages.count > 1 { try await loop.send(contentsOf: Array(messages.dropLast()), on: publisher) }
         try await loop.sendConfirmed(last, on: publisher)
         outbox.markSent(batch.count)
     }
@@ -243,6 +245,7 @@ final class WorkerRuntime: Sendable {
                 on: dealer
             )
             grantCredit(force: true)
+            logger.debug("heartbeat", metadata: ["in_flight": "\(s.inFlight)", "owed": "\(s.owed)", "backlog": "\(outbox.count)", "completed": "\(s.completed)"])
             try? await Task.sleep(for: config.heartbeatInterval)
         }
     }

@@ -35,6 +35,9 @@ struct PoolBench: AsyncParsableCommand {
     @Option(help: "Namespace of the runs.")
     var namespace = "sales_agent"
 
+    @Option(help: "Log level of the worker processes (their logs go to the bench's temporary directory).")
+    var workerLogLevel = "warning"
+
     @Option(help: "The flowpool executable (default: next to this one).")
     var flowpool: String?
 
@@ -83,6 +86,7 @@ struct PoolBench: AsyncParsableCommand {
         defer {
             for p in processes where p.isRunning { kill(p.processIdentifier, SIGKILL) }
             for p in processes { p.waitUntilExit() }
+            try? FileManager.default.removeItem(atPath: dir)
         }
         processes.append(
             try spawn(
@@ -109,7 +113,7 @@ struct PoolBench: AsyncParsableCommand {
             processes.append(
                 try spawn(
                     executable,
-                    ["worker", "--coordinator", control, "--concurrency", "\(concurrency)", "--log-level", "warning"],
+                    ["worker", "--coordinator", control, "--concurrency", "\(concurrency)", "--log-level", workerLogLevel],
                     log: "\(dir)/worker\(i).err"
                 )
             )
