@@ -56,7 +56,18 @@ struct PhaseRunner: Sendable {
         }
         let client = try await PoolClient.connect(to: control, timeout: .seconds(15), logger: logger)
         let before = try await client.status()
-        let watched = processes()
+        var external: [(name: String, pid: Int32)] = []
+        if localPool == nil {
+            // Workers of an existing pool that run on this host can be measured too.
+            var buffer = [CChar](repeating: 0, count: 256)
+            _ = gethostname(&buffer, buffer.count)
+            let host = String(decoding: buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+            for w in before["workers"]?.arrayValue ?? [] {
+                guard w["host"]?.stringValue == host, let pid = w["pid"]?.intValue else { continue }
+                external.append(("worker \(w["id"]?.stringValue ?? "\(pid)")", Int32(pid)))
+            }
+        }
+        let watched = processes() + external
         let cpuBefore = Dictionary(
             watched.map { ($0.pid, ProcessStats.read(pid: $0.pid)) },
             uniquingKeysWith: { a, _ in a }
@@ -146,7 +157,7 @@ struct PhaseRunner: Sendable {
         }
 
         let after = try? await client.status()
-        let live = processes()
+        let live = processes() + external
         var figures: [PhaseReport.ProcessFigures] = []
         let wallEnd = MonotonicClock.now()
         let wall = MonotonicClock.seconds(from: wallStart, to: wallEnd)
