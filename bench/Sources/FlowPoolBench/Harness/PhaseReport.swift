@@ -26,6 +26,8 @@ struct PhaseReport: Sendable, Codable, Equatable {
         var cpuSeconds: Double
         /// CPU seconds per wall second × 100 (200 % is both cores).
         var cpuPercent: Double
+        /// CPU microseconds per finished run.
+        var cpuMicrosecondsPerRun: Double
         var peakRssMib: Double
     }
 

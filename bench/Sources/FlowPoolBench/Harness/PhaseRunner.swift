@@ -170,6 +170,7 @@ struct PhaseRunner: Sendable {
                     pid: p.pid,
                     cpuSeconds: cpu,
                     cpuPercent: wall > 0 ? cpu / wall * 100 : 0,
+                    cpuMicrosecondsPerRun: cpu * 1e6 / Double(max(1, driver.finished)),
                     peakRssMib: Double(now.peakRSSBytes) / 1_048_576
                 )
             )

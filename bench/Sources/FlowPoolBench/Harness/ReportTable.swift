@@ -72,14 +72,17 @@ enum ReportTable {
         }
         if let kills = p.chaosKills { lines.append("chaos        \(kills) workers killed with SIGKILL and restarted") }
         if !p.processes.isEmpty {
-            lines.append("process        cpu s   cpu %  peak RSS MiB")
+            lines.append("process        cpu s   cpu %  cpu µs/run  peak RSS MiB")
             for f in p.processes {
                 lines.append(
                     "  " + pad(f.name, 12) + padLeft(String(format: "%.2f", f.cpuSeconds), 7)
                         + padLeft(String(format: "%.0f", f.cpuPercent), 8)
+                        + padLeft(String(format: "%.1f", f.cpuMicrosecondsPerRun), 12)
                         + padLeft(String(format: "%.1f", f.peakRssMib), 14)
                 )
             }
+            let total = p.processes.reduce(0) { $0 + $1.cpuMicrosecondsPerRun }
+            lines.append("  " + pad("all", 12) + padLeft(String(format: "%.1f", total), 27) + " µs of CPU per run")
         }
         if let b = baseline, let m = messagesPerRun, b.messagesPerSecond > 0 {
             let poolRate = p.jobsPerSecond * Double(m)
