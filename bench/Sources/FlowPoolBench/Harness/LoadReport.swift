@@ -6,6 +6,8 @@ struct LoadReport: Sendable, Codable {
     struct Environment: Sendable, Codable {
         var date: String
         var cores: Int
+        /// 1, 5 and 15 minute load averages when the invocation started and when it ended.
+        var loadAverageAtStart: [Double]
         var loadAverage: [Double]
         var command: String
         var poolMode: String
@@ -44,14 +46,19 @@ struct LoadReport: Sendable, Codable {
     /// events are lost with it) no event lost.
     var verified: Bool
 
-    static func environment(command: String, poolMode: String) -> Environment {
+    /// The 1, 5 and 15 minute load averages now.
+    static func loadAverage() -> [Double] {
         var loads = [Double](repeating: 0, count: 3)
         _ = getloadavg(&loads, 3)
-        let formatter = ISO8601DateFormatter()
-        return Environment(
-            date: formatter.string(from: Date()),
+        return loads.map { ($0 * 100).rounded() / 100 }
+    }
+
+    static func environment(command: String, poolMode: String, startDate: Date, loadAtStart: [Double]) -> Environment {
+        Environment(
+            date: ISO8601DateFormatter().string(from: startDate),
             cores: ProcessInfo.processInfo.activeProcessorCount,
-            loadAverage: loads.map { ($0 * 100).rounded() / 100 },
+            loadAverageAtStart: loadAtStart,
+            loadAverage: loadAverage(),
             command: command,
             poolMode: poolMode
         )

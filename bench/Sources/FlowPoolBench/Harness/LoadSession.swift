@@ -17,6 +17,8 @@ struct LoadSession: Sendable {
 
     func run() async throws -> LoadReport {
         let s = settings
+        let startDate = Date()
+        let loadAtStart = LoadReport.loadAverage()
         var baseline: TransportBaseline?
         if s.baselineMessages > 0 {
             note("measuring the raw libzmq PUSH/PULL rate (\(s.baselineMessages) × \(s.baselineBytes) B)…")
@@ -101,7 +103,9 @@ struct LoadSession: Sendable {
         var report = LoadReport(
             environment: LoadReport.environment(
                 command: s.command,
-                poolMode: s.coordinator == nil ? "local" : "external"
+                poolMode: s.coordinator == nil ? "local" : "external",
+                startDate: startDate,
+                loadAtStart: loadAtStart
             ),
             transportBaseline: baseline,
             messagesPerRun: s.messagesPerRun,
