@@ -58,7 +58,11 @@ struct PoolEndToEndTests {
 
     @Test("SIGTERM drains a worker: it finishes what it holds, takes nothing new and exits 0")
     func workerDrains() async throws {
-        try await PoolHarness.with(workers: 1, workerArguments: ["--concurrency", "4"]) { pool in
+        try await PoolHarness.with(
+            workers: 1,
+            coordinatorArguments: ["--heartbeat-timeout-ms", "5000"],
+            workerArguments: ["--concurrency", "4"]
+        ) { pool in
             try await PoolClient.withConnection(to: pool.control) { client in
                 var submissions: [PoolClient.Submission] = []
                 for i in 0..<8 {
@@ -79,6 +83,46 @@ struct PoolEndToEndTests {
                 for s in submissions {
                     let r = try await client.result(of: s)
                     #expect(r.status == .completed && r.attempts == 1)
+                }
+            }
+        }
+    }
+
+    @Test("SIGTERM drains the coordinator: it refuses new runs, finishes accepted ones and exits 0")
+    func coordinatorDrains() async throws {
+        try await PoolHarness.with(workers: 1, workerArguments: ["--concurrency", "4"]) { pool in
+            let client = try await PoolClient.connect(to: pool.control)
+            var submissions: [PoolClient.Submission] = []
+            for i in 0..<4 {
+                submissions.append(try await client.submit("sleep", namespace: "cdrain", input: ["ms": 600, "n": .int(i)]))
+            }
+            pool.coordinator.signal(SIGTERM)
+            try await pool.until(seconds: 10, "draining") { try await client.status()["draining"]?.boolValue == true }
+            do {
+                _ = try await client.submit("agent4", namespace: "cdrain", input: ["question": "late"])
+                Issue.record("a submit was accepted while draining")
+            } catch let error as PoolError {
+                #expect(error.remoteCode == .draining)
+            }
+            for s in submissions { #expect(try await client.result(of: s).status == .completed) }
+            let exit = await pool.coordinator.waitForExit(seconds: 15)
+            #expect(exit == 0, "coordinator exit status \(String(describing: exit))")
+            await client.close()
+        }
+    }
+
+    @Test("a flow written for the local engine runs remotely unchanged, with the same result")
+    func sameFlowLocallyAndRemotely() async throws {
+        let local = try await Agent4.makeFlow().run(Agent4.makeStore(question: "same"), namespace: "local")
+        try await PoolHarness.with(workers: 1) { pool in
+            try await PoolClient.withConnection(to: pool.control) { client in
+                let remote = try await client.run(Agent4.makeFlow(), namespace: "remote", input: ["question": "same"])
+                #expect(remote == local.value)
+                do {
+                    _ = try await client.run("fail", namespace: "remote", input: ["message": "boom"])
+                    Issue.record("a failing flow returned a result")
+                } catch let error as PoolError {
+                    #expect(error.code == .runFailed && error.remoteCode == .flowFailed)
                 }
             }
         }
