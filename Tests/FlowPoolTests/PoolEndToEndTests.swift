@@ -66,7 +66,9 @@ struct PoolEndToEndTests {
             try await PoolClient.withConnection(to: pool.control) { client in
                 var submissions: [PoolClient.Submission] = []
                 for i in 0..<8 {
-                    submissions.append(try await client.submit("sleep", namespace: "drain", input: ["ms": 800, "n": .int(i)]))
+                    submissions.append(
+                        try await client.submit("sleep", namespace: "drain", input: ["ms": 800, "n": .int(i)])
+                    )
                 }
                 try await pool.until(seconds: 10, "4 runs in flight") {
                     try await pool.status()["in_flight"]?.intValue == 4
@@ -94,7 +96,9 @@ struct PoolEndToEndTests {
             let client = try await PoolClient.connect(to: pool.control)
             var submissions: [PoolClient.Submission] = []
             for i in 0..<4 {
-                submissions.append(try await client.submit("sleep", namespace: "cdrain", input: ["ms": 600, "n": .int(i)]))
+                submissions.append(
+                    try await client.submit("sleep", namespace: "cdrain", input: ["ms": 600, "n": .int(i)])
+                )
             }
             pool.coordinator.signal(SIGTERM)
             try await pool.until(seconds: 10, "draining") { try await client.status()["draining"]?.boolValue == true }
@@ -134,7 +138,9 @@ struct PoolEndToEndTests {
             try await PoolClient.withConnection(to: pool.control) { client in
                 var accepted: [PoolClient.Submission] = []
                 for i in 0..<5 {
-                    accepted.append(try await client.submit("agent4", namespace: "full", input: ["question": .string("q\(i)")]))
+                    accepted.append(
+                        try await client.submit("agent4", namespace: "full", input: ["question": .string("q\(i)")])
+                    )
                 }
                 do {
                     _ = try await client.submit("agent4", namespace: "full", input: ["question": "one too many"])
@@ -164,10 +170,18 @@ struct PoolEndToEndTests {
                 try await withThrowingTaskGroup(of: Void.self) { group in
                     for i in 0..<20 {
                         group.addTask {
-                            _ = try await client.run("agent4", namespace: "alpha", input: ["question": .string("a\(i)")])
+                            _ = try await client.run(
+                                "agent4",
+                                namespace: "alpha",
+                                input: ["question": .string("a\(i)")]
+                            )
                         }
                         group.addTask {
-                            _ = try await client.run("agent4", namespace: "alpha2", input: ["question": .string("b\(i)")])
+                            _ = try await client.run(
+                                "agent4",
+                                namespace: "alpha2",
+                                input: ["question": .string("b\(i)")]
+                            )
                         }
                     }
                     try await group.waitForAll()

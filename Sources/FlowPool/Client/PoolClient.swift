@@ -175,7 +175,12 @@ public final class PoolClient: Sendable {
     ///
     /// - Throws: ``PoolError`` `rejected` (not accepted), `runFailed` (the run ended with `error`; the
     ///   remote code says why, such as `flow_failed` or `attempts_exhausted`).
-    public func run(_ flow: String, namespace: String, input: JSONValue, runId: String? = nil) async throws
+    public func run(
+        _ flow: String,
+        namespace: String,
+        input: JSONValue,
+        runId: String? = nil
+    ) async throws
         -> JSONValue
     {
         let submission = try await submit(flow, namespace: namespace, input: input, runId: runId)
@@ -191,7 +196,12 @@ public final class PoolClient: Sendable {
     }
 
     /// Runs a flow on the pool by its name: the same flow value that runs locally, registered on the workers.
-    public func run(_ flow: some FlowStep, namespace: String, input: JSONValue, runId: String? = nil) async throws
+    public func run(
+        _ flow: some FlowStep,
+        namespace: String,
+        input: JSONValue,
+        runId: String? = nil
+    ) async throws
         -> JSONValue
     {
         try await run(flow.name, namespace: namespace, input: input, runId: runId)

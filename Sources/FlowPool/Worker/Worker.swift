@@ -115,7 +115,9 @@ public struct Worker: Service {
         )
         logger.info(
             "worker connected",
-            metadata: ["workers": "\(workersEndpoint)", "events": "\(eventsEndpoint)", "concurrency": "\(config.concurrency)"]
+            metadata: [
+                "workers": "\(workersEndpoint)", "events": "\(eventsEndpoint)", "concurrency": "\(config.concurrency)",
+            ]
         )
         try await runtime.run(commands: commands)
     }

@@ -164,7 +164,8 @@ final class WorkerRuntime: Sendable {
         } else {
             status = .failed
             code = .unknownFlow
-            message = "this worker has no flow named \"\(job.flow)\" (it has: \(registry.names.joined(separator: ", ")))"
+            message =
+                "this worker has no flow named \"\(job.flow)\" (it has: \(registry.names.joined(separator: ", ")))"
         }
         let terminal: RawEvent
         if let t = sink.terminal {
@@ -257,7 +258,13 @@ final class WorkerRuntime: Sendable {
                 state.withLock { $0.drainAcked = true }
                 checkDone()
             }
-            logger.debug("heartbeat", metadata: ["in_flight": "\(s.inFlight)", "owed": "\(s.owed)", "backlog": "\(outbox.count)", "completed": "\(s.completed)"])
+            logger.debug(
+                "heartbeat",
+                metadata: [
+                    "in_flight": "\(s.inFlight)", "owed": "\(s.owed)", "backlog": "\(outbox.count)",
+                    "completed": "\(s.completed)",
+                ]
+            )
             try? await Task.sleep(for: config.heartbeatInterval)
         }
     }

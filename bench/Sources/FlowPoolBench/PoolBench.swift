@@ -54,7 +54,9 @@ struct PoolBench: AsyncParsableCommand {
     }
 
     private func measureAll() async throws {
-        let exe = flowpool ?? URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
+        let exe =
+            flowpool
+            ?? URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
             .appendingPathComponent("flowpool").path
         print("pool bench: \(runs) agent4 runs, window \(window), worker concurrency \(concurrency), \(exe)")
         print(
@@ -129,7 +131,10 @@ struct PoolBench: AsyncParsableCommand {
             processes.append(
                 try spawn(
                     executable,
-                    ["worker", "--coordinator", control, "--concurrency", "\(concurrency)", "--log-level", workerLogLevel],
+                    [
+                        "worker", "--coordinator", control, "--concurrency", "\(concurrency)", "--log-level",
+                        workerLogLevel,
+                    ],
                     log: "\(dir)/worker\(i).err"
                 )
             )
@@ -209,7 +214,8 @@ struct PoolBench: AsyncParsableCommand {
                             )
                             _ = try await client.result(of: s)
                             let d = clock.now - t0
-                            return UInt64(d.components.seconds) * 1_000_000 + UInt64(d.components.attoseconds / 1_000_000_000_000)
+                            return UInt64(d.components.seconds) * 1_000_000
+                                + UInt64(d.components.attoseconds / 1_000_000_000_000)
                         } catch let error as PoolError where error.remoteCode == .poolFull {
                             try await Task.sleep(for: .milliseconds(2))
                         }
@@ -244,7 +250,12 @@ final class SubscriberCounter: Sendable {
 
     static func start(endpoint: String, prefix: String) async throws -> SubscriberCounter {
         let context = try Context()
-        let loop = try SocketLoop(context: context, name: "fp-bench-sub", batchSize: 1024, logger: Logger(label: "bench"))
+        let loop = try SocketLoop(
+            context: context,
+            name: "fp-bench-sub",
+            batchSize: 1024,
+            logger: Logger(label: "bench")
+        )
         loop.start()
         let counter = SubscriberCounter(loop: loop)
         let socket = try Socket(context, .sub)
