@@ -242,6 +242,32 @@ struct EventTests {
         #expect(EventStreamer.getInstance() === EventStreamer.shared)
     }
 
+    @Test func aSubscriptionIteratedInPlaceStaysAlive() async throws {
+        let streamer = EventStreamer()
+        let consumer = Task {
+            var types: [EventType] = []
+            for await event in try streamer.subscribe("sales_agent") {
+                types.append(event.type)
+                if event.type.isTerminal { break }
+            }
+            return types
+        }
+        try await withDeadline(.seconds(20), "the subscription") {
+            while streamer.subscriptionCount == 0 { try await Task.sleep(for: .milliseconds(1)) }
+        }
+        try await Agent4.makeFlow().run(Agent4.makeStore(question: "q"), namespace: "sales_agent", sink: streamer)
+        let types = try await withDeadline(.seconds(20), "the consumer") {
+            try await withTaskCancellationHandler {
+                try await consumer.value
+            } onCancel: {
+                consumer.cancel()
+            }
+        }
+        #expect(types.count == 13)
+        #expect(types.last == .final)
+        #expect(streamer.subscriptionCount == 0)
+    }
+
     /// A sink other than the streamer receives the same events, in seq order.
     @Test func customSinkReceivesEveryEventInOrder() async throws {
         final class Recorder: EventSink {

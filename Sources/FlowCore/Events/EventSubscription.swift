@@ -36,7 +36,7 @@ public final class EventSubscription: AsyncSequence, Sendable {
     public func cancel() { buffer.cancel() }
 
     public func makeAsyncIterator() -> AsyncIterator {
-        AsyncIterator(lifetime: IterationLifetime(buffer: buffer))
+        AsyncIterator(lifetime: IterationLifetime(subscription: self))
     }
 
     /// Returns events one by one from batches taken from the buffer.
@@ -99,8 +99,11 @@ public final class EventSubscription: AsyncSequence, Sendable {
 
 /// Ends the subscription when the iterator that owns it goes away.
 @usableFromInline
+///
+/// It also keeps the subscription alive, so that `for await event in try streamer.subscribe(…)` works.
 final class IterationLifetime: Sendable {
-    let buffer: SubscriptionBuffer
-    init(buffer: SubscriptionBuffer) { self.buffer = buffer }
-    deinit { buffer.cancel() }
+    let subscription: EventSubscription
+    var buffer: SubscriptionBuffer { subscription.buffer }
+    init(subscription: EventSubscription) { self.subscription = subscription }
+    deinit { subscription.cancel() }
 }
