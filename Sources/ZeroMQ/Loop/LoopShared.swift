@@ -69,7 +69,8 @@ final class LoopShared: Sendable {
             sent: sent.load(ordering: .relaxed),
             inboundDropped: dropped,
             oversizedDiscarded: oversized.load(ordering: .relaxed),
-            outboundFailed: outboundFailed.load(ordering: .relaxed))
+            outboundFailed: outboundFailed.load(ordering: .relaxed)
+        )
     }
 
     static func stoppedError(_ operation: String) -> ZeroMQError {
@@ -88,7 +89,8 @@ final class LoopShared: Sendable {
             state.nextID += 1
             state.outbound[id] = OutboundQueue(capacity: max(1, outboundCapacity))
             state.commands.append(
-                .add(Registration(id: id, socket: socket, receiver: receiver, maxFrames: max(1, maxFrames))))
+                .add(Registration(id: id, socket: socket, receiver: receiver, maxFrames: max(1, maxFrames)))
+            )
             return id
         }
         guard let id else { throw Self.stoppedError("add socket") }
@@ -161,7 +163,8 @@ final class LoopShared: Sendable {
                     if state.stopped { return .failure(Self.stoppedError("send")) }
                     guard state.outbound[id] != nil else {
                         return .failure(
-                            ZeroMQError(.socketNotFound, "no socket #\(id) in this loop", operation: "send"))
+                            ZeroMQError(.socketNotFound, "no socket #\(id) in this loop", operation: "send")
+                        )
                     }
                     if Task.isCancelled { return .failure(CancellationError()) }
                     if state.outbound[id]!.hasRoom {
@@ -170,7 +173,8 @@ final class LoopShared: Sendable {
                         return .success(())
                     }
                     state.outbound[id]!.waiters.append(
-                        Waiter(id: waiterID, messages: messages, continuation: continuation))
+                        Waiter(id: waiterID, messages: messages, continuation: continuation)
+                    )
                     return nil
                 }
                 if let immediate {

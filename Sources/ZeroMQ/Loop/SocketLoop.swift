@@ -148,7 +148,11 @@ public final class SocketLoop: Sendable {
             buffer = InboundBuffer(capacity: capacity, dropsWhenFull: true, wake: shared.wake)
         }
         let handle = try shared.add(
-            Transfer(socket), receiver: .stream(buffer), maxFrames: maxFrames, outboundCapacity: outboundCapacity)
+            Transfer(socket),
+            receiver: .stream(buffer),
+            maxFrames: maxFrames,
+            outboundCapacity: outboundCapacity
+        )
         return (handle, InboundMessages(buffer: buffer))
     }
 
@@ -162,7 +166,11 @@ public final class SocketLoop: Sendable {
         handler: @escaping Handler
     ) throws -> SocketHandle {
         try shared.add(
-            Transfer(socket), receiver: .handler(handler), maxFrames: maxFrames, outboundCapacity: outboundCapacity)
+            Transfer(socket),
+            receiver: .handler(handler),
+            maxFrames: maxFrames,
+            outboundCapacity: outboundCapacity
+        )
     }
 
     /// Closes a socket on the loop thread; its ``InboundMessages`` end and queued messages are dropped.
@@ -213,10 +221,12 @@ public final class SocketLoop: Sendable {
     public func perform<T: Sendable>(_ body: @escaping @Sendable (IO) throws -> T) async throws -> T {
         try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<T, any Error>) in
             let accepted = shared.enqueue(
-                command: .perform({ io in continuation.resume(with: Result { try body(io) }) }))
+                command: .perform({ io in continuation.resume(with: Result { try body(io) }) })
+            )
             if !accepted {
                 continuation.resume(
-                    throwing: ZeroMQError(.loopStopped, "the socket loop has stopped", operation: "perform"))
+                    throwing: ZeroMQError(.loopStopped, "the socket loop has stopped", operation: "perform")
+                )
             }
         }
     }

@@ -42,7 +42,8 @@ struct ZeroMQBench: AsyncParsableCommand {
                 for _ in 0..<runs {
                     raw.append(try await ZeroMQBenchRunner.raw(pattern, size: size, count: count, context: rawContext))
                     binding.append(
-                        try await ZeroMQBenchRunner.binding(pattern, size: size, count: count, context: context))
+                        try await ZeroMQBenchRunner.binding(pattern, size: size, count: count, context: context)
+                    )
                 }
                 let rawRate = median(raw)
                 let bindingRate = median(binding)
@@ -67,10 +68,12 @@ struct ZeroMQBench: AsyncParsableCommand {
             }
             print(
                 "socket -> loop -> async consumer (batches)  \(String(size).leftPadded(4))  "
-                    + "\(String(count).leftPadded(9))  \(format(median(inbound)).leftPadded(10))")
+                    + "\(String(count).leftPadded(9))  \(format(median(inbound)).leftPadded(10))"
+            )
             print(
                 "async send(contentsOf:) -> loop -> socket   \(String(size).leftPadded(4))  "
-                    + "\(String(count).leftPadded(9))  \(format(median(outbound)).leftPadded(10))")
+                    + "\(String(count).leftPadded(9))  \(format(median(outbound)).leftPadded(10))"
+            )
         }
     }
 

@@ -55,7 +55,9 @@ enum ZeroMQBenchRunner {
         var zero: Int32 = 0
         zmq_setsockopt(receiver.handle, ZMQ_RCVHWM, &zero, 4)
         if pattern == .pubSub { zmq_setsockopt(receiver.handle, ZMQ_SUBSCRIBE, nil, 0) }
-        guard zmq_bind(receiver.handle, "tcp://127.0.0.1:*") == 0 else { throw ZeroMQError(errno: zmq_errno(), operation: "bind") }
+        guard zmq_bind(receiver.handle, "tcp://127.0.0.1:*") == 0 else {
+            throw ZeroMQError(errno: zmq_errno(), operation: "bind")
+        }
         let endpoint = try receiver.lastEndpoint()
         let ready = Flag()
         let done = Flag()
