@@ -81,12 +81,13 @@ final class LoopShared: Sendable {
         _ socket: Transfer<Socket>,
         receiver: Receiver,
         maxFrames: Int,
-        outboundCapacity: Int
+        outboundCapacity: Int,
+        reservedID: Int? = nil
     ) throws -> SocketLoop.SocketHandle {
         let id: Int? = state.withLock { state in
             guard !state.stopped else { return nil }
-            let id = state.nextID
-            state.nextID += 1
+            let id = reservedID ?? state.nextID
+            if reservedID == nil { state.nextID += 1 }
             state.outbound[id] = OutboundQueue(capacity: max(1, outboundCapacity))
             state.commands.append(
                 .add(Registration(id: id, socket: socket, receiver: receiver, maxFrames: max(1, maxFrames)))
@@ -97,6 +98,14 @@ final class LoopShared: Sendable {
         if case .stream(let buffer) = receiver { buffers.withLock { $0.append(buffer) } }
         wake.wake()
         return SocketLoop.SocketHandle(id: id)
+    }
+
+    /// Reserves a socket id for a later ``add(_:receiver:maxFrames:outboundCapacity:reservedID:)``.
+    func reserveID() -> Int {
+        state.withLock { state in
+            defer { state.nextID += 1 }
+            return state.nextID
+        }
     }
 
     /// Queues a command; `false` when the loop has stopped.
