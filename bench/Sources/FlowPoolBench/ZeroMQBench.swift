@@ -39,11 +39,19 @@ struct ZeroMQBench: AsyncParsableCommand {
                 let count = size == 64 ? smallMessages : largeMessages
                 var raw: [Double] = []
                 var binding: [Double] = []
-                for _ in 0..<runs {
+                for round in 0..<runs {
+                    // Alternate which goes first so neither side always runs on a warmer machine.
+                    if round % 2 == 1 {
+                        binding.append(
+                            try await ZeroMQBenchRunner.binding(pattern, size: size, count: count, context: context)
+                        )
+                    }
                     raw.append(try await ZeroMQBenchRunner.raw(pattern, size: size, count: count, context: rawContext))
-                    binding.append(
-                        try await ZeroMQBenchRunner.binding(pattern, size: size, count: count, context: context)
-                    )
+                    if round % 2 == 0 {
+                        binding.append(
+                            try await ZeroMQBenchRunner.binding(pattern, size: size, count: count, context: context)
+                        )
+                    }
                 }
                 let rawRate = median(raw)
                 let bindingRate = median(binding)
