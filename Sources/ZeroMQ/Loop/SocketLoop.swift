@@ -13,7 +13,8 @@ import Synchronization
 ///   wake-up, one continuation resumption per batch), bounded per ``InboundPolicy``.
 /// - **Inbound on the loop thread** (``add(_:maxFrames:outboundCapacity:handler:)``): a synchronous
 ///   ``Handler`` runs for each message on the loop thread itself and may send on any socket of the loop
-///   (forwarding without a thread hop).
+///   (forwarding without a thread hop); ``addForwarder(frontend:backend:maxFrames:inspect:)`` builds an
+///   XSUB/XPUB event bus from two such handlers.
 /// - **Outbound** (``send(_:on:)``, ``send(contentsOf:on:)``, ``trySend(_:on:)``,
 ///   ``sendConfirmed(_:on:)``): messages join the socket's queue, bounded by `outboundCapacity` messages
 ///   (a caller that finds it full suspends until there is room; `trySend` returns `false` instead), and
