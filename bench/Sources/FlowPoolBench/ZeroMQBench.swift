@@ -32,13 +32,13 @@ struct ZeroMQBench: AsyncParsableCommand {
         let rawContext = RawContext()
         print("ZeroMQ binding vs raw C API, tcp loopback, \(ProcessInfo.processInfo.activeProcessorCount) cores")
         print(
-            "pattern    size   messages   raw C msg/s   binding msg/s   binding/raw"
+            "pattern    size   messages   raw C msg/s   binding msg/s   binding/raw   per CPU-s: raw   binding   ratio"
         )
         for pattern in ZeroMQBenchPattern.allCases {
             for size in [64, 1024] {
                 let count = size == 64 ? smallMessages : largeMessages
-                var raw: [Double] = []
-                var binding: [Double] = []
+                var raw: [ZeroMQBenchRunner.Measurement] = []
+                var binding: [ZeroMQBenchRunner.Measurement] = []
                 for round in 0..<runs {
                     // Alternate which goes first so neither side always runs on a warmer machine.
                     if round % 2 == 1 {
@@ -53,13 +53,17 @@ struct ZeroMQBench: AsyncParsableCommand {
                         )
                     }
                 }
-                let rawRate = median(raw)
-                let bindingRate = median(binding)
+                let rawRate = median(raw.map(\.rate))
+                let bindingRate = median(binding.map(\.rate))
+                let rawCPU = median(raw.map(\.cpuRate))
+                let bindingCPU = median(binding.map(\.cpuRate))
                 print(
                     "\(pattern.rawValue.padding(toLength: 9, withPad: " ", startingAt: 0))  "
                         + "\(String(size).leftPadded(5))  \(String(count).leftPadded(9))  "
                         + "\(format(rawRate).leftPadded(12))  \(format(bindingRate).leftPadded(14))  "
-                        + "\(String(format: "%.1f%%", 100 * bindingRate / rawRate).leftPadded(12))"
+                        + "\(String(format: "%.1f%%", 100 * bindingRate / rawRate).leftPadded(12))  "
+                        + "\(format(rawCPU).leftPadded(14))  \(format(bindingCPU).leftPadded(8))  "
+                        + "\(String(format: "%.1f%%", 100 * bindingCPU / rawCPU).leftPadded(6))"
                 )
             }
         }

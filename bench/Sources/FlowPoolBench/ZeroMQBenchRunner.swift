@@ -49,7 +49,7 @@ enum ZeroMQBenchRunner {
         size: Int,
         count: Int,
         context rawContext: RawContext
-    ) async throws -> Double {
+    ) async throws -> Measurement {
         let kinds = kinds(pattern)
         let receiver = try RawSocket(rawContext, kinds.receiver.rawValue)
         var zero: Int32 = 0
@@ -88,8 +88,9 @@ enum ZeroMQBenchRunner {
             ready.raise()
             repeat { zmq_msg_recv(&message, socket.handle, 0) } while zmq_msg_size(&message) == 1
             let start = ContinuousClock.now
+            let cpuStart = processCPUSeconds()
             for _ in 1..<count { zmq_msg_recv(&message, socket.handle, 0) }
-            let rate = Double(count - 1) / seconds(ContinuousClock.now - start)
+            let rate = Measurement(count: count - 1, start: start, cpuStart: cpuStart)
             done.raise()
             return rate
         }
@@ -99,7 +100,12 @@ enum ZeroMQBenchRunner {
 
     // MARK: Binding
 
-    static func binding(_ pattern: ZeroMQBenchPattern, size: Int, count: Int, context: Context) async throws -> Double {
+    static func binding(
+        _ pattern: ZeroMQBenchPattern,
+        size: Int,
+        count: Int,
+        context: Context
+    ) async throws -> Measurement {
         let kinds = kinds(pattern)
         let receiver = try Socket(context, kinds.receiver)
         try receiver.set(.receiveHighWaterMark(0))
@@ -129,8 +135,9 @@ enum ZeroMQBenchRunner {
             ready.raise()
             repeat { try socket.receive(into: message) } while message.count == 1
             let start = ContinuousClock.now
+            let cpuStart = processCPUSeconds()
             for _ in 1..<count { try socket.receive(into: message) }
-            let rate = Double(count - 1) / seconds(ContinuousClock.now - start)
+            let rate = Measurement(count: count - 1, start: start, cpuStart: cpuStart)
             done.raise()
             return rate
         }
@@ -201,6 +208,25 @@ enum ZeroMQBenchRunner {
                 queued += slice
             }
             return try await rate
+        }
+    }
+
+    /// CPU time (user + system) used by the whole process so far, all threads included.
+    static func processCPUSeconds() -> Double {
+        var usage = rusage()
+        getrusage(RUSAGE_SELF.rawValue, &usage)
+        return Double(usage.ru_utime.tv_sec + usage.ru_stime.tv_sec)
+            + Double(usage.ru_utime.tv_usec + usage.ru_stime.tv_usec) / 1e6
+    }
+
+    /// Messages per second of wall-clock time and per second of process CPU time.
+    struct Measurement {
+        var rate: Double
+        var cpuRate: Double
+
+        init(count: Int, start: ContinuousClock.Instant, cpuStart: Double) {
+            rate = Double(count) / ZeroMQBenchRunner.seconds(ContinuousClock.now - start)
+            cpuRate = Double(count) / max(1e-9, ZeroMQBenchRunner.processCPUSeconds() - cpuStart)
         }
     }
 
