@@ -238,7 +238,7 @@ struct PoolEndToEndTests {
 
     @Test("a stalled subscriber slows neither workers nor other subscribers; its drops are counted and repairable")
     func stalledSubscriber() async throws {
-        try await PoolHarness.with(workers: 2, coordinatorArguments: ["--subscriber-hwm", "2000"]) { pool in
+        try await PoolHarness.with(workers: 2, coordinatorArguments: ["--subscriber-hwm", "20000"]) { pool in
             try await PoolClient.withConnection(to: pool.control) { client in
                 // A subscriber that reads nothing at all: its socket stops reading, its pipe fills up.
                 let frozen = try await FrozenSubscriber.connect(
