@@ -101,4 +101,57 @@ struct BenchHarnessTests {
             #expect(p["peak_rss_mib"]?.doubleValue ?? 0 > 1)
         }
     }
+
+    /// Runs `flowpool-bench load ARGS --json-out FILE` and returns the exit status, the table and the report.
+    static func load(_ arguments: [String], seconds: Double = 90) async throws -> (Int32, String, JSONValue) {
+        let json = NSTemporaryDirectory() + "flowpool-bench-\(UUID().uuidString.prefix(8)).json"
+        defer { try? FileManager.default.removeItem(atPath: json) }
+        let (status, stdout, stderr) = try await runFlowpool(
+            ["bench", "load", "--quiet", "--json-out", json] + arguments,
+            seconds: seconds
+        )
+        let data = try #require(
+            FileManager.default.contents(atPath: json),
+            "no report:\n\(stdout)\n\(stderr.suffix(2000))"
+        )
+        return (status, stdout, try JSONValue(wireBytes: Array(data)))
+    }
+
+    @Test func openLoopLLMShapedRunsAreCountedFromTheirIntendedSendTime() async throws {
+        // 400 runs at 400/s of agent4_llm: 5 tokens of 1 ms, a chunk per 2 tokens = 4 + 3 + 1 = 8 events per run.
+        let (status, stdout, report) = try await Self.load([
+            "--rate", "400", "--runs", "400", "--warmup", "0", "--baseline-messages", "0",
+            "--token-latency", "1ms", "--tokens", "5", "--tokens-per-chunk", "2",
+        ])
+        #expect(status == 0, "\(stdout)")
+        let phase = try #require(report["phases"]?.arrayValue?.first)
+        #expect(phase["flow"]?.stringValue == "agent4_llm")
+        #expect(phase["offered_per_second"]?.doubleValue == 400)
+        #expect(phase["completed"]?.intValue == 400)
+        #expect(phase["wrong_answers"]?.intValue == 0)
+        #expect(phase["subscribers"]?[0]?["events"]?.intValue == 400 * 8)
+        #expect(phase["events_lost"]?.intValue == 0)
+        // Each run waits 5 × 1 ms for its tokens, so no result can come back sooner than 5 ms after it was due.
+        #expect(phase["latency_result"]?["p50"]?.doubleValue ?? 0 >= 5)
+        // 400 runs at 400/s take a second to submit; the rate cannot exceed what was offered.
+        #expect(phase["jobs_per_second"]?.doubleValue ?? 1_000 <= 400 * 1.05)
+    }
+
+    @Test func chaosModeKillsWorkersAndLosesNoRun() async throws {
+        let (status, stdout, report) = try await Self.load([
+            "--duration", "4", "--warmup", "0", "--baseline-messages", "0", "--in-flight", "64",
+            "--chaos-interval", "1",
+        ])
+        #expect(status == 0, "\(stdout)")
+        let phase = try #require(report["phases"]?.arrayValue?.first)
+        #expect(phase["chaos_kills"]?.intValue ?? 0 >= 2, "\(stdout)")
+        #expect(phase["submitted"]?.intValue ?? 0 > 0)
+        #expect(phase["completed"]?.intValue == phase["submitted"]?.intValue)
+        #expect(phase["runs_lost"]?.intValue == 0)
+        #expect(phase["duplicate_results_at_client"]?.intValue == 0)
+        #expect(phase["runs_verified"]?.boolValue == true)
+        #expect(phase["subscribers"]?[0]?["runs_without_terminal"]?.intValue == 0)
+        #expect(phase["subscribers"]?[0]?["runs_with_extra_terminals"]?.intValue == 0)
+        #expect(phase["coordinator"]?["workers_lost"]?.intValue ?? 0 >= 1)
+    }
 }
