@@ -9,11 +9,17 @@ struct LatencySummary: Sendable, Codable, Equatable {
     var p999: Double
     var max: Double
     var mean: Double
+    /// The distribution for plotting: (percentile, ms) at 0, 10, …, 90, 95, 99, 99.5, 99.9, 99.95, 99.99, 100.
+    var distribution: [[Double]]
 
     enum CodingKeys: String, CodingKey {
-        case count, p50, p90, p99, max, mean
+        case count, p50, p90, p99, max, mean, distribution
         case p999 = "p99_9"
     }
+
+    static let plottedPercentiles: [Double] = [
+        0, 10, 20, 30, 40, 50, 60, 70, 80, 90, 95, 99, 99.5, 99.9, 99.95, 99.99, 100,
+    ]
 
     /// A histogram for nanosecond latencies up to 10 minutes, 3 significant digits.
     static func makeHistogram() -> Histogram<UInt64> {
@@ -34,6 +40,7 @@ struct LatencySummary: Sendable, Codable, Equatable {
             p999 = 0
             max = 0
             mean = 0
+            distribution = []
             return
         }
         p50 = ms(h.valueAtPercentile(50))
@@ -42,5 +49,6 @@ struct LatencySummary: Sendable, Codable, Equatable {
         p999 = ms(h.valueAtPercentile(99.9))
         max = ms(h.max)
         mean = h.mean / 1e6
+        distribution = Self.plottedPercentiles.map { [$0, ms(h.valueAtPercentile($0))] }
     }
 }
