@@ -4,7 +4,8 @@ import FlowCore
 ///
 /// The same decision → tool params → tool exec → final answer flow as ``Agent4``, except that the final
 /// answer node waits `token_delay_ms` per token (a `Task.sleep`, like a model call awaiting the network) and
-/// emits one `chunk` per `tokens_per_chunk` tokens. Input: `question`, `token_delay_ms` (default 20),
+/// emits one `chunk` per `tokens_per_chunk` tokens, each after the delay of all its tokens (one wake-up per
+/// chunk, as when a model streams several tokens per network frame). Input: `question`, `token_delay_ms` (default 20),
 /// `tokens` (default 8), `tokens_per_chunk` (default 1). With the defaults a run emits 13 events, like agent4,
 /// and its answer is agent4's. Used by the load harness to show how many waiting runs a worker holds.
 public enum LLMShapedAgent4 {
@@ -36,7 +37,7 @@ public enum LLMShapedAgent4 {
         4 + (tokens + tokensPerChunk - 1) / max(1, tokensPerChunk) + 1
     }
 
-    /// Streams the answer token by token, waiting the simulated model latency before each one.
+    /// Streams the answer chunk by chunk, waiting the simulated model latency of each chunk's tokens first.
     struct SlowAnswerNode: Node {
         struct Settings: Sendable {
             var delayMs: Double
@@ -56,16 +57,15 @@ public enum LLMShapedAgent4 {
 
         func exec(_ s: Settings) async throws -> String {
             var answer = ""
-            var chunk = ""
-            for i in 0..<s.tokens {
-                if s.delayMs > 0 { try await Task.sleep(for: .microseconds(Int(s.delayMs * 1000))) }
-                let token = "tok\(i) "
-                answer += token
-                chunk += token
-                if (i + 1) % s.perChunk == 0 || i == s.tokens - 1 {
-                    emit(.chunk, ["text": .string(chunk)])
-                    chunk = ""
-                }
+            var start = 0
+            while start < s.tokens {
+                let end = min(start + s.perChunk, s.tokens)
+                // The model delivers a chunk once all of its tokens are generated.
+                if s.delayMs > 0 { try await Task.sleep(for: .microseconds(Int(s.delayMs * 1000) * (end - start))) }
+                let chunk = (start..<end).map { "tok\($0) " }.joined()
+                answer += chunk
+                emit(.chunk, ["text": .string(chunk)])
+                start = end
             }
             emit(.final, ["answer": .string(answer)])
             return answer
