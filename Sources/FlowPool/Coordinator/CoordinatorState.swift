@@ -101,6 +101,10 @@ struct CoordinatorState {
         self.config = config
         self.instanceId = instanceId
         self.replay = ReplayBuffer(maxBytes: config.replayBytes, maxRuns: config.replayRuns)
+        // Growing these tables rehashes every entry; start them at their working size.
+        finished.reserveCapacity(min(config.resultRetention, 1 << 17))
+        jobs.reserveCapacity(min(config.maxQueue, 1 << 16))
+        runs.reserveCapacity(min(config.maxQueue, 1 << 16))
     }
 
     /// Jobs accepted and not yet finished (queued, leased or awaiting their terminal event).
