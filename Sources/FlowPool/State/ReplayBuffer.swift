@@ -33,6 +33,7 @@ struct ReplayBuffer {
     init(maxBytes: Int, maxRuns: Int) {
         self.maxBytes = maxBytes
         self.maxRuns = maxRuns
+        runs.reserveCapacity(min(maxRuns, 1 << 17))
     }
 
     /// Stores an event that was forwarded to subscribers.

@@ -17,7 +17,16 @@ public struct WireEvent: Sendable, Hashable {
     }
 
     /// The topic frame's bytes.
-    public var topicBytes: [UInt8] { Array(event.topic.utf8) }
+    public var topicBytes: [UInt8] {
+        var bytes: [UInt8] = []
+        bytes.reserveCapacity(event.namespace.utf8.count + event.runId.utf8.count + event.type.rawValue.utf8.count + 2)
+        bytes.append(contentsOf: event.namespace.utf8)
+        bytes.append(UInt8(ascii: "/"))
+        bytes.append(contentsOf: event.runId.utf8)
+        bytes.append(UInt8(ascii: "/"))
+        bytes.append(contentsOf: event.type.rawValue.utf8)
+        return bytes
+    }
 
     /// The envelope frame's bytes (compact JSON, fields in the documented order).
     public var envelopeBytes: [UInt8] {

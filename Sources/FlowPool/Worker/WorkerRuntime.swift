@@ -130,9 +130,6 @@ final class WorkerRuntime: Sendable {
     // MARK: Execution
 
     private func execute(_ job: JobAssignment) async {
-        var metadataLogger = logger
-        metadataLogger[metadataKey: "job.id"] = "\(job.job)"
-        metadataLogger[metadataKey: "run.id"] = "\(job.runId)"
         let sink = JobSink(attempt: job.attempt, outbox: outbox)
         var status = RunResult.Status.completed
         var value: JSONValue = .null
@@ -148,7 +145,7 @@ final class WorkerRuntime: Sendable {
                         runId: job.runId,
                         params: invocation.params,
                         sink: sink,
-                        logger: metadataLogger
+                        logger: logger
                     )
                     value = result.value
                 } catch {
@@ -185,7 +182,12 @@ final class WorkerRuntime: Sendable {
             terminal = RawEvent(topic: wire.topicBytes, envelope: wire.envelopeBytes)
             outbox.push([terminal.topic, terminal.envelope])
         }
-        if status == .failed { metadataLogger.debug("run failed: \(message ?? "")") }
+        if status == .failed {
+            logger.debug(
+                "run failed: \(message ?? "")",
+                metadata: ["job.id": "\(job.job)", "run.id": "\(job.runId)"]
+            )
+        }
         let report = WorkerReport.result(
             WorkerResult(
                 job: job.job,
