@@ -59,11 +59,8 @@ struct PhaseRunner: Sendable {
         var external: [(name: String, pid: Int32)] = []
         if localPool == nil {
             // Workers of an existing pool that run on this host can be measured too.
-            var buffer = [CChar](repeating: 0, count: 256)
-            _ = gethostname(&buffer, buffer.count)
-            let host = String(decoding: buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
             for w in before["workers"]?.arrayValue ?? [] {
-                guard w["host"]?.stringValue == host, let pid = w["pid"]?.intValue else { continue }
+                guard w["host"]?.stringValue == Self.hostName, let pid = w["pid"]?.intValue else { continue }
                 external.append(("worker \(w["id"]?.stringValue ?? "\(pid)")", Int32(pid)))
             }
         }
@@ -195,9 +192,19 @@ struct PhaseRunner: Sendable {
         )
     }
 
+    /// This host's name, as workers report theirs.
+    static let hostName: String = {
+        var buffer = [CChar](repeating: 0, count: 256)
+        _ = gethostname(&buffer, buffer.count)
+        return String(decoding: buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+    }()
+
+    /// Resident memory of the workers that run on this host.
     private func workerRSS(_ status: JSONValue) -> Int {
         (status["workers"]?.arrayValue ?? []).reduce(0) { total, w in
-            guard let pid = w["pid"]?.intValue, let s = ProcessStats.read(pid: Int32(pid)) else { return total }
+            guard w["host"]?.stringValue == Self.hostName, let pid = w["pid"]?.intValue,
+                let s = ProcessStats.read(pid: Int32(pid))
+            else { return total }
             return total + s.rssBytes
         }
     }
