@@ -8,6 +8,9 @@ struct PhaseReport: Sendable, Codable, Equatable {
         var seqGaps: Int
         /// Events missing in those gaps plus the missing tails of runs without a terminal event.
         var eventsLost: Int
+        /// Events of runs whose terminal event had not arrived when the harness stopped waiting while the
+        /// subscriber was still receiving (late, not known lost).
+        var eventsUndelivered: Int
         var duplicates: Int
         var staleAttemptEvents: Int
         /// Runs whose attempt changed while they were watched (a redispatch seen live).

@@ -141,13 +141,22 @@ struct PhaseRunner: Sendable {
         let expectedTerminals = driver.finished
         var lastEvents = -1
         var quietSince = MonotonicClock.now()
-        let settleDeadline = MonotonicClock.now() + 30_000_000_000
-        while subscribers > 0, subs.minTerminals < expectedTerminals, MonotonicClock.now() < settleDeadline {
+        // Slow subscribers may still be receiving: wait while events keep arriving (up to two minutes).
+        let settleDeadline = MonotonicClock.now() + 120_000_000_000
+        var stillArriving = false
+        while subscribers > 0, subs.minTerminals < expectedTerminals {
             let events = subs.eventsReceived
             if events != lastEvents {
                 lastEvents = events
                 quietSince = MonotonicClock.now()
             } else if MonotonicClock.seconds(from: quietSince, to: MonotonicClock.now()) > 3 {
+                break
+            }
+            if MonotonicClock.now() >= settleDeadline {
+                stillArriving = true
+                logger.warning(
+                    "subscribers still receiving after two minutes; the missing tail is reported as undelivered"
+                )
                 break
             }
             try await Task.sleep(for: .milliseconds(20))
@@ -185,6 +194,7 @@ struct PhaseRunner: Sendable {
             after: after,
             figures: figures,
             stalls: driver.stalls,
+            stillArriving: stillArriving,
             peakHeld: peakHeld,
             rssAtPeak: rssAtPeak,
             idleRSS: idleWorkerRSS,
@@ -218,6 +228,7 @@ struct PhaseRunner: Sendable {
         after: JSONValue?,
         figures: [PhaseReport.ProcessFigures],
         stalls: Int,
+        stillArriving: Bool,
         peakHeld: Int,
         rssAtPeak: Int,
         idleRSS: Int,
@@ -271,6 +282,7 @@ struct PhaseRunner: Sendable {
             var withoutTerminal = 0
             var extra = 0
             var tailLost = 0
+            let receiveSeconds = MonotonicClock.seconds(from: ledger.firstSentAt, to: l.lastEventAt)
             for i in 0..<count {
                 let s = ledger.state[i]
                 guard s == DriverLedger.RunState.completed.rawValue || s == DriverLedger.RunState.failed.rawValue else {
@@ -290,9 +302,10 @@ struct PhaseRunner: Sendable {
             subscriberReports.append(
                 .init(
                     events: l.events,
-                    eventsPerSecond: seconds > 0 ? Double(l.events) / seconds : 0,
+                    eventsPerSecond: receiveSeconds > 0 ? Double(l.events) / receiveSeconds : 0,
                     seqGaps: l.gaps,
-                    eventsLost: l.missingEvents + tailLost,
+                    eventsLost: l.missingEvents + (stillArriving ? 0 : tailLost),
+                    eventsUndelivered: stillArriving ? tailLost : 0,
                     duplicates: l.duplicates,
                     staleAttemptEvents: l.stale,
                     attemptRestarts: l.restarts,

@@ -49,7 +49,7 @@ enum ReportTable {
         }
         for (n, s) in p.subscribers.enumerated() {
             lines.append(
-                "subscriber \(n + 1)  \(s.events) events (\(number(s.eventsPerSecond))/s)  lost \(s.eventsLost)  seq gaps \(s.seqGaps)  dup \(s.duplicates)  runs without terminal \(s.runsWithoutTerminal)  extra terminals \(s.runsWithExtraTerminals)"
+                "subscriber \(n + 1)  \(s.events) events (\(number(s.eventsPerSecond))/s)  lost \(s.eventsLost)\(s.eventsUndelivered > 0 ? "  still arriving \(s.eventsUndelivered)" : "")  seq gaps \(s.seqGaps)  dup \(s.duplicates)  runs without terminal \(s.runsWithoutTerminal)  extra terminals \(s.runsWithExtraTerminals)"
             )
             if p.subscribers.count > 3, n == 1 {
                 let rest = p.subscribers.dropFirst(2)

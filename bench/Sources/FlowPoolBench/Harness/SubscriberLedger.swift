@@ -23,6 +23,8 @@ struct SubscriberLedger {
     var transit = LatencySummary.makeHistogram()
 
     var events = 0
+    /// When the latest event arrived (ns).
+    var lastEventAt: UInt64 = 0
     var gaps = 0
     var missingEvents = 0
     var duplicates = 0
@@ -53,6 +55,7 @@ struct SubscriberLedger {
     /// Records one event of run `i`.
     mutating func record(run i: Int, attempt a: Int, seq: Int, terminal: Bool, at now: UInt64) {
         events += 1
+        lastEventAt = now
         if i >= attempt.count { grow(to: i + 1) }
         let current = Int(attempt[i])
         if a > current {
