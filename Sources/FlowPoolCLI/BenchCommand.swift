@@ -31,15 +31,15 @@ struct BenchCommand: ParsableCommand {
     }
 
     func run() throws {
-        let path = Self.benchExecutable()
-        guard FileManager.default.isExecutableFile(atPath: path) else {
-            throw ValidationError(
-                "flowpool-bench is not installed next to flowpool (\(path)); build it with `swift build -c release --product flowpool-bench`"
-            )
-        }
+        // Prefer the executable next to this one (same build); else look it up on PATH.
+        let sibling = Self.benchExecutable()
+        let path = FileManager.default.isExecutableFile(atPath: sibling) ? sibling : "flowpool-bench"
         let argv = [path] + Self.forwarded(arguments)
         var cArgs = argv.map { strdup($0) } + [nil]
-        execv(path, &cArgs)
-        throw ValidationError("could not run \(path): \(String(cString: strerror(errno)))")
+        execvp(path, &cArgs)
+        throw ValidationError(
+            "could not run flowpool-bench (\(String(cString: strerror(errno)))): build it next to flowpool with "
+                + "`swift build -c release --product flowpool-bench` or put it on PATH"
+        )
     }
 }
