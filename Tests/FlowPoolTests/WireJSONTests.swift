@@ -188,3 +188,67 @@ struct WireEventTests {
         }
     }
 }
+
+@Suite("Protocol messages")
+struct ProtocolMessageTests {
+    @Test("worker reports and commands round-trip")
+    func workerMessages() throws {
+        let terminal = RawEvent(topic: Array("n/r/final".utf8), envelope: Array("{}".utf8))
+        let reports: [WorkerReport] = [
+            .hello(WorkerHello(workerId: "w", host: "h", pid: 1, concurrency: 4, flows: ["agent4"])),
+            .ready(credit: 3),
+            .heartbeat(inFlight: 1, completed: 2, draining: true),
+            .ack([JobAttempt(job: "j1", attempt: 1)]),
+            .ack([JobAttempt(job: "j1", attempt: 1), JobAttempt(job: "j2", attempt: 2)]),
+            .result(
+                WorkerResult(
+                    job: "j",
+                    attempt: 2,
+                    status: .failed,
+                    result: nil,
+                    errorCode: .flowFailed,
+                    errorMessage: "x",
+                    terminal: terminal
+                )
+            ),
+            .bye,
+        ]
+        for report in reports { #expect(try WorkerReport.decode(report.frames) == report) }
+        let job = JobAssignment(job: "j", attempt: 1, flow: "agent4", namespace: "n", runId: "r", input: ["q": 1])
+        for command: WorkerCommand in [.job(job), .reregister, .drainAck, .error(code: .badRequest, message: "m")] {
+            #expect(try WorkerCommand.decode([command.frame]) == command)
+        }
+    }
+
+    @Test("control requests round-trip and refuse what they must")
+    func controlMessages() throws {
+        let requests: [ControlRequest] = [
+            .hello(id: "h"), .status(id: "s"), .getResult(id: "g", namespace: "n", runId: "r"),
+            .submit(
+                SubmitRequest(
+                    id: "1",
+                    flow: "agent4",
+                    namespace: "n",
+                    runId: "r",
+                    input: ["question": "q"],
+                    reply: false,
+                    maxAttempts: 2
+                )
+            ),
+            .replay(
+                ReplayRequest(
+                    id: "p",
+                    pattern: "n",
+                    ranges: [ReplayRange(namespace: "n", runId: "r", attempt: 1, fromSeq: 2, toSeq: 3)]
+                )
+            ),
+        ]
+        for request in requests { #expect(try ControlRequest.decode(request.frame) == request) }
+        #expect(throws: JSONWireError.self) {
+            try ControlRequest.decode(Array(#"{"v":1,"op":"replay","id":"x"}"#.utf8))
+        }
+        #expect(throws: JSONWireError.self) {
+            try WorkerReport.decode([Array(#"{"v":1,"op":"result","job":"j","attempt":1,"status":"completed"}"#.utf8)])
+        }
+    }
+}

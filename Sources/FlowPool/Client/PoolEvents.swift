@@ -57,7 +57,7 @@ extension PoolClient {
             let history = try await replay(pattern: parsed.description)
             initial = sequencer.history(history)
         }
-        return PoolEvents(
+        let events = PoolEvents(
             inbox: inbox,
             handle: handle,
             loop: loop,
@@ -68,6 +68,8 @@ extension PoolClient {
             early: early,
             sequencer: sequencer
         )
+        events.stats.value.withLock { $0 = sequencer.statistics }
+        return events
     }
 }
 

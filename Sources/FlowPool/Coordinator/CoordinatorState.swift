@@ -216,12 +216,14 @@ struct CoordinatorState {
                 return [.toWorker(worker, [WorkerCommand.drainAck.frame])]
             }
             return []
-        case .ack(let jobId, let attempt):
+        case .ack(let attempts):
             workers[worker]?.lastSeen = now
-            if let job = jobs[jobId], job.attempt == attempt,
-                case .leased(let w, let ackDeadline, let leaseDeadline, _) = job.phase
-            {
-                job.phase = .leased(worker: w, ackDeadline: ackDeadline, leaseDeadline: leaseDeadline, acked: true)
+            for a in attempts {
+                if let job = jobs[a.job], job.attempt == a.attempt,
+                    case .leased(let w, let ackDeadline, let leaseDeadline, _) = job.phase
+                {
+                    job.phase = .leased(worker: w, ackDeadline: ackDeadline, leaseDeadline: leaseDeadline, acked: true)
+                }
             }
             return []
         case .result(let r):

@@ -10,8 +10,8 @@ public enum WorkerReport: Sendable, Hashable {
     case ready(credit: Int)
     /// Liveness, every heartbeat interval.
     case heartbeat(inFlight: Int, completed: Int, draining: Bool)
-    /// The worker has started attempt `attempt` of job `job`.
-    case ack(job: String, attempt: Int)
+    /// The worker has received these attempts (job id, attempt).
+    case ack([JobAttempt])
     /// An attempt ended.
     case result(WorkerResult)
     /// The worker is leaving after finishing what it held.
@@ -38,8 +38,12 @@ public enum WorkerReport: Sendable, Hashable {
                     ["in_flight": .int(inFlight), "completed": .int(completed), "draining": .bool(draining)]
                 )
             ]
-        case .ack(let job, let attempt):
-            return [PoolProtocol.message("ack", ["job": .string(job), "attempt": .int(attempt)])]
+        case .ack(let attempts):
+            if attempts.count == 1, let a = attempts.first {
+                return [PoolProtocol.message("ack", ["job": .string(a.job), "attempt": .int(a.attempt)])]
+            }
+            let list: [JSONValue] = attempts.map { ["job": .string($0.job), "attempt": .int($0.attempt)] }
+            return [PoolProtocol.message("ack", ["jobs": .array(list)])]
         case .result(let r):
             var error: JSONValue = .null
             if let code = r.errorCode {
@@ -87,7 +91,23 @@ public enum WorkerReport: Sendable, Hashable {
                 completed: try f.int("completed"),
                 draining: try f.bool("draining", default: false)
             )
-        case "ack": return .ack(job: try f.string("job"), attempt: try f.int("attempt", min: 1))
+        case "ack":
+            if let list = f.object["jobs"], !list.isNull {
+                guard let items = list.arrayValue, items.count <= 100_000 else {
+                    throw JSONWireError(.badField, "ack: \"jobs\" must be an array")
+                }
+                var attempts: [JobAttempt] = []
+                attempts.reserveCapacity(items.count)
+                for item in items {
+                    guard case .object(let o) = item else {
+                        throw JSONWireError(.badField, "ack: each job is an object")
+                    }
+                    let a = MessageFields(object: o, op: "ack")
+                    attempts.append(JobAttempt(job: try a.string("job"), attempt: try a.int("attempt", min: 1)))
+                }
+                return .ack(attempts)
+            }
+            return .ack([JobAttempt(job: try f.string("job"), attempt: try f.int("attempt", min: 1))])
         case "result":
             guard let status = RunResult.Status(rawValue: try f.string("status")) else {
                 throw JSONWireError(.badField, "result: \"status\" must be \"completed\" or \"failed\"")
@@ -112,6 +132,17 @@ public enum WorkerReport: Sendable, Hashable {
         case "bye": return .bye
         default: throw JSONWireError(.unknownOp, "unknown op \"\(f.op.prefix(64))\"")
         }
+    }
+}
+
+/// One attempt of one job.
+public struct JobAttempt: Sendable, Hashable {
+    public var job: String
+    public var attempt: Int
+
+    public init(job: String, attempt: Int) {
+        self.job = job
+        self.attempt = attempt
     }
 }
 

@@ -66,7 +66,16 @@ public struct Worker: Service {
             endpoint: controlEndpoint,
             logger: logger
         )
-        let welcome = try await PoolClient.hello(control, timeout: config.connectTimeout)
+        // A worker may start before its coordinator: keep asking until it answers or the worker is stopped.
+        let welcome = try await cancelWhenGracefulShutdown {
+            while true {
+                do {
+                    return try await PoolClient.hello(control, timeout: config.connectTimeout)
+                } catch let error as PoolError where error.code == .timeout {
+                    logger.warning("no answer from the coordinator at \(controlEndpoint) yet; retrying")
+                }
+            }
+        }
         control.close()
         let host = welcome.advertisedHost ?? CoordinatorAddress.host(of: controlEndpoint)
         let workersEndpoint = CoordinatorAddress.endpoint(host: host, port: welcome.workerPort)

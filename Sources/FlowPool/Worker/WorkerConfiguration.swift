@@ -12,7 +12,8 @@ public struct WorkerConfiguration: Sendable {
     public var maxEventBacklog: Int
     /// Events that may wait to be sent before new ones are dropped (and counted).
     public var eventQueueCapacity: Int
-    /// How long to wait for the coordinator's `welcome` before giving up.
+    /// How long to wait for the coordinator's `welcome` before asking again (the worker keeps asking until it
+    /// is answered or stopped).
     public var connectTimeout: Duration
 
     public init(

@@ -98,32 +98,50 @@ final class WorkerRuntime: Sendable {
     // MARK: Intake
 
     private func intake(_ commands: InboundMessages, jobs: inout DiscardingTaskGroup) async {
-        for await frames in commands {
-            let command: WorkerCommand
-            do {
-                command = try WorkerCommand.decode(frames)
-            } catch {
-                logger.warning("undecodable message from the coordinator: \(error)")
-                continue
-            }
-            switch command {
-            case .job(let job):
-                state.withLock { $0.inFlight += 1 }
-                loop.trySend(WorkerReport.ack(job: job.job, attempt: job.attempt).frames, on: dealer)
-                jobs.addTask { await self.execute(job) }
-            case .reregister:
-                let free = state.withLock { s in
-                    s.owed = 0
-                    return s.draining ? 0 : config.concurrency - s.inFlight
+        var iterator = commands.makeAsyncIterator()
+        while let batch = await iterator.nextBatch() {
+            var received: [JobAssignment] = []
+            var others: [WorkerCommand] = []
+            for frames in batch {
+                do {
+                    switch try WorkerCommand.decode(frames) {
+                    case .job(let job): received.append(job)
+                    case let other: others.append(other)
+                    }
+                } catch {
+                    logger.warning("undecodable message from the coordinator: \(error)")
                 }
-                try? await loop.send(hello.frames, on: dealer)
-                if free > 0 { try? await loop.send(WorkerReport.ready(credit: free).frames, on: dealer) }
-            case .drainAck:
-                state.withLock { $0.drainAcked = true }
-                checkDone()
-            case .error(let code, let message):
-                logger.warning("the coordinator rejected a report: \(code): \(message)")
             }
+            if !received.isEmpty {
+                // One ack for every job of the batch.
+                state.withLock { $0.inFlight += received.count }
+                loop.trySend(
+                    WorkerReport.ack(received.map { JobAttempt(job: $0.job, attempt: $0.attempt) }).frames,
+                    on: dealer
+                )
+                for job in received { jobs.addTask { await self.execute(job) } }
+            }
+            for command in others { await handle(command) }
+        }
+    }
+
+    /// Handles the coordinator's messages other than jobs.
+    private func handle(_ command: WorkerCommand) async {
+        switch command {
+        case .job:
+            break
+        case .reregister:
+            let free = state.withLock { s in
+                s.owed = 0
+                return s.draining ? 0 : config.concurrency - s.inFlight
+            }
+            try? await loop.send(hello.frames, on: dealer)
+            if free > 0 { try? await loop.send(WorkerReport.ready(credit: free).frames, on: dealer) }
+        case .drainAck:
+            state.withLock { $0.drainAcked = true }
+            checkDone()
+        case .error(let code, let message):
+            logger.warning("the coordinator rejected a report: \(code): \(message)")
         }
     }
 

@@ -141,7 +141,7 @@ final class PoolHarness: Sendable {
             arguments: [
                 "coordinator", "--bind-host", "127.0.0.1", "--control-port", "0", "--worker-port", "0",
                 "--events-in-port", "0", "--events-out-port", "0", "--endpoints-file", endpointsFile,
-                "--heartbeat-timeout-ms", "800", "--log-level", "warning",
+                "--heartbeat-timeout-ms", "2000", "--log-level", "warning",
             ] + coordinatorArguments,
             directory: directory
         )
