@@ -250,15 +250,16 @@ struct LoadSession: Sendable {
         guard let dir = settings.chartsDir else { return }
         try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
         if let sweep = report.sweep, !sweep.isEmpty {
-            let chart = SVGChart(
+            var chart = SVGChart(
                 title: "Throughput vs latency (\(settings.flow), \(settings.workers) workers, open loop)",
                 xLabel: "achieved runs/s",
-                yLabel: "submit→result latency, ms",
+                yLabel: "submit→result latency, ms (log scale)",
                 series: [
                     .init(name: "p50", points: sweep.map { ($0.jobsPerSecond, $0.p50Ms) }),
                     .init(name: "p99", points: sweep.map { ($0.jobsPerSecond, $0.p99Ms) }),
                 ]
             )
+            chart.logY = true
             try chart.render().write(toFile: "\(dir)/throughput-latency.svg", atomically: true, encoding: .utf8)
             note("chart written to \(dir)/throughput-latency.svg")
         }

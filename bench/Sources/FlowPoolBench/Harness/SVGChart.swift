@@ -11,6 +11,8 @@ struct SVGChart {
     var xLabel: String
     var yLabel: String
     var series: [Series]
+    /// A logarithmic y axis (decades), for latencies that span orders of magnitude.
+    var logY = false
     var width = 720.0
     var height = 440.0
 
@@ -54,7 +56,20 @@ struct SVGChart {
         let xTop = ceil(xMax / xStep) * xStep
         let yTop = ceil(yMax / yStep) * yStep
         func px(_ x: Double) -> Double { left + x / xTop * plotW }
-        func py(_ y: Double) -> Double { top + plotH - y / yTop * plotH }
+        let positive = all.map(\.y).filter { $0 > 0 }
+        let decadeLow = floor(log10(positive.min() ?? 1))
+        let decadeHigh = max(ceil(log10(positive.max() ?? 10)), decadeLow + 1)
+        func py(_ y: Double) -> Double {
+            if logY {
+                let v = (log10(max(y, pow(10, decadeLow))) - decadeLow) / (decadeHigh - decadeLow)
+                return top + plotH - v * plotH
+            }
+            return top + plotH - y / yTop * plotH
+        }
+        let yTicks: [Double] =
+            logY
+            ? (Int(decadeLow)...Int(decadeHigh)).map { pow(10, Double($0)) }
+            : Array(stride(from: 0, through: yTop + yStep / 2, by: yStep))
         var s = """
             <svg xmlns="http://www.w3.org/2000/svg" width="\(Int(width))" height="\(Int(height))" \
             viewBox="0 0 \(Int(width)) \(Int(height))" font-family="sans-serif" font-size="12">
@@ -68,11 +83,9 @@ struct SVGChart {
             s += "<text x=\"\(px(x))\" y=\"\(top + plotH + 18)\" text-anchor=\"middle\">\(Self.label(x))</text>\n"
             x += xStep
         }
-        var y = 0.0
-        while y <= yTop + yStep / 2 {
+        for y in yTicks {
             s += "<line x1=\"\(left)\" y1=\"\(py(y))\" x2=\"\(left + plotW)\" y2=\"\(py(y))\" stroke=\"#eee\"/>"
             s += "<text x=\"\(left - 8)\" y=\"\(py(y) + 4)\" text-anchor=\"end\">\(Self.label(y))</text>\n"
-            y += yStep
         }
         s += "<rect x=\"\(left)\" y=\"\(top)\" width=\"\(plotW)\" height=\"\(plotH)\" fill=\"none\" stroke=\"#333\"/>\n"
         s +=
