@@ -101,6 +101,9 @@ final class CoordinatorEngine: Sendable {
         case .submit(let submit):
             let actions = state.withLock { $0.submit(submit, client: identity, now: now) }
             execute(actions, io, h)
+        case .submitBatch(let id, let runs):
+            let actions = state.withLock { $0.submitBatch(id: id, runs, client: identity, now: now) }
+            execute(actions, io, h)
         case .status(let id):
             var body = state.withLock { $0.statusBody(now: now) }
             if case .object(var o) = body {
