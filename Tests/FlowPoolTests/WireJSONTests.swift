@@ -244,6 +244,22 @@ struct ProtocolMessageTests {
             ),
         ]
         for request in requests { #expect(try ControlRequest.decode(request.frame) == request) }
+        let batch = ControlRequest.submitBatch(
+            id: "b",
+            runs: [
+                SubmitRequest(id: "1", flow: "agent4", namespace: "n", input: ["question": "q"]),
+                SubmitRequest(id: "2", flow: "agent4", namespace: "n", runId: "r2", input: nil, maxAttempts: 1),
+            ]
+        )
+        #expect(try ControlRequest.decode(batch.frame) == batch)
+        let answers = ControlReply.acceptedBatch(
+            id: "b",
+            answers: [
+                .accepted(id: "1", job: "j", namespace: "n", runId: "r"),
+                .error(id: "2", code: .poolFull, message: "full"),
+            ]
+        )
+        #expect(try ControlReply.decode(answers.frames) == answers)
         #expect(throws: JSONWireError.self) {
             try ControlRequest.decode(Array(#"{"v":1,"op":"replay","id":"x"}"#.utf8))
         }

@@ -248,6 +248,7 @@ final class ControlConnection: Sendable {
         switch request {
         case .hello: "hello"
         case .submit: "submit"
+        case .submitBatch: "submit_batch"
         case .status: "status"
         case .replay: "replay"
         case .getResult: "get_result"

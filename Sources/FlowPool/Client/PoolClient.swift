@@ -166,6 +166,38 @@ public final class PoolClient: Sendable {
         }
     }
 
+    /// Submits many runs in one message (at most 1,000) and returns, per run in order, its submission or why
+    /// it was refused.
+    ///
+    /// - Parameter runs: `(flow, namespace, input)` of each run; results are pushed back for every run.
+    public func submitBatch(
+        _ runs: [(flow: String, namespace: String, input: JSONValue)]
+    ) async throws
+        -> [Result<Submission, PoolError>]
+    {
+        let requests = runs.map { run in
+            SubmitRequest(id: control.makeId(), flow: run.flow, namespace: run.namespace, input: run.input)
+        }
+        let reply = try await control.send(
+            .submitBatch(id: control.makeId(), runs: requests),
+            timeout: requestTimeout
+        )
+        guard case .acceptedBatch(_, let answers) = reply, answers.count == requests.count else {
+            if case .error(_, let code, let message) = reply { throw PoolError(.rejected, message, remoteCode: code) }
+            throw PoolError(.protocolError, "unexpected reply to submit_batch: \(reply)")
+        }
+        return answers.map { answer in
+            switch answer {
+            case .accepted(let id, let job, let ns, let run):
+                return .success(Submission(requestId: id, job: job, namespace: ns, runId: run))
+            case .error(_, let code, let message):
+                return .failure(PoolError(.rejected, message, remoteCode: code))
+            default:
+                return .failure(PoolError(.protocolError, "unexpected answer in accepted_batch"))
+            }
+        }
+    }
+
     /// Waits for the result of a submission made with `wantResult: true`.
     public func result(of submission: Submission) async throws -> RunResult {
         try await control.result(for: submission.requestId)

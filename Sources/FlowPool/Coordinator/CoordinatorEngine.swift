@@ -101,6 +101,9 @@ final class CoordinatorEngine: Sendable {
         case .submit(let submit):
             let actions = state.withLock { $0.submit(submit, client: identity, now: now) }
             execute(actions, io, h)
+        case .submitBatch(let id, let runs):
+            let actions = state.withLock { $0.submitBatch(id: id, runs, client: identity, now: now) }
+            execute(actions, io, h)
         case .status(let id):
             var body = state.withLock { $0.statusBody(now: now) }
             if case .object(var o) = body {
@@ -228,8 +231,24 @@ final class CoordinatorEngine: Sendable {
             return
         }
         let (disposition, actions) = state.withLock { $0.event(header, raw: raw, now: now) }
-        if disposition == .forward { io.send([raw.topic, raw.envelope], on: h.eventsOut) }
+        if disposition == .forward { publish(raw, io, h) }
         if !actions.isEmpty { execute(actions, io, h) }
+    }
+
+    /// Publishes one event to subscribers, frame by frame (an XPUB never blocks: a subscriber at its
+    /// high-water mark misses the event, which it can repair from replay).
+    private func publish(_ raw: RawEvent, _ io: SocketLoop.IO, _ h: Handles) {
+        guard let socket = io.socket(h.eventsOut) else { return }
+        do {
+            try raw.topic.withUnsafeBytes { topic in
+                try raw.envelope.withUnsafeBytes { envelope in
+                    try socket.send(topic, more: true)
+                    try socket.send(envelope)
+                }
+            }
+        } catch {
+            logRejection("publish", error, peer: "subscribers")
+        }
     }
 
     /// Subscription messages from subscribers; answers the `\0sync/<token>` handshake.
@@ -263,7 +282,7 @@ final class CoordinatorEngine: Sendable {
             for action in pending {
                 switch action {
                 case .publish(let raw):
-                    io.send([raw.topic, raw.envelope], on: h.eventsOut)
+                    publish(raw, io, h)
                 case .toClient(let identity, let frames):
                     if !send(identity, frames, h.control, io) {
                         state.withLock { $0.count { $0.unroutableReplies += 1 } }

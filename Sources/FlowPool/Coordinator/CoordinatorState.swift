@@ -117,23 +117,30 @@ struct CoordinatorState {
 
     /// Handles a submit from the client with routing identity `client`.
     mutating func submit(_ request: SubmitRequest, client: [UInt8], now: Double) -> [Action] {
+        let answer = admit(request, client: client)
+        return [reply(client, answer)] + dispatch(now: now)
+    }
+
+    /// Handles a batch of submits: one `accepted_batch` reply, then one round of dispatch.
+    mutating func submitBatch(id: String, _ requests: [SubmitRequest], client: [UInt8], now: Double) -> [Action] {
+        let answers = requests.map { admit($0, client: client) }
+        return [reply(client, .acceptedBatch(id: id, answers: answers))] + dispatch(now: now)
+    }
+
+    /// Queues a run or says why not: `accepted` or `error`.
+    private mutating func admit(_ request: SubmitRequest, client: [UInt8]) -> ControlReply {
         if draining {
             counters.submitsRejectedDraining += 1
-            return [reply(client, .error(id: request.id, code: .draining, message: "the coordinator is shutting down"))]
+            return .error(id: request.id, code: .draining, message: "the coordinator is shutting down")
         }
         if queue.count >= config.maxQueue {
             counters.submitsRejectedFull += 1
-            return [
-                reply(
-                    client,
-                    .error(
-                        id: request.id,
-                        code: .poolFull,
-                        message:
-                            "the pool is full: \(queue.count) jobs are waiting for a worker (limit \(config.maxQueue)); retry later or add workers"
-                    )
-                )
-            ]
+            return .error(
+                id: request.id,
+                code: .poolFull,
+                message:
+                    "the pool is full: \(queue.count) jobs are waiting for a worker (limit \(config.maxQueue)); retry later or add workers"
+            )
         }
         nextJob += 1
         let jobId = "\(instanceId)-\(nextJob)"
@@ -141,12 +148,7 @@ struct CoordinatorState {
         let runKey = "\(request.namespace)/\(runId)"
         if runs[runKey] != nil {
             counters.submitsRejectedDuplicate += 1
-            return [
-                reply(
-                    client,
-                    .error(id: request.id, code: .duplicateRun, message: "run \(runKey) is already active")
-                )
-            ]
+            return .error(id: request.id, code: .duplicateRun, message: "run \(runKey) is already active")
         }
         let job = Job(
             id: jobId,
@@ -163,9 +165,7 @@ struct CoordinatorState {
         runs[runKey] = jobId
         queue.append(jobId)
         counters.jobsAccepted += 1
-        var actions = [reply(client, .accepted(id: request.id, job: jobId, namespace: request.namespace, runId: runId))]
-        actions += dispatch(now: now)
-        return actions
+        return .accepted(id: request.id, job: jobId, namespace: request.namespace, runId: runId)
     }
 
     /// Answers `get_result`.

@@ -8,6 +8,8 @@ public enum ControlReply: Sendable, Hashable {
     case welcome(Welcome)
     /// A submitted run was queued.
     case accepted(id: String, job: String, namespace: String, runId: String)
+    /// The answer to `submit_batch`: one `accepted` or `error` per run, in order.
+    case acceptedBatch(id: String, answers: [ControlReply])
     /// A request was refused or could not be parsed.
     case error(id: String?, code: PoolErrorCode, message: String)
     /// The final result of a run (pushed to the submitter when `reply` was true, or the answer to `get_result`).
@@ -53,6 +55,21 @@ public enum ControlReply: Sendable, Hashable {
                 )
             ]
         case .result(let r): return [r.frame]
+        case .acceptedBatch(let id, let answers):
+            let items: [JSONValue] = answers.map { answer in
+                switch answer {
+                case .accepted(let id, let job, let ns, let run):
+                    return ["id": .string(id), "job": .string(job), "ns": .string(ns), "run": .string(run)]
+                case .error(let id, let code, let message):
+                    return [
+                        "id": id.map(JSONValue.string) ?? .null, "code": .string(code.rawValue),
+                        "message": .string(message),
+                    ]
+                default:
+                    return .null
+                }
+            }
+            return [PoolProtocol.message("accepted_batch", ["id": .string(id), "items": .array(items)])]
         case .status(let id, let body):
             var w = JSONWriter(capacity: 512)
             PoolProtocol.head(&w, "status")
@@ -86,6 +103,7 @@ public enum ControlReply: Sendable, Hashable {
         switch self {
         case .welcome(let w): return w.id
         case .accepted(let id, _, _, _): return id
+        case .acceptedBatch(let id, _): return id
         case .error(let id, _, _): return id
         case .result(let r): return r.id
         case .status(let id, _): return id
@@ -127,6 +145,37 @@ public enum ControlReply: Sendable, Hashable {
                 namespace: try f.string("ns"),
                 runId: try f.string("run")
             )
+        case "accepted_batch":
+            guard let items = f.value("items").arrayValue else {
+                throw JSONWireError(.badField, "accepted_batch: \"items\" must be an array")
+            }
+            var answers: [ControlReply] = []
+            answers.reserveCapacity(items.count)
+            for item in items {
+                guard case .object(let o) = item else {
+                    throw JSONWireError(.badField, "accepted_batch: each item is an object")
+                }
+                let i = MessageFields(object: o, op: "accepted_batch item")
+                if let code = try i.optionalString("code") {
+                    answers.append(
+                        .error(
+                            id: try i.optionalString("id"),
+                            code: PoolErrorCode(code),
+                            message: try i.string("message")
+                        )
+                    )
+                } else {
+                    answers.append(
+                        .accepted(
+                            id: try i.string("id"),
+                            job: try i.string("job"),
+                            namespace: try i.string("ns"),
+                            runId: try i.string("run")
+                        )
+                    )
+                }
+            }
+            return .acceptedBatch(id: try f.string("id"), answers: answers)
         case "error":
             return .error(
                 id: try f.optionalString("id"),

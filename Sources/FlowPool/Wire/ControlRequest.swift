@@ -6,6 +6,8 @@ public enum ControlRequest: Sendable, Hashable {
     case hello(id: String)
     /// Submits a run; answered with `accepted` or `error`, later `result` when `reply` is true.
     case submit(SubmitRequest)
+    /// Submits up to 1,000 runs; answered with one `accepted_batch`, later one `result` per run.
+    case submitBatch(id: String, runs: [SubmitRequest])
     /// Asks for counters and workers; answered with `status`.
     case status(id: String)
     /// Asks for stored events; answered with one or more `replay_batch` messages.
@@ -18,6 +20,7 @@ public enum ControlRequest: Sendable, Hashable {
         switch self {
         case .hello(let id), .status(let id), .getResult(let id, _, _): return id
         case .submit(let s): return s.id
+        case .submitBatch(let id, _): return id
         case .replay(let r): return r.id
         }
     }
@@ -38,6 +41,17 @@ public enum ControlRequest: Sendable, Hashable {
                     "max_attempts": s.maxAttempts.map(JSONValue.int) ?? .null,
                 ]
             )
+        case .submitBatch(let id, let runs):
+            let list: [JSONValue] = runs.map { s in
+                var o: [String: JSONValue] = [
+                    "id": .string(s.id), "flow": .string(s.flow), "ns": .string(s.namespace), "input": s.input,
+                    "reply": .bool(s.reply),
+                ]
+                if let run = s.runId { o["run"] = .string(run) }
+                if let m = s.maxAttempts { o["max_attempts"] = .int(m) }
+                return .object(o)
+            }
+            return PoolProtocol.message("submit_batch", ["id": .string(id), "runs": .array(list)])
         case .replay(let r):
             let ranges: [JSONValue] = r.ranges.map { range in
                 var o: [String: JSONValue] = ["ns": .string(range.namespace), "run": .string(range.runId)]
@@ -68,25 +82,21 @@ public enum ControlRequest: Sendable, Hashable {
         case "status": return .status(id: id)
         case "get_result": return .getResult(id: id, namespace: try f.namespace(), runId: try f.runId())
         case "submit":
-            let flow = try f.string("flow")
-            guard !flow.isEmpty, flow.utf8.count <= 128 else {
-                throw JSONWireError(.badField, "submit: field \"flow\" must be 1–128 bytes")
+            return .submit(try submitRequest(f, id: id))
+        case "submit_batch":
+            guard let list = f.object["runs"]?.arrayValue, !list.isEmpty, list.count <= 1000 else {
+                throw JSONWireError(.badField, "submit_batch: \"runs\" must be an array of 1–1000 submits")
             }
-            let run: String? = try f.optionalString("run")
-            if let run, let problem = PoolNames.problem(runId: run) {
-                throw JSONWireError(.badField, "submit: \(problem)")
+            var runs: [SubmitRequest] = []
+            runs.reserveCapacity(list.count)
+            for item in list {
+                guard case .object(let o) = item else {
+                    throw JSONWireError(.badField, "submit_batch: each run is an object")
+                }
+                let r = MessageFields(object: o, op: "submit_batch run")
+                runs.append(try submitRequest(r, id: try r.string("id")))
             }
-            return .submit(
-                SubmitRequest(
-                    id: id,
-                    flow: flow,
-                    namespace: try f.namespace(),
-                    runId: run,
-                    input: f.value("input"),
-                    reply: try f.bool("reply", default: true),
-                    maxAttempts: try f.optionalInt("max_attempts", min: 1)
-                )
-            )
+            return .submitBatch(id: id, runs: runs)
         case "replay":
             let pattern = try f.optionalString("pattern")
             var ranges: [ReplayRange] = []
@@ -117,6 +127,27 @@ public enum ControlRequest: Sendable, Hashable {
         default:
             throw JSONWireError(.unknownOp, "unknown op \"\(f.op.prefix(64))\"")
         }
+    }
+
+    /// Reads the fields of one submit (a `submit` message or an element of `submit_batch`'s `runs`).
+    static func submitRequest(_ f: MessageFields, id: String) throws(JSONWireError) -> SubmitRequest {
+        let flow = try f.string("flow")
+        guard !flow.isEmpty, flow.utf8.count <= 128 else {
+            throw JSONWireError(.badField, "submit: field \"flow\" must be 1–128 bytes")
+        }
+        let run: String? = try f.optionalString("run")
+        if let run, let problem = PoolNames.problem(runId: run) {
+            throw JSONWireError(.badField, "submit: \(problem)")
+        }
+        return SubmitRequest(
+            id: id,
+            flow: flow,
+            namespace: try f.namespace(),
+            runId: run,
+            input: f.value("input"),
+            reply: try f.bool("reply", default: true),
+            maxAttempts: try f.optionalInt("max_attempts", min: 1)
+        )
     }
 }
 

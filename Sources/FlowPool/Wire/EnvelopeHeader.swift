@@ -51,16 +51,23 @@ public struct EnvelopeHeader: Sendable, Hashable {
             guard t.count <= PoolNames.maxTopicBytes else {
                 throw JSONWireError(.badField, "topic longer than \(PoolNames.maxTopicBytes) bytes")
             }
-            var slashes: [Int] = []
-            slashes.reserveCapacity(2)
+            var first = -1
+            var second = -1
+            var extra = false
             var ascii = true
             var escaping = false
             for i in 0..<t.count {
                 let b = t[i]
                 if b == UInt8(ascii: "/") {
-                    slashes.append(i)
-                    if slashes.count > 2 { break }
-                } else if b <= 0x20 || b == 0x7F || (b == UInt8(ascii: "*") && slashes.count < 2) {
+                    if first < 0 {
+                        first = i
+                    } else if second < 0 {
+                        second = i
+                    } else {
+                        extra = true
+                        break
+                    }
+                } else if b <= 0x20 || b == 0x7F || (b == UInt8(ascii: "*") && second < 0) {
                     throw JSONWireError(.badField, "topic contains a space, control character or '*' in a name")
                 } else if b >= 0x80 {
                     ascii = false
@@ -68,17 +75,17 @@ public struct EnvelopeHeader: Sendable, Hashable {
                     escaping = true
                 }
             }
-            guard slashes.count == 2, slashes[0] > 0, slashes[1] > slashes[0] + 1, slashes[1] < t.count - 1 else {
+            guard !extra, first > 0, second > first + 1, second < t.count - 1 else {
                 throw JSONWireError(.badField, "topic must be <namespace>/<runId>/<type>")
             }
-            guard slashes[0] <= PoolNames.maxNameBytes, slashes[1] - slashes[0] - 1 <= PoolNames.maxNameBytes else {
+            guard first <= PoolNames.maxNameBytes, second - first - 1 <= PoolNames.maxNameBytes else {
                 throw JSONWireError(.badField, "namespace or run id longer than \(PoolNames.maxNameBytes) bytes")
             }
             if !ascii && String(validating: t, as: UTF8.self) == nil {
                 throw JSONWireError(.badField, "topic is not valid UTF-8")
             }
-            firstSlash = slashes[0]
-            secondSlash = slashes[1]
+            firstSlash = first
+            secondSlash = second
             count = t.count
             needsEscaping = escaping
         }

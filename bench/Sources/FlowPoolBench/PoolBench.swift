@@ -29,6 +29,9 @@ struct PoolBench: AsyncParsableCommand {
     @Option(help: "Runs outstanding at once (submitted, result not yet back).")
     var window = 2000
 
+    @Option(help: "Runs per submit message (1 = one `submit` per run; more uses `submit_batch`).")
+    var batch = 1
+
     @Option(help: "Concurrency of each worker.")
     var concurrency = 64
 
@@ -42,7 +45,9 @@ struct PoolBench: AsyncParsableCommand {
     var flowpool: String?
 
     func validate() throws {
-        guard runs > 0, window > 0, concurrency > 0 else { throw ValidationError("counts must be positive") }
+        guard runs > 0, window > 0, concurrency > 0, (1...1000).contains(batch) else {
+            throw ValidationError("counts must be positive; --batch 1…1000")
+        }
         guard !workerCounts.isEmpty else { throw ValidationError("--workers needs at least one count") }
     }
 
@@ -58,7 +63,9 @@ struct PoolBench: AsyncParsableCommand {
             flowpool
             ?? URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
             .appendingPathComponent("flowpool").path
-        print("pool bench: \(runs) agent4 runs, window \(window), worker concurrency \(concurrency), \(exe)")
+        print(
+            "pool bench: \(runs) agent4 runs, window \(window), batch \(batch), worker concurrency \(concurrency), \(exe)"
+        )
         print(
             "| workers | jobs/s | events/s to subscriber | events lost | p50 ms | p99 ms | p99.9 ms | CPU µs/job coordinator | workers | client+subscriber |"
         )
@@ -193,6 +200,7 @@ struct PoolBench: AsyncParsableCommand {
     /// Submits `runs` agent4 runs with `window` outstanding; returns submit→result latencies in µs.
     @discardableResult
     private func drive(_ client: PoolClient, runs: Int, label: String) async throws -> Histogram<UInt64> {
+        if batch > 1 { return try await driveBatched(client, runs: runs, label: label) }
         let namespace = self.namespace
         return try await withThrowingTaskGroup(of: UInt64.self) { group in
             var histogram = Histogram<UInt64>(highestTrackableValue: 60_000_000, numberOfSignificantValueDigits: .three)
@@ -224,6 +232,61 @@ struct PoolBench: AsyncParsableCommand {
                 inFlight += 1
             }
             for try await us in group { histogram.record(us) }
+            return histogram
+        }
+    }
+
+    /// Like ``drive(_:runs:label:)`` with `submit_batch` messages of ``batch`` runs.
+    private func driveBatched(_ client: PoolClient, runs: Int, label: String) async throws -> Histogram<UInt64> {
+        let namespace = self.namespace
+        let batch = self.batch
+        return try await withThrowingTaskGroup(of: [UInt64].self) { group in
+            var histogram = Histogram<UInt64>(highestTrackableValue: 60_000_000, numberOfSignificantValueDigits: .three)
+            var inFlight = 0
+            var next = 0
+            while next < runs {
+                if inFlight >= max(1, window / batch), let values = try await group.next() {
+                    for us in values { histogram.record(us) }
+                    inFlight -= 1
+                }
+                let range = next..<min(next + batch, runs)
+                next = range.upperBound
+                group.addTask {
+                    let clock = ContinuousClock()
+                    let t0 = clock.now
+                    var pending = range.map { i in
+                        (
+                            flow: "agent4", namespace: namespace,
+                            input: ["question": .string("\(label) \(i)")] as JSONValue
+                        )
+                    }
+                    var latencies: [UInt64] = []
+                    while !pending.isEmpty {
+                        let answers = try await client.submitBatch(pending)
+                        var refused: [(flow: String, namespace: String, input: JSONValue)] = []
+                        for (run, answer) in zip(pending, answers) {
+                            switch answer {
+                            case .success(let s):
+                                _ = try await client.result(of: s)
+                                let d = clock.now - t0
+                                latencies.append(
+                                    UInt64(d.components.seconds) * 1_000_000
+                                        + UInt64(d.components.attoseconds / 1_000_000_000_000)
+                                )
+                            case .failure(let error) where error.remoteCode == .poolFull:
+                                refused.append(run)
+                            case .failure(let error):
+                                throw error
+                            }
+                        }
+                        pending = refused
+                        if !pending.isEmpty { try await Task.sleep(for: .milliseconds(2)) }
+                    }
+                    return latencies
+                }
+                inFlight += 1
+            }
+            for try await values in group { for us in values { histogram.record(us) } }
             return histogram
         }
     }
