@@ -56,6 +56,13 @@ struct PhaseRunner: Sendable {
         }
         let client = try await PoolClient.connect(to: control, timeout: .seconds(15), logger: logger)
         let before = try await client.status()
+        let capacity = (before["workers"]?.arrayValue ?? []).reduce(0) { $0 + ($1["concurrency"]?.intValue ?? 0) }
+        if case .closed(let n) = plan.model, n > welcome.maxQueue + capacity {
+            let note =
+                "note: \(n) runs in flight exceed the workers' \(capacity) slots plus the coordinator's queue limit (\(welcome.maxQueue)): expect pool_full "
+                + "rejections; raise it with --coordinator-arg=--max-queue=N\n"
+            FileHandle.standardError.write(Data(note.utf8))
+        }
         var external: [(name: String, pid: Int32)] = []
         if localPool == nil {
             // Workers of an existing pool that run on this host can be measured too.
