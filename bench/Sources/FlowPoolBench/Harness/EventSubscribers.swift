@@ -7,13 +7,15 @@ import ZeroMQ
 /// External subscribers of one phase: each its own SUB connection to the coordinator's event port,
 /// subscribed to the phase's topic prefix, checking every run's `seq` 1…n and its terminal event.
 ///
-/// All sockets live on one loop thread of their own. The first subscriber also records when each run's
-/// first and terminal events arrived (for the latency figures).
+/// The sockets live on up to ``maxThreads`` loop threads of their own (subscriber n on thread n mod threads).
+/// The first subscriber also records when each run's first and terminal events arrived (for the latency
+/// figures).
 final class EventSubscribers: Sendable {
     /// One subscriber's ledger, touched only on the loop thread until ``finish()`` returned.
     final class Slot: @unchecked Sendable {
-        // Safety: `ledger` is mutated only by the socket handler on the loop's single thread, and read
-        // only after `SocketLoop.shutdown()` joined that thread (which orders those writes before the read).
+        // Safety: `ledger` is mutated only by the socket handler on the one loop thread that owns this
+        // subscriber's socket, and read only after `SocketLoop.shutdown()` joined that thread (which orders
+        // those writes before the read).
         var ledger: SubscriberLedger
         let ready = Atomic<Bool>(false)
         let events = Atomic<Int>(0)
@@ -22,12 +24,15 @@ final class EventSubscribers: Sendable {
         init(_ ledger: SubscriberLedger) { self.ledger = ledger }
     }
 
-    let slots: [Slot]
-    private let loop: SocketLoop
+    /// The most loop threads the subscribers are spread over.
+    static let maxThreads = 4
 
-    private init(slots: [Slot], loop: SocketLoop) {
+    let slots: [Slot]
+    private let loops: [SocketLoop]
+
+    private init(slots: [Slot], loops: [SocketLoop]) {
         self.slots = slots
-        self.loop = loop
+        self.loops = loops
     }
 
     /// Connects `count` subscribers to `endpoint` and waits until the coordinator confirmed each subscription.
@@ -41,8 +46,12 @@ final class EventSubscribers: Sendable {
         logger: Logger
     ) async throws -> EventSubscribers {
         let context = try Context()
-        let loop = try SocketLoop(context: context, name: "fpb-subs", batchSize: 1024, logger: logger)
-        loop.start()
+        var loops: [SocketLoop] = []
+        for n in 0..<max(1, min(count, maxThreads)) {
+            let loop = try SocketLoop(context: context, name: "fpb-subs\(n)", batchSize: 1024, logger: logger)
+            loop.start()
+            loops.append(loop)
+        }
         var slots: [Slot] = []
         let prefixCount = index.topicPrefix.count
         do {
@@ -55,7 +64,7 @@ final class EventSubscribers: Sendable {
                 try socket.set(.subscribe(index.topicPrefix))
                 let sync = Array("\u{0}sync/\(index.token)s\(n)".utf8)
                 try socket.set(.subscribe(sync))
-                _ = try loop.add(socket, maxFrames: 2) { frames, _ in
+                _ = try loops[n % loops.count].add(socket, maxFrames: 2) { frames, _ in
                     Self.handle(frames, slot: slot, prefixCount: prefixCount)
                 }
             }
@@ -70,10 +79,10 @@ final class EventSubscribers: Sendable {
                 try await Task.sleep(for: .milliseconds(5))
             }
         } catch {
-            await loop.shutdown()
+            for loop in loops { await loop.shutdown() }
             throw error
         }
-        return EventSubscribers(slots: slots, loop: loop)
+        return EventSubscribers(slots: slots, loops: loops)
     }
 
     /// Events received, summed over subscribers.
@@ -83,7 +92,9 @@ final class EventSubscribers: Sendable {
     var minTerminals: Int { slots.map { $0.terminals.load(ordering: .relaxed) }.min() ?? 0 }
 
     /// Stops the loop; afterwards ``slots``' ledgers are final.
-    func finish() async { await loop.shutdown() }
+    func finish() async {
+        for loop in loops { await loop.shutdown() }
+    }
 
     private static func handle(_ frames: [[UInt8]], slot: Slot, prefixCount: Int) {
         guard frames.count == 2 else {
