@@ -13,13 +13,15 @@ struct SalesFilter {
 
     /// The filter parameters, with the data set's values as enumerations.
     static func parameters(region: Bool = true, product: Bool = true) -> [ToolParameter] {
+        let coverage = (SalesCatalog.firstDate, SalesCatalog.lastDate)
         var parameters = [
             ToolParameter(
                 "start_date",
                 .date,
-                "First day included, YYYY-MM-DD (data: \(SalesCatalog.firstDate) to \(SalesCatalog.lastDate))"
+                "First day included, YYYY-MM-DD (data: \(SalesCatalog.firstDate) to \(SalesCatalog.lastDate))",
+                coverage: coverage
             ),
-            ToolParameter("end_date", .date, "Last day included, YYYY-MM-DD"),
+            ToolParameter("end_date", .date, "Last day included, YYYY-MM-DD", coverage: coverage),
         ]
         if region {
             parameters.append(

@@ -24,6 +24,13 @@ public struct ToolParameter: Sendable, Hashable {
     public var maximum: Double?
     /// The longest allowed string.
     public var maxLength: Int
+    /// For a date parameter: the first and last day the data covers (informational, emitted as
+    /// `formatMinimum`/`formatMaximum`; dates outside are valid and answered by the tool).
+    public var coverage: (first: String, last: String)? {
+        get { coverageBounds.map { ($0[0], $0[1]) } }
+        set { coverageBounds = newValue.map { [$0.first, $0.last] } }
+    }
+    private var coverageBounds: [String]?
 
     public init(
         _ name: String,
@@ -33,7 +40,8 @@ public struct ToolParameter: Sendable, Hashable {
         allowedValues: [String]? = nil,
         minimum: Double? = nil,
         maximum: Double? = nil,
-        maxLength: Int = 200
+        maxLength: Int = 200,
+        coverage: (first: String, last: String)? = nil
     ) {
         self.name = name
         self.kind = kind
@@ -43,6 +51,7 @@ public struct ToolParameter: Sendable, Hashable {
         self.minimum = minimum
         self.maximum = maximum
         self.maxLength = maxLength
+        self.coverageBounds = coverage.map { [$0.first, $0.last] }
     }
 
     /// The parameter as a JSON Schema property.
@@ -53,6 +62,10 @@ public struct ToolParameter: Sendable, Hashable {
             property["type"] = "string"
             property["format"] = "date"
             property["pattern"] = "^\\d{4}-\\d{2}-\\d{2}$"
+            if let coverage {
+                property["formatMinimum"] = .string(coverage.first)
+                property["formatMaximum"] = .string(coverage.last)
+            }
         default:
             property["type"] = .string(kind.rawValue)
         }

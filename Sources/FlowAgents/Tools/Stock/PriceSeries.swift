@@ -10,13 +10,20 @@ struct PriceSeries {
     }
 
     static var periodParameters: [ToolParameter] {
-        [
+        let coverage = (PriceHistory.firstDate, PriceHistory.lastDate)
+        return [
             ToolParameter(
                 "start_date",
                 .date,
-                "First day, YYYY-MM-DD (data: \(PriceHistory.firstDate) to \(PriceHistory.lastDate))"
+                "First day, YYYY-MM-DD (data: \(PriceHistory.firstDate) to \(PriceHistory.lastDate))",
+                coverage: coverage
             ),
-            ToolParameter("end_date", .date, "Last day, YYYY-MM-DD (default: the last trading day)"),
+            ToolParameter(
+                "end_date",
+                .date,
+                "Last day, YYYY-MM-DD (default: the last trading day)",
+                coverage: coverage
+            ),
             ToolParameter(
                 "days",
                 .integer,
