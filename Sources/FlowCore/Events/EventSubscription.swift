@@ -1,0 +1,94 @@
+/// A live stream of the events that match one pattern, as an `AsyncSequence`.
+///
+/// Iterate it with `for await`. It is single-pass: the subscription ends when its iteration ends (the loop
+/// exits or the iterating task is cancelled), when ``cancel()`` is called, or when the subscription and its
+/// iterator are gone. Events that arrive faster than they are consumed fill a bounded buffer; beyond it the
+/// oldest non-terminal events are dropped and counted in ``droppedCount`` (a gap in `seq` shows where).
+///
+/// ```swift
+/// let events = try EventStreamer.shared.subscribe("sales_agent")
+/// for await event in events where event.type == .final { print(event.content) }
+/// ```
+public final class EventSubscription: AsyncSequence, Sendable {
+    public typealias Element = StreamEvent
+    public typealias Failure = Never
+
+    let buffer: SubscriptionBuffer
+
+    init(buffer: SubscriptionBuffer) {
+        self.buffer = buffer
+    }
+
+    deinit { buffer.cancel() }
+
+    /// The pattern this subscription matches.
+    public var pattern: SubscriptionPattern { buffer.pattern }
+    /// How many events matched but were dropped because the buffer was full.
+    public var droppedCount: Int { buffer.dropped }
+    /// How many of the dropped events were terminal (only when the buffer held nothing else).
+    public var droppedTerminalCount: Int { buffer.droppedTerminal }
+    /// How many matching events arrived, dropped or not.
+    public var receivedCount: UInt64 { buffer.received }
+    /// The most events held at once.
+    public var bufferSize: Int { buffer.capacity }
+
+    /// Ends the subscription; an iteration in progress returns what is pending and then stops.
+    public func cancel() { buffer.cancel() }
+
+    public func makeAsyncIterator() -> AsyncIterator {
+        AsyncIterator(lifetime: IterationLifetime(buffer: buffer))
+    }
+
+    /// Returns events one by one from batches taken from the buffer.
+    public struct AsyncIterator: AsyncIteratorProtocol {
+        public typealias Element = StreamEvent
+        public typealias Failure = Never
+
+        private let lifetime: IterationLifetime
+        private var batch: [StreamEvent] = []
+        private var index = 0
+
+        init(lifetime: IterationLifetime) {
+            self.lifetime = lifetime
+        }
+
+        public mutating func next() async -> StreamEvent? {
+            if index < batch.count {
+                defer { index += 1 }
+                return batch[index]
+            }
+            return await refill(isolation: nil)
+        }
+
+        public mutating func next(isolation actor: isolated (any Actor)?) async -> StreamEvent? {
+            if index < batch.count {
+                defer { index += 1 }
+                return batch[index]
+            }
+            return await refill(isolation: actor)
+        }
+
+        private mutating func refill(isolation actor: isolated (any Actor)?) async -> StreamEvent? {
+            batch.removeAll(keepingCapacity: true)
+            index = 0
+            while true {
+                switch lifetime.buffer.take(&batch) {
+                case .events(let start):
+                    index = start + 1
+                    return batch[start]
+                case .finished:
+                    return nil
+                case .empty:
+                    await lifetime.buffer.waitForEvents()
+                }
+            }
+        }
+    }
+}
+
+/// Ends the subscription when the iterator that owns it goes away.
+final class IterationLifetime: Sendable {
+    let buffer: SubscriptionBuffer
+    init(buffer: SubscriptionBuffer) { self.buffer = buffer }
+    deinit { buffer.cancel() }
+}

@@ -1,0 +1,125 @@
+import Synchronization
+
+/// The bounded buffer between emitting runs and one subscriber.
+///
+/// Producers append under a short lock; the consumer swaps the whole pending array out in one step and is
+/// woken at most once per batch, never once per event. When the buffer holds `capacity` events, a new event
+/// evicts the oldest non-terminal one, so a terminal event is lost only when the buffer holds nothing but
+/// terminal events (the subscriber is `capacity` whole runs behind); then the oldest terminal goes and
+/// `droppedTerminal` counts it.
+final class SubscriptionBuffer: Sendable {
+    let pattern: SubscriptionPattern
+    let capacity: Int
+    private let state: Mutex<State>
+    private let onCancel: @Sendable (SubscriptionBuffer) -> Void
+
+    struct State {
+        /// Pending events start at `head`; the slots before it were evicted and await compaction.
+        var events: [StreamEvent] = []
+        var head = 0
+        var waiter: UnsafeContinuation<Void, Never>?
+        var finished = false
+        var dropped = 0
+        var droppedTerminal = 0
+        var received: UInt64 = 0
+    }
+
+    enum Take {
+        /// Events are in the batch, starting at the index.
+        case events(start: Int)
+        /// Nothing pending yet.
+        case empty
+        /// The subscription ended and everything was taken.
+        case finished
+    }
+
+    init(pattern: SubscriptionPattern, capacity: Int, onCancel: @escaping @Sendable (SubscriptionBuffer) -> Void) {
+        self.pattern = pattern
+        self.capacity = max(1, capacity)
+        self.state = Mutex(State())
+        self.onCancel = onCancel
+    }
+
+    /// Appends an event, evicting per the policy above when full, and wakes a waiting consumer.
+    func push(_ event: StreamEvent, terminal: Bool) {
+        let waiter: UnsafeContinuation<Void, Never>? = state.withLock { state in
+            if state.finished { return nil }
+            state.received &+= 1
+            if state.events.count - state.head >= capacity {
+                guard Self.evict(&state, capacity: capacity, incomingTerminal: terminal) else { return nil }
+            }
+            state.events.append(event)
+            let waiter = state.waiter
+            state.waiter = nil
+            return waiter
+        }
+        waiter?.resume()
+    }
+
+    /// Makes room for one event; returns `false` when the incoming event is the one to drop.
+    private static func evict(_ state: inout State, capacity: Int, incomingTerminal: Bool) -> Bool {
+        state.dropped += 1
+        if !state.events[state.head].type.isTerminal {
+            state.head += 1
+        } else if let index = state.events[(state.head + 1)...].firstIndex(where: { !$0.type.isTerminal }) {
+            state.events.remove(at: index)
+        } else if incomingTerminal {
+            state.droppedTerminal += 1
+            state.head += 1
+        } else {
+            return false
+        }
+        if state.head >= capacity {
+            state.events.removeFirst(state.head)
+            state.head = 0
+        }
+        return true
+    }
+
+    /// Swaps the pending events into `batch`, which must be empty.
+    func take(_ batch: inout [StreamEvent]) -> Take {
+        state.withLock { state in
+            if state.events.count > state.head {
+                swap(&state.events, &batch)
+                let start = state.head
+                state.head = 0
+                return .events(start: start)
+            }
+            return state.finished ? .finished : .empty
+        }
+    }
+
+    /// Suspends until an event is pending or the subscription ended (or the task is cancelled).
+    func waitForEvents() async {
+        await withTaskCancellationHandler {
+            await withUnsafeContinuation { (continuation: UnsafeContinuation<Void, Never>) in
+                let resumeNow = state.withLock { state in
+                    if state.events.count > state.head || state.finished || Task.isCancelled { return true }
+                    state.waiter = continuation
+                    return false
+                }
+                if resumeNow { continuation.resume() }
+            }
+        } onCancel: {
+            cancel()
+        }
+    }
+
+    /// Ends the subscription: no more events are accepted, the consumer drains what is pending and stops.
+    func cancel() {
+        let (waiter, first): (UnsafeContinuation<Void, Never>?, Bool) = state.withLock { state in
+            let first = !state.finished
+            state.finished = true
+            let waiter = state.waiter
+            state.waiter = nil
+            return (waiter, first)
+        }
+        waiter?.resume()
+        if first { onCancel(self) }
+    }
+
+    var dropped: Int { state.withLock { $0.dropped } }
+    var droppedTerminal: Int { state.withLock { $0.droppedTerminal } }
+    var received: UInt64 { state.withLock { $0.received } }
+    var isFinished: Bool { state.withLock { $0.finished } }
+}
