@@ -64,7 +64,7 @@ struct OfflinePlanner {
         }
 
         if has("sales_by_month"),
-            q.containsAny("monthly", "per month", "by month", "each month", "month by month", "month-by-month", "trend", "which month", "best month", "worst month", "strongest month", "weakest month", "months")
+            q.containsAny("monthly", "per month", "by month", "each month", "month by month", "month-by-month", "trend", "which month", "best month", "worst month", "strongest month", "weakest month")
         {
             var arguments = dates
             if regions.count == 1 { arguments["region"] = .string(regions[0]) }
@@ -227,5 +227,19 @@ private func isWholeWord(_ range: Range<String.Index>, in q: String) -> Bool {
 }
 
 extension String {
-    func containsAny(_ needles: String...) -> Bool { needles.contains { contains($0) } }
+    /// Whether any needle occurs starting at a word boundary ("top" matches "top 3", not "laptop").
+    func containsAny(_ needles: String...) -> Bool {
+        needles.contains { needle in
+            var searchStart = startIndex
+            while let range = range(of: needle, range: searchStart..<endIndex) {
+                if range.lowerBound == startIndex || !self[index(before: range.lowerBound)].isLetter
+                    || needle.first?.isLetter == false
+                {
+                    return true
+                }
+                searchStart = index(after: range.lowerBound)
+            }
+            return false
+        }
+    }
 }
