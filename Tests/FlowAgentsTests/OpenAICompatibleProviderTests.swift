@@ -189,6 +189,20 @@ struct OpenAICompatibleProviderTests {
         }
     }
 
+    @Test func stepLimitForcesTheAnswer() async throws {
+        // This model asks for tools on every turn: after two rounds the decision forces the answer.
+        try await LoopbackLLMServer.with { base in
+            let sink = RecordingSink()
+            let flow = SalesAgent.makeFlow(provider: provider(base, model: "tool_call"), maxSteps: 2)
+            try await flow.run(try SalesAgent.descriptor.makeStore(question: "q"), namespace: "sales_agent", sink: sink)
+            let decisions = sink.events.filter { $0.type == .decisionMade }
+            #expect(decisions.map { $0.content["decision"] } == ["tool", "tool", "answer"])
+            #expect(decisions.last?.content["forced"] == true)
+            #expect(sink.types.filter { $0 == "tools_executed" }.count == 2)
+            #expect(sink.types.last == "final")
+        }
+    }
+
     private func requestCount(_ base: URL, _ testId: String) async throws -> Int {
         let url = URL(string: base.absoluteString.replacingOccurrences(of: "/v1", with: "/stats?id=\(testId)"))!
         let text = try await StatsFetcher.get(url)
