@@ -21,6 +21,7 @@ GET /stats?id=<X-Test-Id> returns {"requests": n}: how many completions requests
 """
 
 import json
+import signal
 import sys
 import threading
 import time
@@ -154,6 +155,9 @@ class Handler(BaseHTTPRequestHandler):
 
 
 def main():
+    # A parent may spawn us with signals blocked; make SIGTERM end us at once.
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, [signal.SIGTERM, signal.SIGINT])
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
     server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
     server.daemon_threads = True
     print(server.server_address[1], flush=True)
