@@ -4,7 +4,8 @@ import Foundation
 import Testing
 
 @Suite struct AgentEndToEndTests {
-    private func ask(_ agent: AgentDescriptor, _ question: String) async throws -> (answer: String, sink: RecordingSink) {
+    private func ask(_ agent: AgentDescriptor, _ question: String) async throws -> (answer: String, sink: RecordingSink)
+    {
         let sink = RecordingSink()
         let flow = agent.makeFlow(provider: OfflineProvider())
         let result = try await flow.run(
@@ -21,7 +22,10 @@ import Testing
     }
 
     @Test func salesTotalForARegionAndMonth() async throws {
-        let (answer, sink) = try await ask(SalesAgent.descriptor, "What were total sales in the North region in March 2024?")
+        let (answer, sink) = try await ask(
+            SalesAgent.descriptor,
+            "What were total sales in the North region in March 2024?"
+        )
         let expected = ReferenceData.revenueCents { $0.region == "North" && $0.date.hasPrefix("2024-03") }
         #expect(answer.contains(ReferenceData.money(cents: expected)), "\(answer)")
         #expect(toolsCalled(sink) == ["total_sales"])
@@ -38,20 +42,32 @@ import Testing
     @Test func salesTopProductsByUnits() async throws {
         let (answer, sink) = try await ask(SalesAgent.descriptor, "What were the top 3 products by units sold in 2024?")
         var units: [String: Int] = [:]
-        for row in ReferenceData.sales where row.date.hasPrefix("2024") { units[row.product, default: 0] += row.quantity }
+        for row in ReferenceData.sales where row.date.hasPrefix("2024") {
+            units[row.product, default: 0] += row.quantity
+        }
         let best = units.max { $0.value < $1.value }!
         #expect(toolsCalled(sink) == ["top_products"])
         #expect(answer.contains("1. \(best.key)"), "\(answer)")
-        #expect(answer.contains("\(best.value.formatted(.number.grouping(.automatic).locale(Locale(identifier: "en_US")))) units"), "\(answer)")
+        #expect(
+            answer.contains(
+                "\(best.value.formatted(.number.grouping(.automatic).locale(Locale(identifier: "en_US")))) units"
+            ),
+            "\(answer)"
+        )
     }
 
     @Test func salesTwoRegionsRunTwoToolsAndCompare() async throws {
-        let (answer, sink) = try await ask(SalesAgent.descriptor, "Compare sales in the East and West regions in Q1 2025")
+        let (answer, sink) = try await ask(
+            SalesAgent.descriptor,
+            "Compare sales in the East and West regions in Q1 2025"
+        )
         #expect(toolsCalled(sink) == ["total_sales", "total_sales"])
         let executed = try #require(sink.events.first { $0.type == .toolsExecuted })
         #expect(executed.content["count"] == 2)
         for region in ["East", "West"] {
-            let cents = ReferenceData.revenueCents { $0.region == region && $0.date >= "2025-01-01" && $0.date <= "2025-03-31" }
+            let cents = ReferenceData.revenueCents {
+                $0.region == region && $0.date >= "2025-01-01" && $0.date <= "2025-03-31"
+            }
             #expect(answer.contains(ReferenceData.money(cents: cents)), "\(region): \(answer)")
         }
         #expect(answer.contains("ahead of"))
@@ -60,7 +76,9 @@ import Testing
     @Test func salesBestRegion() async throws {
         let (answer, sink) = try await ask(SalesAgent.descriptor, "Which region had the highest sales in 2024?")
         var revenue: [String: Int] = [:]
-        for row in ReferenceData.sales where row.date.hasPrefix("2024") { revenue[row.region, default: 0] += row.quantity * row.cents }
+        for row in ReferenceData.sales where row.date.hasPrefix("2024") {
+            revenue[row.region, default: 0] += row.quantity * row.cents
+        }
         let best = revenue.max { $0.value < $1.value }!
         #expect(toolsCalled(sink) == ["sales_by_region"])
         #expect(answer.contains("\(best.key) leads with \(ReferenceData.money(cents: best.value))"), "\(answer)")

@@ -14,12 +14,24 @@ import Testing
             "What were total sales in the North region in March 2024?", "total_sales",
             ["region": "North", "start_date": "2024-03-01", "end_date": "2024-03-31"]
         ),
-        ("Total revenue for Laptop in 2024", "total_sales", ["product": "Laptop", "start_date": "2024-01-01", "end_date": "2024-12-31"]),
+        (
+            "Total revenue for Laptop in 2024", "total_sales",
+            ["product": "Laptop", "start_date": "2024-01-01", "end_date": "2024-12-31"]
+        ),
         ("What are the top 3 products by units sold?", "top_products", ["by": "units", "limit": 3]),
-        ("Best-selling products in the East in Q2 2024", "top_products", ["by": "revenue", "region": "East", "start_date": "2024-04-01", "end_date": "2024-06-30"]),
-        ("Which region had the highest sales in 2024?", "sales_by_region", ["start_date": "2024-01-01", "end_date": "2024-12-31"]),
+        (
+            "Best-selling products in the East in Q2 2024", "top_products",
+            ["by": "revenue", "region": "East", "start_date": "2024-04-01", "end_date": "2024-06-30"]
+        ),
+        (
+            "Which region had the highest sales in 2024?", "sales_by_region",
+            ["start_date": "2024-01-01", "end_date": "2024-12-31"]
+        ),
         ("Show the monthly sales trend for Electronics", "sales_by_month", ["category": "Electronics"]),
-        ("How much did we sell of Running Shoes in the last 3 months?", "total_sales", ["product": "Running Shoes", "start_date": "2025-04-01", "end_date": "2025-06-30"]),
+        (
+            "How much did we sell of Running Shoes in the last 3 months?", "total_sales",
+            ["product": "Running Shoes", "start_date": "2025-04-01", "end_date": "2025-06-30"]
+        ),
     ]
 
     @Test(arguments: salesCases)
@@ -48,10 +60,19 @@ import Testing
         ("What is the last price of AAPL?", "last_price", ["symbol": "AAPL"]),
         ("How much is Tesla trading at?", "last_price", ["symbol": "TSLA"]),
         ("How did NVDA perform over the last 30 days?", "price_change", ["symbol": "NVDA", "days": 30]),
-        ("How did Microsoft change in 2024?", "price_change", ["symbol": "MSFT", "start_date": "2024-01-01", "end_date": "2024-12-31"]),
+        (
+            "How did Microsoft change in 2024?", "price_change",
+            ["symbol": "MSFT", "start_date": "2024-01-01", "end_date": "2024-12-31"]
+        ),
         ("What's the 50-day moving average of MSFT?", "moving_average", ["symbol": "MSFT", "window": 50]),
-        ("Compare TSLA and META over the past 3 months", "compare_symbols", ["symbol_a": "TSLA", "symbol_b": "META", "days": 63]),
-        ("Did Amazon outperform Google last year?", "compare_symbols", ["symbol_a": "AMZN", "symbol_b": "GOOGL", "days": 252]),
+        (
+            "Compare TSLA and META over the past 3 months", "compare_symbols",
+            ["symbol_a": "TSLA", "symbol_b": "META", "days": 63]
+        ),
+        (
+            "Did Amazon outperform Google last year?", "compare_symbols",
+            ["symbol_a": "AMZN", "symbol_b": "GOOGL", "days": 252]
+        ),
     ]
 
     @Test(arguments: stockCases)
@@ -83,7 +104,11 @@ import Testing
         let request = ChatRequest(
             messages: [
                 .user("North sales?"), .assistant("", toolCalls: [call]),
-                .tool(id: "call_1_1", name: "total_sales", result: #"{"revenue": 1234567.5, "units": 4321, "orders": 987, "filters": {"region": "North"}}"#),
+                .tool(
+                    id: "call_1_1",
+                    name: "total_sales",
+                    result: #"{"revenue": 1234567.5, "units": 4321, "orders": 987, "filters": {"region": "North"}}"#
+                ),
             ],
             tools: SalesTools.all().definitions,
             toolChoice: .none
@@ -99,7 +124,11 @@ import Testing
         let request = ChatRequest(
             messages: [
                 .user("q"), .assistant("", toolCalls: [ToolCall(id: "c", name: "last_price", arguments: "{}")]),
-                .tool(id: "c", name: "last_price", result: #"{"error": {"code": "invalid_arguments", "message": "bad symbol"}}"#),
+                .tool(
+                    id: "c",
+                    name: "last_price",
+                    result: #"{"error": {"code": "invalid_arguments", "message": "bad symbol"}}"#
+                ),
             ],
             tools: StockTools.all().definitions
         )

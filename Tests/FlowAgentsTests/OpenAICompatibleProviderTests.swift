@@ -6,7 +6,12 @@ import Testing
 
 @Suite(.timeLimit(.minutes(2)))
 struct OpenAICompatibleProviderTests {
-    private func provider(_ base: URL, model: String, key: String = "test-key", idle: Duration = .seconds(20))
+    private func provider(
+        _ base: URL,
+        model: String,
+        key: String = "test-key",
+        idle: Duration = .seconds(20)
+    )
         -> OpenAICompatibleProvider
     {
         var quiet = Logger(label: "test.llm")
@@ -24,7 +29,10 @@ struct OpenAICompatibleProviderTests {
         )
     }
 
-    private func collect(_ provider: OpenAICompatibleProvider, _ request: ChatRequest = ChatRequest(messages: [.user("hi")]))
+    private func collect(
+        _ provider: OpenAICompatibleProvider,
+        _ request: ChatRequest = ChatRequest(messages: [.user("hi")])
+    )
         async throws -> [ChatDelta]
     {
         var deltas: [ChatDelta] = []

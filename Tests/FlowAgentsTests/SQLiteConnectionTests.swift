@@ -4,7 +4,8 @@ import Testing
 
 @Suite struct SQLiteConnectionTests {
     private func temporaryPath() -> String {
-        FileManager.default.temporaryDirectory.appendingPathComponent("flowagents-test-\(UUID().uuidString).sqlite").path
+        FileManager.default.temporaryDirectory.appendingPathComponent("flowagents-test-\(UUID().uuidString).sqlite")
+            .path
     }
 
     @Test func boundValuesRoundTripAndHostileTextIsInert() throws {

@@ -33,7 +33,10 @@ import Testing
         let days = try await call("price_change", ["symbol": "NVDA", "days": 30])
         #expect(days["start_close"]?.doubleValue == closes[closes.count - 31].close)
         #expect(days["end_close"]?.doubleValue == closes.last!.close)
-        let dates = try await call("price_change", ["symbol": "NVDA", "start_date": "2024-03-01", "end_date": "2024-03-31"])
+        let dates = try await call(
+            "price_change",
+            ["symbol": "NVDA", "start_date": "2024-03-01", "end_date": "2024-03-31"]
+        )
         #expect(dates["start_date"] == .string(closes.first { $0.date >= "2024-03-01" }!.date))
         #expect(dates["end_date"] == .string(closes.last { $0.date <= "2024-03-31" }!.date))
     }

@@ -35,23 +35,25 @@ import Testing
         #expect(arguments.values["note"] == nil)
     }
 
-    @Test(arguments: [
-        (JSONValue.array([]), "must be a JSON object"),
-        (["window": 5], "missing required parameter 'symbol'"),
-        (["symbol": "AAPL", "limit": 5], "unknown parameter 'limit'; expected one of: symbol, window"),
-        (["symbol": "XYZ"], "must be one of: AAPL, MSFT; got 'XYZ'"),
-        (["symbol": "AAPL'; DROP TABLE orders; --"], "must be one of: AAPL, MSFT"),
-        (["symbol": 7], "'symbol' must be a string, got an integer"),
-        (["symbol": "AAPL", "window": 1], "'window' must be at least 2, got 1"),
-        (["symbol": "AAPL", "window": 1_000_000_000], "'window' must be at most 250"),
-        (["symbol": "AAPL", "window": 2.5], "'window' must be an integer, got a number"),
-        (["symbol": "AAPL", "window": "20"], "'window' must be an integer, got a string"),
-        (["symbol": "AAPL", "ratio": 1.5], "'ratio' must be at most 1"),
-        (["symbol": "AAPL", "date": "2024-02-30"], "'date' must be a date as YYYY-MM-DD"),
-        (["symbol": "AAPL", "date": "yesterday"], "'date' must be a date as YYYY-MM-DD"),
-        (["symbol": "AAPL", "flag": "yes"], "'flag' must be true or false"),
-        (["symbol": "AAPL", "note": "far too long a note"], "'note' is too long (19 characters, at most 10)"),
-    ] as [(JSONValue, String)])
+    @Test(
+        arguments: [
+            (JSONValue.array([]), "must be a JSON object"),
+            (["window": 5], "missing required parameter 'symbol'"),
+            (["symbol": "AAPL", "limit": 5], "unknown parameter 'limit'; expected one of: symbol, window"),
+            (["symbol": "XYZ"], "must be one of: AAPL, MSFT; got 'XYZ'"),
+            (["symbol": "AAPL'; DROP TABLE orders; --"], "must be one of: AAPL, MSFT"),
+            (["symbol": 7], "'symbol' must be a string, got an integer"),
+            (["symbol": "AAPL", "window": 1], "'window' must be at least 2, got 1"),
+            (["symbol": "AAPL", "window": 1_000_000_000], "'window' must be at most 250"),
+            (["symbol": "AAPL", "window": 2.5], "'window' must be an integer, got a number"),
+            (["symbol": "AAPL", "window": "20"], "'window' must be an integer, got a string"),
+            (["symbol": "AAPL", "ratio": 1.5], "'ratio' must be at most 1"),
+            (["symbol": "AAPL", "date": "2024-02-30"], "'date' must be a date as YYYY-MM-DD"),
+            (["symbol": "AAPL", "date": "yesterday"], "'date' must be a date as YYYY-MM-DD"),
+            (["symbol": "AAPL", "flag": "yes"], "'flag' must be true or false"),
+            (["symbol": "AAPL", "note": "far too long a note"], "'note' is too long (19 characters, at most 10)"),
+        ] as [(JSONValue, String)]
+    )
     func rejectsBadArgumentsSayingWhatIsExpected(arguments: JSONValue, expected: String) {
         let text = message(arguments)
         #expect(text?.contains(expected) == true, "\(text ?? "accepted")")

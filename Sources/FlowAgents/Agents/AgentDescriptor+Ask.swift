@@ -23,7 +23,14 @@ extension AgentDescriptor {
         let namespace = namespace ?? defaultNamespace
         let runId = RunID.make()
         let events = try streamer.subscribe("\(namespace)/\(runId)")
-        async let outcome = Self.run(flow, store, namespace: namespace, runId: runId, streamer: streamer, events: events)
+        async let outcome = Self.run(
+            flow,
+            store,
+            namespace: namespace,
+            runId: runId,
+            streamer: streamer,
+            events: events
+        )
         for await event in events {
             await onEvent(event)
         }

@@ -40,7 +40,10 @@ public struct AgentDescriptor: Sendable {
     /// - Throws: ``AgentError`` with code `.invalidInput`, saying what is expected.
     public func makeStore(input: JSONValue) throws(AgentError) -> SharedStore {
         guard let question = input["question"]?.stringValue else {
-            throw AgentError(.invalidInput, "\(name) expects {\"question\": \"<text>\"}, got \(input.jsonText.prefix(80))")
+            throw AgentError(
+                .invalidInput,
+                "\(name) expects {\"question\": \"<text>\"}, got \(input.jsonText.prefix(80))"
+            )
         }
         return try makeStore(question: question)
     }

@@ -70,7 +70,9 @@ public struct DecisionNode: Node {
         shared[AgentKeys.decision] = [
             "action": .string(exec.action.rawValue),
             "tool_requests": .array(
-                exec.toolCalls.map { ["id": .string($0.id), "tool": .string($0.name), "arguments": .string($0.arguments)] }
+                exec.toolCalls.map {
+                    ["id": .string($0.id), "tool": .string($0.name), "arguments": .string($0.arguments)]
+                }
             ),
             "step": .int(exec.step),
             "forced": .bool(exec.forced),

@@ -39,7 +39,10 @@ public struct FinalAnswerNode: Node {
             }
         }
         guard finished else {
-            throw LLMError(.truncated, "the answer stream ended without a finish reason after \(answer.count) characters")
+            throw LLMError(
+                .truncated,
+                "the answer stream ended without a finish reason after \(answer.count) characters"
+            )
         }
         emit(.final, ["answer": .string(answer)])
         return answer

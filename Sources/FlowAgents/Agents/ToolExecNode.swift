@@ -41,7 +41,9 @@ public struct ToolExecNode: Node {
             .toolsExecuted,
             [
                 "count": .int(results.count), "failed": .int(failed),
-                "results": .array(results.map { ["tool": $0["tool"] ?? nil, "ok": $0["ok"] ?? nil, "ms": $0["ms"] ?? nil] }),
+                "results": .array(
+                    results.map { ["tool": $0["tool"] ?? nil, "ok": $0["ok"] ?? nil, "ms": $0["ms"] ?? nil] }
+                ),
             ]
         )
         return results
@@ -91,7 +93,9 @@ public struct ToolExecNode: Node {
             entry["result"] = ToolError(.failed, "\(toolName) failed", cause: error).asResult
         }
         let elapsed = clock.now - start
-        entry["ms"] = .double((Double(elapsed.components.seconds) * 1e3 + Double(elapsed.components.attoseconds) / 1e15))
+        entry["ms"] = .double(
+            (Double(elapsed.components.seconds) * 1e3 + Double(elapsed.components.attoseconds) / 1e15)
+        )
         return .object(entry)
     }
 }

@@ -53,7 +53,9 @@ public final class SalesDatabase: Sendable {
         let target = cacheDirectory.appendingPathComponent(name)
         if FileManager.default.fileExists(atPath: target.path) { return target.path }
         try FileManager.default.createDirectory(at: cacheDirectory, withIntermediateDirectories: true)
-        let temporary = cacheDirectory.appendingPathComponent("\(name).\(ProcessInfo.processInfo.processIdentifier)-\(UUID().uuidString).tmp")
+        let temporary = cacheDirectory.appendingPathComponent(
+            "\(name).\(ProcessInfo.processInfo.processIdentifier)-\(UUID().uuidString).tmp"
+        )
         defer { try? FileManager.default.removeItem(at: temporary) }
         do {
             let db = try SQLiteConnection(path: temporary.path, mode: .readWriteCreate)

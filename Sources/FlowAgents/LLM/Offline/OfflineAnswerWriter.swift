@@ -31,7 +31,9 @@ struct OfflineAnswerWriter {
         }
         let totals = results.filter { $0.tool == "total_sales" && $0.content["revenue"] != nil }
         if totals.count >= 2 {
-            let ranked = totals.sorted { ($0.content["revenue"]?.doubleValue ?? 0) > ($1.content["revenue"]?.doubleValue ?? 0) }
+            let ranked = totals.sorted {
+                ($0.content["revenue"]?.doubleValue ?? 0) > ($1.content["revenue"]?.doubleValue ?? 0)
+            }
             let top = ranked[0].content
             let next = ranked[1].content
             let gap = (top["revenue"]?.doubleValue ?? 0) - (next["revenue"]?.doubleValue ?? 0)
@@ -47,7 +49,8 @@ struct OfflineAnswerWriter {
     private func totalSales(_ c: JSONValue) -> String {
         let orders = c["orders"]?.intValue ?? 0
         if orders == 0 { return "There were no orders\(scope(c["filters"]))." }
-        return "Total sales\(scope(c["filters"])) were \(money(c["revenue"])) from \(AnswerFormat.count(orders)) orders "
+        return
+            "Total sales\(scope(c["filters"])) were \(money(c["revenue"])) from \(AnswerFormat.count(orders)) orders "
             + "(\(AnswerFormat.count(c["units"]?.intValue ?? 0)) units)."
     }
 
@@ -58,7 +61,8 @@ struct OfflineAnswerWriter {
         let list = products.enumerated().map { i, p in
             "\(i + 1). \(p["product"]?.stringValue ?? "?") (\(money(p["revenue"])), \(AnswerFormat.count(p["units"]?.intValue ?? 0)) units)"
         }
-        return "The top \(products.count) products by \(by)\(scope(c["filters"])) were: \(list.joined(separator: "; "))."
+        return
+            "The top \(products.count) products by \(by)\(scope(c["filters"])) were: \(list.joined(separator: "; "))."
     }
 
     private func byRegion(_ c: JSONValue) -> String {
@@ -107,7 +111,9 @@ struct OfflineAnswerWriter {
         var parts: [String] = []
         if let region = filters?["region"]?.stringValue { parts.append("the \(region) region") }
         if let product = filters?["product"]?.stringValue { parts.append(parts.isEmpty ? product : "for \(product)") }
-        if let category = filters?["category"]?.stringValue { parts.append(parts.isEmpty ? category : "for \(category)") }
+        if let category = filters?["category"]?.stringValue {
+            parts.append(parts.isEmpty ? category : "for \(category)")
+        }
         return parts.isEmpty ? "overall sales" : parts.joined(separator: " ")
     }
 
@@ -117,7 +123,8 @@ struct OfflineAnswerWriter {
         let symbol = c["symbol"]?.stringValue ?? "?"
         var text = "\(symbol) closed at \(money(c["close"])) on \(c["date"]?.stringValue ?? "?")"
         if let change = c["change"]?.doubleValue, let percent = c["change_percent"]?.doubleValue {
-            text += ", \(direction(change)) \(AnswerFormat.money(abs(change))) (\(AnswerFormat.percent(percent))) from the previous close"
+            text +=
+                ", \(direction(change)) \(AnswerFormat.money(abs(change))) (\(AnswerFormat.percent(percent))) from the previous close"
         }
         return text + "."
     }
@@ -144,7 +151,8 @@ struct OfflineAnswerWriter {
             "\(x["symbol"]?.stringValue ?? "?") \(self.direction(x["change_percent"]?.doubleValue ?? 0)) "
                 + "\(AnswerFormat.percent(x["change_percent"]?.doubleValue ?? 0)) (\(self.money(x["start_close"])) to \(self.money(x["end_close"])))"
         }
-        return "From \(a["start_date"]?.stringValue ?? "?") to \(a["end_date"]?.stringValue ?? "?"), \(describe(a)) and "
+        return
+            "From \(a["start_date"]?.stringValue ?? "?") to \(a["end_date"]?.stringValue ?? "?"), \(describe(a)) and "
             + "\(describe(b)); \(c["better"]?.stringValue ?? "?") did better by "
             + "\(AnswerFormat.grouped(c["difference_percent_points"]?.doubleValue ?? 0, decimals: 2)) percentage points."
     }

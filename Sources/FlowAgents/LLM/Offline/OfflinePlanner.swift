@@ -45,11 +45,25 @@ struct OfflinePlanner {
         if let end = period.end ?? period.day { dates["end_date"] = .string(end) }
 
         if has("top_products"),
-            q.containsAny("top", "best", "most popular", "best-selling", "bestselling", "sold the most", "most sold", "leading product", "ranking")
+            q.containsAny(
+                "top",
+                "best",
+                "most popular",
+                "best-selling",
+                "bestselling",
+                "sold the most",
+                "most sold",
+                "leading product",
+                "ranking"
+            )
         {
             var arguments = dates
-            arguments["by"] = q.containsAny("unit", "quantit", "volume", "sold the most", "most sold", "how many") ? "units" : "revenue"
-            if let match = q.firstMatch(of: /\btop\s+(\d+|three|five|ten|two|four|six|seven|eight|nine|twelve|fifteen|twenty)\b/),
+            arguments["by"] =
+                q.containsAny("unit", "quantit", "volume", "sold the most", "most sold", "how many")
+                ? "units" : "revenue"
+            if let match = q.firstMatch(
+                of: /\btop\s+(\d+|three|five|ten|two|four|six|seven|eight|nine|twelve|fifteen|twenty)\b/
+            ),
                 let n = PeriodParser.number(String(match.output.1))
             {
                 arguments["limit"] = .int(n)
@@ -64,7 +78,20 @@ struct OfflinePlanner {
         }
 
         if has("sales_by_month"),
-            q.containsAny("monthly", "per month", "by month", "each month", "month by month", "month-by-month", "trend", "which month", "best month", "worst month", "strongest month", "weakest month")
+            q.containsAny(
+                "monthly",
+                "per month",
+                "by month",
+                "each month",
+                "month by month",
+                "month-by-month",
+                "trend",
+                "which month",
+                "best month",
+                "worst month",
+                "strongest month",
+                "weakest month"
+            )
         {
             var arguments = dates
             if regions.count == 1 { arguments["region"] = .string(regions[0]) }
@@ -90,7 +117,8 @@ struct OfflinePlanner {
         var calls: [Call] = []
         let regionChoices: [String?] = regions.isEmpty ? [nil] : regions
         let itemChoices: [(String, String)?] =
-            !products.isEmpty ? products.map { ("product", $0) }
+            !products.isEmpty
+            ? products.map { ("product", $0) }
             : !categories.isEmpty ? categories.map { ("category", $0) } : [nil]
         for region in regionChoices {
             for item in itemChoices {
@@ -137,8 +165,25 @@ struct OfflinePlanner {
         }
         let wantsChange =
             q.containsAny(
-                "change", "perform", "move", "moved", "gain", "lose", "lost", "return", "up or down", "trend", "grow",
-                "grew", "drop", "fell", "fall", "rise", "rose", "since", "over the"
+                "change",
+                "perform",
+                "move",
+                "moved",
+                "gain",
+                "lose",
+                "lost",
+                "return",
+                "up or down",
+                "trend",
+                "grow",
+                "grew",
+                "drop",
+                "fell",
+                "fall",
+                "rise",
+                "rose",
+                "since",
+                "over the"
             ) || period.start != nil || period.days != nil
         if has("price_change"), wantsChange {
             return symbols.map { symbol in

@@ -52,7 +52,8 @@ struct PeriodParser {
 
         // Months: "march 2024", "mar 2024", "in may".
         for match in q.matches(
-            of: /\b(january|february|march|april|may|june|july|august|september|october|november|december|jan|feb|mar|apr|jun|jul|aug|sept|sep|oct|nov|dec)\b(?:\s*,?\s*(\d{4}))?/
+            of:
+                /\b(january|february|march|april|may|june|july|august|september|october|november|december|jan|feb|mar|apr|jun|jul|aug|sept|sep|oct|nov|dec)\b(?:\s*,?\s*(\d{4}))?/
         ) {
             let word = String(match.output.1)
             let year = match.output.2.flatMap { Int($0) }
@@ -95,7 +96,10 @@ struct PeriodParser {
             let y = latest.year - 1
             return ParsedPeriod(start: "\(y)-01-01", end: "\(y)-12-31")
         }
-        if let match = q.firstMatch(of: /\b(?:last|past|previous)\s+(\d+|a|one|two|three|four|five|six|seven|ten|twelve)?\s*(day|week|month|year)s?\b/) {
+        if let match = q.firstMatch(
+            of:
+                /\b(?:last|past|previous)\s+(\d+|a|one|two|three|four|five|six|seven|ten|twelve)?\s*(day|week|month|year)s?\b/
+        ) {
             let count = match.output.1.map { Self.number(String($0)) ?? 1 } ?? 1
             let unit = String(match.output.2)
             if prefersDays {

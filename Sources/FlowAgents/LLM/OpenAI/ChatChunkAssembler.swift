@@ -29,7 +29,10 @@ struct ChatChunkAssembler {
             throw LLMError(.malformedResponse, "a stream event is not JSON: \(payload.prefix(120))")
         }
         if let error = chunk["error"] {
-            throw LLMError(.serverError, "the server reported an error in the stream: \((error["message"] ?? error).jsonText.prefix(300))")
+            throw LLMError(
+                .serverError,
+                "the server reported an error in the stream: \((error["message"] ?? error).jsonText.prefix(300))"
+            )
         }
         var deltas: [ChatDelta] = []
         for choice in chunk["choices"]?.arrayValue ?? [] {

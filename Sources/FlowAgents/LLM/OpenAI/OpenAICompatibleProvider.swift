@@ -112,7 +112,10 @@ public struct OpenAICompatibleProvider: LLMProvider {
         return urlRequest
     }
 
-    private func run(_ request: ChatRequest, into continuation: AsyncThrowingStream<ChatDelta, any Error>.Continuation) async throws {
+    private func run(
+        _ request: ChatRequest,
+        into continuation: AsyncThrowingStream<ChatDelta, any Error>.Continuation
+    ) async throws {
         let urlRequest = try urlRequest(request)
         var attempt = 1
         while true {
@@ -232,7 +235,11 @@ public struct OpenAICompatibleProvider: LLMProvider {
         case .timedOut?:
             return LLMError(.timeout, "no response from \(endpoint.absoluteString) within \(idleTimeout)", cause: error)
         case .cannotConnectToHost?, .cannotFindHost?, .notConnectedToInternet?, .dnsLookupFailed?:
-            return LLMError(.unreachable, "cannot reach \(endpoint.absoluteString); check OPENAI_BASE_URL", cause: error)
+            return LLMError(
+                .unreachable,
+                "cannot reach \(endpoint.absoluteString); check OPENAI_BASE_URL",
+                cause: error
+            )
         case .networkConnectionLost?:
             return streamed
                 ? LLMError(.truncated, "the connection closed before the response was complete", cause: error)

@@ -24,8 +24,10 @@ public struct SalesByMonthTool: Tool {
             """
         let rows = try await database.read { db in try db.query(sql, parameters) }
         let months: [JSONValue] = rows.map { row in
-            ["month": .string(row.text(0)), "revenue": dollars(row.int(1)), "units": .int(Int(row.int(2))),
-             "orders": .int(Int(row.int(3)))]
+            [
+                "month": .string(row.text(0)), "revenue": dollars(row.int(1)), "units": .int(Int(row.int(2))),
+                "orders": .int(Int(row.int(3))),
+            ]
         }
         return ["months": .array(months), "filters": filter.json]
     }

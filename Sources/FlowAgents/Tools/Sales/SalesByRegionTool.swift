@@ -24,8 +24,10 @@ public struct SalesByRegionTool: Tool {
             """
         let rows = try await database.read { db in try db.query(sql, parameters) }
         let regions: [JSONValue] = rows.map { row in
-            ["region": .string(row.text(0)), "revenue": dollars(row.int(1)), "units": .int(Int(row.int(2))),
-             "orders": .int(Int(row.int(3)))]
+            [
+                "region": .string(row.text(0)), "revenue": dollars(row.int(1)), "units": .int(Int(row.int(2))),
+                "orders": .int(Int(row.int(3))),
+            ]
         }
         return ["regions": .array(regions), "filters": filter.json]
     }

@@ -16,7 +16,12 @@ public struct TopProductsTool: Tool {
     public var schema: ToolSchema {
         ToolSchema(
             [
-                ToolParameter("by", .string, "Rank by 'revenue' (default) or 'units'", allowedValues: ["revenue", "units"]),
+                ToolParameter(
+                    "by",
+                    .string,
+                    "Rank by 'revenue' (default) or 'units'",
+                    allowedValues: ["revenue", "units"]
+                ),
                 ToolParameter("limit", .integer, "How many products (default 5)", minimum: 1, maximum: 20),
             ] + SalesFilter.parameters(product: false)
                 + [ToolParameter("category", .string, "Only this category", allowedValues: SalesCatalog.categories)]
@@ -36,8 +41,10 @@ public struct TopProductsTool: Tool {
             """
         let rows = try await database.read { db in try db.query(sql, parameters + [.integer(Int64(limit))]) }
         let products: [JSONValue] = rows.map { row in
-            ["product": .string(row.text(0)), "category": .string(row.text(1)), "revenue": dollars(row.int(2)),
-             "units": .int(Int(row.int(3)))]
+            [
+                "product": .string(row.text(0)), "category": .string(row.text(1)), "revenue": dollars(row.int(2)),
+                "units": .int(Int(row.int(3))),
+            ]
         }
         return ["by": .string(by), "products": .array(products), "filters": filter.json]
     }

@@ -17,7 +17,13 @@ public struct CompareSymbolsTool: Tool {
         ToolSchema(
             [
                 ToolParameter("symbol_a", .string, "First ticker", required: true, allowedValues: PriceHistory.symbols),
-                ToolParameter("symbol_b", .string, "Second ticker", required: true, allowedValues: PriceHistory.symbols),
+                ToolParameter(
+                    "symbol_b",
+                    .string,
+                    "Second ticker",
+                    required: true,
+                    allowedValues: PriceHistory.symbols
+                ),
             ] + PriceSeries.periodParameters
         )
     }
