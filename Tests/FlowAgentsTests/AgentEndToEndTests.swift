@@ -124,11 +124,26 @@ import Testing
         #expect(answer.contains(String(format: "%.2f%%", abs(change("TSLA")))), "\(answer)")
     }
 
-    @Test func unknownSymbolIsExplainedNotCrashed() async throws {
-        // "IBM" is no known symbol: the model answers directly with what it can do.
+    @Test func unknownSymbolBecomesAToolErrorListingTheValidOnes() async throws {
         let (answer, sink) = try await ask(StockAgent.descriptor, "What is IBM trading at?")
+        #expect(toolsCalled(sink) == ["last_price"])
+        let params = try #require(sink.events.first { $0.type == .paramsGenerated })
+        #expect(params.content["invalid"] == 1)
+        #expect(sink.events.first { $0.type == .toolsExecuted }?.content["failed"] == 1)
+        #expect(answer.contains("must be one of: AAPL, MSFT, GOOGL, AMZN, NVDA, TSLA, META, NFLX"), "\(answer)")
+        #expect(sink.types.last == "final")
+    }
+
+    @Test func unknownRegionBecomesAToolErrorListingTheValidOnes() async throws {
+        let (answer, _) = try await ask(SalesAgent.descriptor, "What were total sales in the Europe region?")
+        #expect(answer.contains("must be one of: North, South, East, West, Central; got 'Europe'"), "\(answer)")
+    }
+
+    @Test func questionsOutsideTheDomainAreAnsweredDirectly() async throws {
+        let (answer, sink) = try await ask(StockAgent.descriptor, "hello, who are you?")
         #expect(toolsCalled(sink).isEmpty)
         #expect(sink.types.prefix(2) == ["progress", "decision_made"])
+        #expect(sink.events[1].content["decision"] == "answer")
         #expect(sink.types.last == "final")
         #expect(answer.contains("stock prices"))
     }

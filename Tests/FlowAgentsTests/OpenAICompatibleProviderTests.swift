@@ -173,6 +173,12 @@ struct OpenAICompatibleProviderTests {
         #expect(p.apiKey == nil)
         let missing = #expect(throws: LLMError.self) { try OpenAICompatibleProvider.fromEnvironment([:]) }
         #expect(missing?.code == .configuration)
+        #expect(try LLMProviders.fromEnvironment([:]) is OfflineProvider)
+        #expect(try LLMProviders.fromEnvironment(["OPENAI_API_KEY": "k"]) is OpenAICompatibleProvider)
+        #expect(
+            try LLMProviders.fromEnvironment(["OPENAI_API_KEY": "k", "FLOWPOOL_LLM": "offline"]) is OfflineProvider
+        )
+        #expect(throws: LLMError.self) { try LLMProviders.fromEnvironment(["FLOWPOOL_LLM": "gpt"]) }
     }
 
     @Test func salesAgentRunsOnTheHTTPProvider() async throws {

@@ -36,7 +36,11 @@ struct OfflinePlanner {
 
     private func planSales(_ question: String) -> [Call] {
         let q = question.lowercased()
-        let regions = mentions(in: q, of: enumValues("region"))
+        var regions = mentions(in: q, of: enumValues("region"))
+        if regions.isEmpty, let unknown = unknownRegion(in: question) {
+            // Passed on as asked: the tool's validation names the valid regions.
+            regions = [unknown]
+        }
         let products = mentions(in: q, of: enumValues("product"))
         let categories = mentions(in: q, of: enumValues("category"))
         let period = PeriodParser(latest: latestDate(), prefersDays: false).parse(question)
@@ -135,7 +139,12 @@ struct OfflinePlanner {
 
     private func planStock(_ question: String) -> [Call] {
         let q = question.lowercased()
-        let symbols = symbolsMentioned(in: question)
+        var symbols = symbolsMentioned(in: question)
+        if symbols.isEmpty {
+            // Ticker-like words that are not known symbols are passed on as asked: the tool's validation
+            // then names the valid symbols.
+            symbols = tickerLikeWords(in: question)
+        }
         guard !symbols.isEmpty else { return [] }
         let period = PeriodParser(latest: latestDate(), prefersDays: true).parse(question)
         var range: [String: JSONValue] = [:]
@@ -198,6 +207,27 @@ struct OfflinePlanner {
             if let day = period.day { a["date"] = .string(day) }
             return Call(name: "last_price", arguments: a)
         }
+    }
+
+    /// Words that are not tickers even though they are written in capitals.
+    private static let notTickers: Set<String> = [
+        "I", "A", "US", "USA", "USD", "EUR", "ETF", "CEO", "CFO", "AI", "SMA", "EMA", "MA", "YTD", "EPS", "IPO",
+        "PE", "Q", "OK", "VS", "AND", "OR", "THE", "WHAT", "HOW",
+    ]
+
+    private func tickerLikeWords(in question: String) -> [String] {
+        var seen: Set<String> = []
+        return question.matches(of: /\b[A-Z]{2,5}\b/).map { String($0.output) }
+            .filter { !Self.notTickers.contains($0) && !$0.hasPrefix("Q") && seen.insert($0).inserted }
+    }
+
+    /// "in the Europe region" → "Europe", when the name is none of the known regions.
+    private func unknownRegion(in question: String) -> String? {
+        guard let match = question.firstMatch(of: /(?i)\b(?:in|for|from) the ([A-Za-z][A-Za-z ]{0,30}?) region\b/)
+        else {
+            return nil
+        }
+        return String(match.output.1)
     }
 
     private func symbolsMentioned(in question: String) -> [String] {
