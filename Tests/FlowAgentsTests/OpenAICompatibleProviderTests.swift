@@ -63,6 +63,14 @@ struct OpenAICompatibleProviderTests {
         }
     }
 
+    @Test func acceptsANonStreamedCompletion() async throws {
+        try await LoopbackLLMServer.with { base in
+            let reply = try await provider(base, model: "not_streamed").complete(ChatRequest(messages: [.user("hi")]))
+            #expect(reply.toolCalls == [ToolCall(id: "call_x", name: "last_price", arguments: #"{"symbol": "AAPL"}"#)])
+            #expect(reply.finishReason == .toolCalls)
+        }
+    }
+
     @Test func sendsMessagesToolsAndToolChoice() async throws {
         try await LoopbackLLMServer.with { base in
             let request = ChatRequest(

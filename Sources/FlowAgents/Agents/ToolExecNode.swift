@@ -124,6 +124,7 @@ func withDeadline<T: Sendable>(
             }
             gate.onFinish {
                 timer.cancel()
+                work.cancel()
             }
         }
     } onCancel: {

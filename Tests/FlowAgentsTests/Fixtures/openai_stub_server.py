@@ -14,6 +14,7 @@ POST /v1/chat/completions picks its behaviour from the request's "model":
   cut_chunked   like cut, over chunked transfer encoding, dropping the connection mid-stream
   malformed     streams a data line that is not JSON
   slow          waits 5 s before answering
+  not_streamed  ignores "stream" and answers with one JSON completion holding a tool call
   agent         a tiny tool-using model: without tool results it calls total_sales {"region": "North"};
                 with them it answers "North revenue: <revenue with 2 decimals> USD."
 
@@ -98,6 +99,12 @@ class Handler(BaseHTTPRequestHandler):
                 chunk({}, "tool_calls"),
             ]
             return self.stream(pieces, done=True)
+        if model == "not_streamed":
+            return self.send_json(200, {"id": "chatcmpl-test", "object": "chat.completion", "choices": [
+                {"index": 0, "finish_reason": "tool_calls", "message": {
+                    "role": "assistant", "content": None, "tool_calls": [
+                        {"id": "call_x", "type": "function",
+                         "function": {"name": "last_price", "arguments": "{\"symbol\": \"AAPL\"}"}}]}}]})
         if model == "agent":
             tool_messages = [m for m in body.get("messages", []) if m.get("role") == "tool"]
             if not tool_messages and body.get("tool_choice") != "none":

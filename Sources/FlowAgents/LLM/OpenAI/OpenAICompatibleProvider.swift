@@ -167,8 +167,10 @@ public struct OpenAICompatibleProvider: LLMProvider {
                     status = s
                     headers = h
                 case .data(let data):
-                    guard (200..<300).contains(status) else {
-                        if errorBody.count < 65_536 { errorBody.append(data.prefix(65_536 - errorBody.count)) }
+                    guard (200..<300).contains(status), !isJSON(headers) else {
+                        // An error body (kept up to 64 KiB), or a whole non-streamed completion.
+                        let limit = (200..<300).contains(status) ? maxResponseBytes : 65_536
+                        if errorBody.count < limit { errorBody.append(data.prefix(limit - errorBody.count)) }
                         continue
                     }
                     for payload in try parser.feed(data) where !assembler.isDone {
@@ -184,6 +186,15 @@ public struct OpenAICompatibleProvider: LLMProvider {
                     }
                     if !(200..<300).contains(status) {
                         return try httpFailure(status: status, headers: headers, body: errorBody)
+                    }
+                    if isJSON(headers) {
+                        // A server that ignored `stream: true` sent the whole completion at once.
+                        for delta in try assembler.consume(String(decoding: errorBody, as: UTF8.self))
+                            + assembler.consume("[DONE]")
+                        {
+                            continuation.yield(delta)
+                        }
+                        return .done
                     }
                     if let payload = parser.finish(), !assembler.isDone {
                         for delta in try assembler.consume(payload) { continuation.yield(delta) }
@@ -202,6 +213,10 @@ public struct OpenAICompatibleProvider: LLMProvider {
         } onCancel: {
             transfer.cancel()
         }
+    }
+
+    private func isJSON(_ headers: [String: String]) -> Bool {
+        headers["content-type"]?.lowercased().contains("application/json") == true
     }
 
     private func httpFailure(status: Int, headers: [String: String], body: Data) throws -> AttemptOutcome {
