@@ -14,6 +14,10 @@ import FoundationNetworking
 /// are ``LLMError``s: `.unauthorized` (401/403), `.rateLimited`, `.serverError`, `.unreachable`,
 /// `.timeout`, `.malformedResponse`, and `.truncated` when the stream ends before `data: [DONE]`.
 ///
+/// Deltas wait for the consumer in the stream's buffer, which one response bounds: a body larger than
+/// ``maxResponseBytes`` ends the request with `.malformedResponse`. The HTTP transfer runs on URLSession's
+/// own delegate queue, never on Swift's cooperative pool.
+///
 /// ```swift
 /// let provider = try OpenAICompatibleProvider.fromEnvironment()
 /// for try await delta in provider.stream(ChatRequest(messages: [.user("Hello")])) { print(delta) }
