@@ -161,10 +161,18 @@ import Testing
         #expect(AgentDescriptor.answer(from: result)?.contains("NFLX closed at") == true)
     }
 
+    @Test func agent4RunsThroughTheDescriptor() async throws {
+        let recorder = EventRecorder()
+        let result = try await Agents.agent4.ask("hello") { recorder.record($0) }
+        #expect(recorder.all.count == Agent4.eventsPerRun)
+        #expect(AgentDescriptor.answer(from: result) == Agent4.expectedAnswer)
+    }
+
     @Test func registryAndInputValidation() throws {
         #expect(Agents.all.map(\.name) == ["sales_agent", "stock_agent"])
         #expect(try Agents.named("stock_agent").defaultNamespace == "stock_agent")
         #expect(throws: AgentError.self) { try Agents.named("nope") }
+        #expect(try Agents.named("agent4").name == "agent4")
         let store = try SalesAgent.descriptor.makeStore(input: ["question": "  Total sales?  "])
         #expect(store["question"] == "Total sales?")
         let missing = #expect(throws: AgentError.self) { try SalesAgent.descriptor.makeStore(input: ["q": 1]) }
