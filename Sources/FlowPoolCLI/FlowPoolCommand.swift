@@ -6,6 +6,6 @@ struct FlowPoolCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "flowpool",
         abstract: "Run and watch AI agent flows at scale over a ZeroMQ worker pool.",
-        subcommands: []
+        subcommands: [DemoCommand.self]
     )
 }

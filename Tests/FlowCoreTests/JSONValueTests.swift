@@ -23,3 +23,12 @@ struct JSONValueTests {
         #expect(decoded == [.int(7), .double(7.25), .int(-3)])
     }
 }
+
+struct JSONValueDescriptionTests {
+    @Test func descriptionIsCompactJSONWithSortedKeys() throws {
+        let value: JSONValue = ["b": [1, 2.5, nil, true], "a": "line\n\"q\"\u{1}"]
+        #expect(value.description == #"{"a":"line\n\"q\"\u0001","b":[1,2.5,null,true]}"#)
+        let decoded = try JSONDecoder().decode(JSONValue.self, from: Data(value.description.utf8))
+        #expect(decoded == value)
+    }
+}

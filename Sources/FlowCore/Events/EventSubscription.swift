@@ -45,7 +45,7 @@ public final class EventSubscription: AsyncSequence, Sendable {
         public typealias Failure = Never
 
         private let lifetime: IterationLifetime
-        private var batch: [StreamEvent] = []
+        private var batch: [StreamEvent?] = []
         private var index = 0
 
         init(lifetime: IterationLifetime) {
@@ -55,7 +55,7 @@ public final class EventSubscription: AsyncSequence, Sendable {
         public mutating func next() async -> StreamEvent? {
             if index < batch.count {
                 defer { index += 1 }
-                return batch[index]
+                return batch[index].take()
             }
             return await refill(isolation: nil)
         }
@@ -63,7 +63,7 @@ public final class EventSubscription: AsyncSequence, Sendable {
         public mutating func next(isolation actor: isolated (any Actor)?) async -> StreamEvent? {
             if index < batch.count {
                 defer { index += 1 }
-                return batch[index]
+                return batch[index].take()
             }
             return await refill(isolation: actor)
         }
@@ -75,7 +75,7 @@ public final class EventSubscription: AsyncSequence, Sendable {
                 switch lifetime.buffer.take(&batch) {
                 case .events(let start):
                     index = start + 1
-                    return batch[start]
+                    return batch[start].take()
                 case .finished:
                     return nil
                 case .empty:

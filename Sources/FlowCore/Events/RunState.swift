@@ -49,25 +49,45 @@ final class RunState: Sendable {
                     state.routes = streamer.routes(namespace: namespace, runId: runId)
                     state.generation = generation
                 }
-                if state.routes.isEmpty { return false }
+                let routes = state.routes
+                if routes.isEmpty { return false }
                 let event = StreamEvent(
-                    namespace: namespace, runId: runId, seq: state.seq, type: type, node: node,
-                    timestamp: EventTimestamp.now(), content: content)
-                for route in state.routes where route.matches(type) {
-                    route.buffer.push(event, terminal: terminal)
+                    namespace: namespace,
+                    runId: runId,
+                    seq: state.seq,
+                    type: type,
+                    node: node,
+                    timestamp: EventTimestamp.now(),
+                    content: content
+                )
+                if routes.count == 1 {
+                    // The common case: hand the event over without copying it.
+                    if routes[0].matches(type) { routes[0].buffer.push(event, terminal: terminal) }
+                } else {
+                    for route in routes where route.matches(type) {
+                        route.buffer.push(event, terminal: terminal)
+                    }
                 }
             } else {
                 sink.deliver(
                     StreamEvent(
-                        namespace: namespace, runId: runId, seq: state.seq, type: type, node: node,
-                        timestamp: EventTimestamp.now(), content: content))
+                        namespace: namespace,
+                        runId: runId,
+                        seq: state.seq,
+                        type: type,
+                        node: node,
+                        timestamp: EventTimestamp.now(),
+                        content: content
+                    )
+                )
             }
             return false
         }
         if ignoredFirst {
             logger?.warning(
                 "Event emitted after the run's terminal event; ignored",
-                metadata: ["run.id": "\(runId)", "event.type": "\(type)", "node": "\(node)"])
+                metadata: ["run.id": "\(runId)", "event.type": "\(type)", "node": "\(node)"]
+            )
         }
     }
 

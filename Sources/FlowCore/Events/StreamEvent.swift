@@ -44,15 +44,33 @@ public struct StreamEvent: Sendable, Hashable, Codable {
 public struct EventType: RawRepresentable, Sendable, Hashable, Codable, ExpressibleByStringLiteral,
     CustomStringConvertible
 {
-    public var rawValue: String
+    public var rawValue: String {
+        didSet { isTerminal = Self.isTerminal(rawValue) }
+    }
 
-    public init(rawValue: String) { self.rawValue = rawValue }
-    public init(_ rawValue: String) { self.rawValue = rawValue }
-    public init(stringLiteral value: String) { self.rawValue = value }
+    /// Whether an event of this type ends its run: `final`, `error` or `cancelled`.
+    ///
+    /// Computed once when the type is created, because every emitted event asks.
+    public private(set) var isTerminal: Bool
+
+    public init(rawValue: String) {
+        self.rawValue = rawValue
+        self.isTerminal = Self.isTerminal(rawValue)
+    }
+
+    public init(_ rawValue: String) { self.init(rawValue: rawValue) }
+    public init(stringLiteral value: String) { self.init(rawValue: value) }
 
     public init(from decoder: any Decoder) throws {
-        self.rawValue = try decoder.singleValueContainer().decode(String.self)
+        self.init(rawValue: try decoder.singleValueContainer().decode(String.self))
     }
+
+    private static func isTerminal(_ rawValue: String) -> Bool {
+        rawValue == "final" || rawValue == "error" || rawValue == "cancelled"
+    }
+
+    public static func == (lhs: EventType, rhs: EventType) -> Bool { lhs.rawValue == rhs.rawValue }
+    public func hash(into hasher: inout Hasher) { hasher.combine(rawValue) }
 
     public func encode(to encoder: any Encoder) throws {
         var container = encoder.singleValueContainer()
@@ -77,7 +95,4 @@ public struct EventType: RawRepresentable, Sendable, Hashable, Codable, Expressi
     public static let error: EventType = "error"
     /// The run was cancelled. Terminal.
     public static let cancelled: EventType = "cancelled"
-
-    /// Whether an event of this type ends its run.
-    public var isTerminal: Bool { self == .final || self == .error || self == .cancelled }
 }

@@ -15,7 +15,7 @@ final class SubscriptionBuffer: Sendable {
 
     struct State {
         /// Pending events start at `head`; the slots before it were evicted and await compaction.
-        var events: [StreamEvent] = []
+        var events: [StreamEvent?] = []
         var head = 0
         var waiter: UnsafeContinuation<Void, Never>?
         var finished = false
@@ -41,14 +41,15 @@ final class SubscriptionBuffer: Sendable {
     }
 
     /// Appends an event, evicting per the policy above when full, and wakes a waiting consumer.
-    func push(_ event: StreamEvent, terminal: Bool) {
+    func push(_ event: consuming StreamEvent, terminal: Bool) {
+        var pending: StreamEvent? = consume event
         let waiter: UnsafeContinuation<Void, Never>? = state.withLock { state in
             if state.finished { return nil }
             state.received &+= 1
             if state.events.count - state.head >= capacity {
                 guard Self.evict(&state, capacity: capacity, incomingTerminal: terminal) else { return nil }
             }
-            state.events.append(event)
+            state.events.append(pending.take())
             let waiter = state.waiter
             state.waiter = nil
             return waiter
@@ -59,12 +60,14 @@ final class SubscriptionBuffer: Sendable {
     /// Makes room for one event; returns `false` when the incoming event is the one to drop.
     private static func evict(_ state: inout State, capacity: Int, incomingTerminal: Bool) -> Bool {
         state.dropped += 1
-        if !state.events[state.head].type.isTerminal {
+        if state.events[state.head]?.type.isTerminal == false {
+            state.events[state.head] = nil
             state.head += 1
-        } else if let index = state.events[(state.head + 1)...].firstIndex(where: { !$0.type.isTerminal }) {
+        } else if let index = state.events[(state.head + 1)...].firstIndex(where: { $0?.type.isTerminal == false }) {
             state.events.remove(at: index)
         } else if incomingTerminal {
             state.droppedTerminal += 1
+            state.events[state.head] = nil
             state.head += 1
         } else {
             return false
@@ -77,7 +80,7 @@ final class SubscriptionBuffer: Sendable {
     }
 
     /// Swaps the pending events into `batch`, which must be empty.
-    func take(_ batch: inout [StreamEvent]) -> Take {
+    func take(_ batch: inout [StreamEvent?]) -> Take {
         state.withLock { state in
             if state.events.count > state.head {
                 swap(&state.events, &batch)

@@ -34,7 +34,8 @@ public struct SubscriptionPattern: Sendable, Hashable, CustomStringConvertible {
             FlowError(
                 .invalidPattern,
                 "Invalid subscription pattern \"\(pattern)\": \(why). Use `*`, `<namespace>`, "
-                    + "`<namespace>/<runId>` or a topic prefix ending in `*` such as `sales_*`.")
+                    + "`<namespace>/<runId>` or a topic prefix ending in `*` such as `sales_*`."
+            )
         }
         guard !pattern.isEmpty else { throw invalid("it is empty") }
         guard !pattern.unicodeScalars.contains(where: { $0.properties.isWhitespace || $0.value < 0x20 }) else {

@@ -71,7 +71,11 @@ public struct ParallelBatchFlow: FlowStep {
 
     public func visit(_ shared: SharedStore) async throws -> Action {
         try await BatchFlow.runBatches(
-            flow: flow, shared: shared, sets: parameterSets(shared), limit: maxConcurrency)
+            flow: flow,
+            shared: shared,
+            sets: parameterSets(shared),
+            limit: maxConcurrency
+        )
         return .default
     }
 }

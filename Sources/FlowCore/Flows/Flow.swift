@@ -68,7 +68,8 @@ public struct Flow: FlowStep {
     public mutating func connect(_ source: StepID, on action: Action = .default, to target: StepID) {
         precondition(
             entries.indices.contains(source.index) && entries.indices.contains(target.index),
-            "StepID does not belong to flow \(name)")
+            "StepID does not belong to flow \(name)"
+        )
         if let existing = entries[source.index].successors.firstIndex(where: { $0.action == action }) {
             logger.warning(
                 "Successor replaced",
@@ -76,7 +77,8 @@ public struct Flow: FlowStep {
                     "flow": "\(name)", "node": "\(entries[source.index].name)", "action": "\(action)",
                     "old": "\(entries[entries[source.index].successors[existing].target].name)",
                     "new": "\(entries[target.index].name)",
-                ])
+                ]
+            )
             entries[source.index].successors[existing].target = target.index
         } else {
             entries[source.index].successors.append((action, target.index))
@@ -125,7 +127,8 @@ public struct Flow: FlowStep {
                             "flow": "\(name)", "node": "\(entry.name)", "action": "\(action)",
                             "known": "\(entry.successors.map(\.action.rawValue))",
                             "run.id": "\(context?.runId ?? "-")",
-                        ])
+                        ]
+                    )
                 }
                 return action
             }

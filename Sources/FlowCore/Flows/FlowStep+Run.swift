@@ -38,8 +38,13 @@ extension FlowStep {
             let value = shared[resultKey] ?? .null
             run.finish(.final, value, node: name)
             return FlowResult(
-                namespace: namespace, runId: runId, value: value, action: action,
-                eventCount: run.eventCount, ignoredEvents: run.ignoredCount)
+                namespace: namespace,
+                runId: runId,
+                value: value,
+                action: action,
+                eventCount: run.eventCount,
+                ignoredEvents: run.ignoredCount
+            )
         } catch {
             if error is CancellationError || Task.isCancelled {
                 run.finish(.cancelled, ["node": .string(run.failedNode ?? name)], node: run.failedNode ?? name)
@@ -58,7 +63,8 @@ enum RunNames {
         if let problem = problem(namespace) {
             throw FlowError(
                 .invalidNamespace,
-                "Invalid namespace \"\(namespace)\": \(problem). Use a name such as `sales_agent`.")
+                "Invalid namespace \"\(namespace)\": \(problem). Use a name such as `sales_agent`."
+            )
         }
         if let problem = problem(runId) {
             throw FlowError(.invalidRunId, "Invalid run id \"\(runId)\": \(problem).")

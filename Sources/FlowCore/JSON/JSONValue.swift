@@ -106,8 +106,7 @@ extension JSONValue: ExpressibleByArrayLiteral {
 
 extension JSONValue: ExpressibleByDictionaryLiteral {
     public init(dictionaryLiteral elements: (String, JSONValue)...) {
-        var object: [String: JSONValue] = [:]
-        object.reserveCapacity(elements.count)
+        var object = [String: JSONValue](minimumCapacity: elements.count)
         for (key, value) in elements { object[key] = value }
         self = .object(object)
     }
