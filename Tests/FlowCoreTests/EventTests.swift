@@ -179,6 +179,24 @@ struct EventTests {
         #expect(first.first?.content == ["answer": "early"])
     }
 
+    @Test func aFlowThatThrowsAfterANodeEmittedFinalKeepsThatFinal() async throws {
+        struct Finisher: Node {
+            func exec(_ prep: Void) async throws { emit(.final, ["answer": "done"]) }
+        }
+        let streamer = EventStreamer()
+        let events = try streamer.subscribe("t")
+        var flow = Flow(name: "f")
+        let finisher = flow.add(Finisher())
+        let failing = flow.add(FailingNode())
+        flow.connect(finisher, to: failing)
+        await #expect(throws: FailingNode.Failure.self) { try await flow.run(namespace: "t", sink: streamer) }
+        try await SetNode(name: "s", key: "k", value: 1).run(namespace: "t", runId: "marker", sink: streamer)
+        let collected = try await collect(events, terminals: 2)
+        #expect(collected.map(\.type) == [.final, .final])
+        #expect(collected.first?.content == ["answer": "done"])
+        #expect(collected.last?.runId == "marker")
+    }
+
     @Test func emitOutsideARunIsANoOp() async throws {
         let streamer = EventStreamer()
         let events = try streamer.subscribe("*")

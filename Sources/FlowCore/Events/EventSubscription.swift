@@ -44,14 +44,16 @@ public final class EventSubscription: AsyncSequence, Sendable {
         public typealias Element = StreamEvent
         public typealias Failure = Never
 
-        private let lifetime: IterationLifetime
-        private var batch: [StreamEvent?] = []
-        private var index = 0
+        private static let yieldsBeforeWaiting = 4
+        @usableFromInline let lifetime: IterationLifetime
+        @usableFromInline var batch: [StreamEvent?] = []
+        @usableFromInline var index = 0
 
         init(lifetime: IterationLifetime) {
             self.lifetime = lifetime
         }
 
+        @inlinable
         public mutating func next() async -> StreamEvent? {
             if index < batch.count {
                 defer { index += 1 }
@@ -60,6 +62,7 @@ public final class EventSubscription: AsyncSequence, Sendable {
             return await refill(isolation: nil)
         }
 
+        @inlinable
         public mutating func next(isolation actor: isolated (any Actor)?) async -> StreamEvent? {
             if index < batch.count {
                 defer { index += 1 }
@@ -68,9 +71,11 @@ public final class EventSubscription: AsyncSequence, Sendable {
             return await refill(isolation: actor)
         }
 
-        private mutating func refill(isolation actor: isolated (any Actor)?) async -> StreamEvent? {
+        @usableFromInline
+        mutating func refill(isolation actor: isolated (any Actor)?) async -> StreamEvent? {
             batch.removeAll(keepingCapacity: true)
             index = 0
+            var yields = 0
             while true {
                 switch lifetime.buffer.take(&batch) {
                 case .events(let start):
@@ -78,7 +83,13 @@ public final class EventSubscription: AsyncSequence, Sendable {
                     return batch[start].take()
                 case .finished:
                     return nil
+                case .empty where yields < Self.yieldsBeforeWaiting:
+                    // Let the producers run a little before going to sleep: events that arrive meanwhile
+                    // are taken as one batch, and the producers are spared a wake-up per event.
+                    yields += 1
+                    await Task.yield()
                 case .empty:
+                    yields = 0
                     await lifetime.buffer.waitForEvents()
                 }
             }
@@ -87,6 +98,7 @@ public final class EventSubscription: AsyncSequence, Sendable {
 }
 
 /// Ends the subscription when the iterator that owns it goes away.
+@usableFromInline
 final class IterationLifetime: Sendable {
     let buffer: SubscriptionBuffer
     init(buffer: SubscriptionBuffer) { self.buffer = buffer }

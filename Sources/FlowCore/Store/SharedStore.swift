@@ -17,6 +17,9 @@ public final class SharedStore: Sendable {
 
     /// Creates a store holding `values`.
     public init(_ values: [String: JSONValue] = [:]) {
+        var values = values
+        // Room for a typical flow's keys up front, instead of growing (and rehashing) as nodes write.
+        values.reserveCapacity(Swift.max(values.count, 8))
         storage = Mutex(values)
     }
 

@@ -15,7 +15,7 @@ struct InProcessBench: AsyncParsableCommand {
     var drivers = 2
 
     @Option(help: "Runs a driver performs between yields to the scheduler (lets the subscriber drain).")
-    var yieldEvery = 32
+    var yieldEvery = 8
 
     @Option(help: "Subscription buffer size, in events.")
     var bufferSize = 1 << 16
