@@ -6,6 +6,9 @@ struct FlowPoolCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "flowpool",
         abstract: "Run and watch AI agent flows at scale over a ZeroMQ worker pool.",
-        subcommands: [DemoCommand.self]
+        subcommands: [
+            CoordinatorCommand.self, WorkerCommand.self, SubscribeCommand.self, SubmitCommand.self,
+            StatusCommand.self, DemoCommand.self,
+        ]
     )
 }

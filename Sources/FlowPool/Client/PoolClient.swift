@@ -1,0 +1,272 @@
+import FlowCore
+import Logging
+import Synchronization
+import ZeroMQ
+
+/// A connection to a pool: submit runs, await their results, watch their events.
+///
+/// The same choice as in process: await the final result, or listen to a namespace's events live, or both.
+/// A flow registered on the workers under its name runs remotely unchanged.
+///
+/// ```swift
+/// let pool = try await PoolClient.connect(to: "coordinator.internal:5570")
+/// let events = try await pool.events(matching: "sales_agent")
+/// let answer = try await pool.run("agent4", namespace: "sales_agent", input: ["question": "hi"])
+/// for await event in events { print(event.type, event.content) }
+/// ```
+public final class PoolClient: Sendable {
+    let context: Context
+    let loop: SocketLoop
+    let control: ControlConnection
+    let welcome: Welcome
+    let logger: Logger
+    /// How long a request waits for the coordinator's reply.
+    public let requestTimeout: Duration
+    /// Fails submits whose reply is overdue (one task for all of them, instead of a timer per request).
+    private let sweeper: Task<Void, Never>
+
+    private init(
+        context: Context,
+        loop: SocketLoop,
+        control: ControlConnection,
+        welcome: Welcome,
+        logger: Logger,
+        requestTimeout: Duration,
+        sweeper: Task<Void, Never>
+    ) {
+        self.context = context
+        self.loop = loop
+        self.control = control
+        self.welcome = welcome
+        self.logger = logger
+        self.requestTimeout = requestTimeout
+        self.sweeper = sweeper
+    }
+
+    /// Connects to a coordinator's control endpoint and fetches its other endpoints.
+    ///
+    /// - Parameters:
+    ///   - coordinator: `host`, `host:port` or `tcp://host:port` (default port 5570).
+    ///   - timeout: How long to wait for the coordinator's `welcome` (and, later, for each reply).
+    ///   - logger: Receives protocol warnings.
+    /// - Throws: ``PoolError`` with code `timeout` when the coordinator does not answer.
+    public static func connect(
+        to coordinator: String,
+        timeout: Duration = .seconds(10),
+        logger: Logger = Logger(label: "FlowPool.client")
+    ) async throws -> PoolClient {
+        let context = try Context()
+        let loop = try SocketLoop(context: context, name: "fp-client", batchSize: 512, logger: logger)
+        loop.start()
+        do {
+            let endpoint = CoordinatorAddress.controlEndpoint(coordinator)
+            let control = try ControlConnection.open(context: context, loop: loop, endpoint: endpoint, logger: logger)
+            let welcome = try await hello(control, timeout: timeout)
+            return PoolClient(
+                context: context,
+                loop: loop,
+                control: control,
+                welcome: welcome,
+                logger: logger,
+                requestTimeout: timeout,
+                sweeper: Task { await control.runSweeper() }
+            )
+        } catch {
+            await loop.shutdown()
+            throw error
+        }
+    }
+
+    /// Runs `body` with a connected client and closes it afterwards, also on error.
+    public static func withConnection<T: Sendable>(
+        to coordinator: String,
+        timeout: Duration = .seconds(10),
+        logger: Logger = Logger(label: "FlowPool.client"),
+        _ body: (PoolClient) async throws -> T
+    ) async throws -> T {
+        let client = try await connect(to: coordinator, timeout: timeout, logger: logger)
+        do {
+            let result = try await body(client)
+            await client.close()
+            return result
+        } catch {
+            await client.close()
+            throw error
+        }
+    }
+
+    static func hello(_ control: ControlConnection, timeout: Duration) async throws -> Welcome {
+        let reply = try await control.request(.hello(id: control.makeId()), timeout: timeout)
+        guard case .welcome(let welcome) = reply else {
+            throw PoolError(.protocolError, "expected welcome from \(control.endpoint), got \(reply)")
+        }
+        return welcome
+    }
+
+    /// Closes the connection and its sockets.
+    public func close() async {
+        sweeper.cancel()
+        control.close()
+        await loop.shutdown()
+    }
+
+    /// The coordinator's endpoint for another port, using its advertised host or the one we reached it on.
+    func endpoint(port: Int) -> String {
+        let host = welcome.advertisedHost ?? CoordinatorAddress.host(of: control.endpoint)
+        return CoordinatorAddress.endpoint(host: host, port: port)
+    }
+
+    // MARK: Runs
+
+    /// A run the coordinator accepted.
+    public struct Submission: Sendable, Hashable {
+        /// The submit request's id (results are matched by it).
+        public var requestId: String
+        public var job: String
+        public var namespace: String
+        public var runId: String
+    }
+
+    /// Submits a run and returns once the coordinator accepted it.
+    ///
+    /// - Parameters:
+    ///   - flow: The registered flow name (such as `agent4`).
+    ///   - namespace: The namespace of the run's events.
+    ///   - input: The flow's input (an object's members become the run's shared store).
+    ///   - runId: The run id; the coordinator makes one when nil.
+    ///   - wantResult: Whether the result is pushed back to this client (needed for ``result(of:)``).
+    /// - Throws: ``PoolError`` `rejected` with ``PoolError/remoteCode`` `pool_full`, `draining`, `duplicate_run`,
+    ///   `bad_request`; `timeout`.
+    public func submit(
+        _ flow: String,
+        namespace: String,
+        input: JSONValue,
+        runId: String? = nil,
+        wantResult: Bool = true,
+        maxAttempts: Int? = nil
+    ) async throws -> Submission {
+        let id = control.makeId()
+        let request = SubmitRequest(
+            id: id,
+            flow: flow,
+            namespace: namespace,
+            runId: runId,
+            input: input,
+            reply: wantResult,
+            maxAttempts: maxAttempts
+        )
+        let reply = try await control.send(.submit(request), timeout: requestTimeout)
+        switch reply {
+        case .accepted(_, let job, let ns, let run):
+            return Submission(requestId: id, job: job, namespace: ns, runId: run)
+        case .error(_, let code, let message):
+            throw PoolError(.rejected, message, remoteCode: code)
+        default:
+            throw PoolError(.protocolError, "unexpected reply to submit: \(reply)")
+        }
+    }
+
+    /// Submits many runs in one message (at most 1,000) and returns, per run in order, its submission or why
+    /// it was refused.
+    ///
+    /// - Parameter runs: `(flow, namespace, input)` of each run; results are pushed back for every run.
+    public func submitBatch(
+        _ runs: [(flow: String, namespace: String, input: JSONValue)]
+    ) async throws
+        -> [Result<Submission, PoolError>]
+    {
+        let requests = runs.map { run in
+            SubmitRequest(id: control.makeId(), flow: run.flow, namespace: run.namespace, input: run.input)
+        }
+        let reply = try await control.send(
+            .submitBatch(id: control.makeId(), runs: requests),
+            timeout: requestTimeout
+        )
+        guard case .acceptedBatch(_, let answers) = reply, answers.count == requests.count else {
+            if case .error(_, let code, let message) = reply { throw PoolError(.rejected, message, remoteCode: code) }
+            throw PoolError(.protocolError, "unexpected reply to submit_batch: \(reply)")
+        }
+        return answers.map { answer in
+            switch answer {
+            case .accepted(let id, let job, let ns, let run):
+                return .success(Submission(requestId: id, job: job, namespace: ns, runId: run))
+            case .error(_, let code, let message):
+                return .failure(PoolError(.rejected, message, remoteCode: code))
+            default:
+                return .failure(PoolError(.protocolError, "unexpected answer in accepted_batch"))
+            }
+        }
+    }
+
+    /// Waits for the result of a submission made with `wantResult: true`.
+    public func result(of submission: Submission) async throws -> RunResult {
+        try await control.result(for: submission.requestId)
+    }
+
+    /// Runs a registered flow on the pool and returns its result.
+    ///
+    /// - Throws: ``PoolError`` `rejected` (not accepted), `runFailed` (the run ended with `error`; the
+    ///   remote code says why, such as `flow_failed` or `attempts_exhausted`).
+    public func run(
+        _ flow: String,
+        namespace: String,
+        input: JSONValue,
+        runId: String? = nil
+    ) async throws
+        -> JSONValue
+    {
+        let submission = try await submit(flow, namespace: namespace, input: input, runId: runId)
+        let result = try await self.result(of: submission)
+        guard result.status == .completed else {
+            throw PoolError(
+                .runFailed,
+                "run \(result.namespace)/\(result.runId) failed after \(result.attempts) attempt(s): \(result.errorMessage ?? "")",
+                remoteCode: result.errorCode
+            )
+        }
+        return result.result
+    }
+
+    /// Runs a flow on the pool by its name: the same flow value that runs locally, registered on the workers.
+    public func run(
+        _ flow: some FlowStep,
+        namespace: String,
+        input: JSONValue,
+        runId: String? = nil
+    ) async throws
+        -> JSONValue
+    {
+        try await run(flow.name, namespace: namespace, input: input, runId: runId)
+    }
+
+    /// The result of a finished run, by namespace and run id.
+    public func result(namespace: String, runId: String) async throws -> RunResult {
+        let reply = try await control.request(
+            .getResult(id: control.makeId(), namespace: namespace, runId: runId),
+            timeout: requestTimeout
+        )
+        switch reply {
+        case .result(let r): return r
+        case .error(_, let code, let message): throw PoolError(.rejected, message, remoteCode: code)
+        default: throw PoolError(.protocolError, "unexpected reply to get_result: \(reply)")
+        }
+    }
+
+    /// The coordinator's status: workers, queue depth, in-flight runs and counters.
+    public func status() async throws -> JSONValue {
+        let reply = try await control.request(.status(id: control.makeId()), timeout: requestTimeout)
+        guard case .status(_, let body) = reply else {
+            throw PoolError(.protocolError, "unexpected reply to status: \(reply)")
+        }
+        return body
+    }
+
+    /// Stored events (replay), for a pattern or specific ranges.
+    public func replay(pattern: String? = nil, ranges: [ReplayRange] = []) async throws -> [WireEvent] {
+        let replay = try await control.replay(
+            ReplayRequest(id: control.makeId(), pattern: pattern, ranges: ranges),
+            timeout: requestTimeout
+        )
+        return replay.events.compactMap { try? $0.decode() }
+    }
+}

@@ -1,0 +1,181 @@
+import FlowCore
+import Synchronization
+import ZeroMQ
+
+extension PoolClient {
+    /// Subscribes to the pool's events that match a pattern.
+    ///
+    /// Returns once the subscription is active at the coordinator (a run submitted afterwards is seen from
+    /// its first event). Each run's events arrive once and in order, from its first event: when the local
+    /// buffer or the coordinator's high-water mark drops some, the gap (or the run's beginning, for a run
+    /// first seen past `seq` 1) is fetched from the coordinator's replay buffer before later events of that
+    /// run are delivered (see ``PoolEvents/statistics``). A run of which every event was dropped stays
+    /// unseen; ``PoolClient/replay(pattern:ranges:)`` has it.
+    ///
+    /// - Parameters:
+    ///   - pattern: `ns`, `ns/run` or `prefix*`, as in process.
+    ///   - fromStart: Deliver the stored history of matching runs first, then live events, without gap or
+    ///     duplicate.
+    ///   - bufferSize: Messages buffered locally before new ones are dropped (and later repaired).
+    ///   - repairGaps: Fetch missing events from the replay buffer (on by default).
+    public func events(
+        matching pattern: String,
+        fromStart: Bool = false,
+        bufferSize: Int = 100_000,
+        repairGaps: Bool = true
+    ) async throws -> PoolEvents {
+        let parsed = try SubscriptionPattern(pattern)
+        var generator = SystemRandomNumberGenerator()
+        let token: UInt64 = generator.next()
+        let syncTopic = CoordinatorEngine.syncPrefix + Array(String(token, radix: 36).utf8)
+        let socket = try Socket(context, .sub)
+        try socket.set(.receiveHighWaterMark(Int32(clamping: bufferSize)))
+        try socket.set(.reconnectInterval(100))
+        try socket.connect(endpoint(port: welcome.eventsOutPort))
+        // Pattern first, then the handshake topic: the coordinator sees them in this order.
+        try socket.set(.subscribe(Array(parsed.topicPrefix.utf8)))
+        try socket.set(.subscribe(syncTopic))
+        let (handle, inbox) = try loop.addStream(
+            socket,
+            policy: .dropNewest(capacity: bufferSize),
+            maxFrames: 2,
+            outboundCapacity: 16
+        )
+        // Wait for the echo of the handshake topic; keep live events that arrive meanwhile.
+        let early = try await withTimeout(requestTimeout, what: "subscription handshake") {
+            var iterator = inbox.makeAsyncIterator()
+            var early: [[[UInt8]]] = []
+            while let frames = await iterator.next() {
+                if frames.first == syncTopic { return early }
+                early.append(frames)
+            }
+            throw PoolError(.closed, "the subscription closed during the handshake")
+        }
+        var sequencer = EventSequencer(repairPrefix: repairGaps)
+        var initial: [WireEvent] = []
+        if fromStart {
+            let history = try await replay(pattern: parsed.description)
+            initial = sequencer.history(history)
+        }
+        let events = PoolEvents(
+            inbox: inbox,
+            handle: handle,
+            loop: loop,
+            control: control,
+            repairTimeout: requestTimeout,
+            repairGaps: repairGaps,
+            initial: initial,
+            early: early,
+            sequencer: sequencer
+        )
+        events.stats.value.withLock { $0 = sequencer.statistics }
+        return events
+    }
+}
+
+/// The events of a pool subscription, as an `AsyncSequence` of ``StreamEvent`` (single consumer).
+///
+/// ``AsyncIterator/nextWireEvent()`` also gives each event's attempt. ``statistics`` counts what was received,
+/// repaired and lost; ``close()`` ends the sequence.
+public struct PoolEvents: AsyncSequence, Sendable {
+    public typealias Element = StreamEvent
+    public typealias Failure = Never
+
+    let inbox: InboundMessages
+    let handle: SocketLoop.SocketHandle
+    let loop: SocketLoop
+    let control: ControlConnection
+    let repairTimeout: Duration
+    let repairGaps: Bool
+    let initial: [WireEvent]
+    let early: [[[UInt8]]]
+    let sequencer: EventSequencer
+    let stats = StatisticsBox()
+
+    /// What the subscription received, repaired and lost so far.
+    public var statistics: SubscriberStatistics {
+        var s = stats.value.withLock { $0 }
+        s.bufferDrops = inbox.droppedCount
+        return s
+    }
+
+    /// Ends the subscription; the iterator returns nil after what is buffered.
+    public func close() { loop.remove(handle) }
+
+    public func makeAsyncIterator() -> AsyncIterator { AsyncIterator(self) }
+
+    final class StatisticsBox: Sendable {
+        let value = Mutex(SubscriberStatistics())
+    }
+
+    /// Iterates over ``PoolEvents``.
+    public struct AsyncIterator: AsyncIteratorProtocol {
+        private let events: PoolEvents
+        private var inbox: InboundMessages.AsyncIterator
+        private var sequencer: EventSequencer
+        private var ready: [WireEvent]
+        private var readyIndex = 0
+        private var early: [[[UInt8]]]
+        private var earlyIndex = 0
+        private var invalid = 0
+
+        init(_ events: PoolEvents) {
+            self.events = events
+            self.inbox = events.inbox.makeAsyncIterator()
+            self.sequencer = events.sequencer
+            self.ready = events.initial
+            self.early = events.early
+        }
+
+        public mutating func next() async -> StreamEvent? { await nextWireEvent()?.event }
+
+        /// The next event with its attempt, or nil when the subscription ended.
+        public mutating func nextWireEvent() async -> WireEvent? {
+            while readyIndex == ready.count {
+                ready = []
+                readyIndex = 0
+                let frames: [[UInt8]]
+                if earlyIndex < early.count {
+                    frames = early[earlyIndex]
+                    earlyIndex += 1
+                } else {
+                    guard let next = await inbox.next() else { return nil }
+                    frames = next
+                }
+                guard frames.count == 2, let first = frames[0].first, first != 0 else { continue }
+                let event: WireEvent
+                do {
+                    event = try WireEvent.decode(topic: frames[0], envelope: frames[1])
+                } catch {
+                    invalid += 1
+                    continue
+                }
+                let (deliver, repair) = sequencer.live(event)
+                ready = deliver
+                if let repair, events.repairGaps {
+                    ready += await fetch(repair)
+                }
+                publishStatistics()
+            }
+            defer { readyIndex += 1 }
+            return ready[readyIndex]
+        }
+
+        private mutating func fetch(_ range: ReplayRange) async -> [WireEvent] {
+            let request = ReplayRequest(id: events.control.makeId(), ranges: [range])
+            do {
+                let replay = try await events.control.replay(request, timeout: events.repairTimeout)
+                let fetched = replay.events.compactMap { try? $0.decode() }
+                return sequencer.replayed(fetched, for: range)
+            } catch {
+                return sequencer.repairFailed(range)
+            }
+        }
+
+        private func publishStatistics() {
+            var s = sequencer.statistics
+            s.invalid = invalid
+            events.stats.value.withLock { $0 = s }
+        }
+    }
+}

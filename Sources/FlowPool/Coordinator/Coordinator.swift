@@ -1,0 +1,214 @@
+import FlowCore
+import Logging
+import ServiceLifecycle
+import Synchronization
+import ZeroMQ
+
+/// The pool's coordinator: accepts runs, leases them to workers, relays their events, keeps replay history.
+///
+/// A `Service`: all work happens in ``run()``, on one owned I/O thread for its four sockets (see
+/// docs/ARCHITECTURE.md). On graceful shutdown it stops accepting submits (`draining`), waits until every
+/// accepted run has its result and terminal event (or ``CoordinatorConfiguration/drainTimeout`` passes),
+/// then closes its sockets.
+///
+/// ```swift
+/// let coordinator = Coordinator(configuration: .init(bindHost: "127.0.0.1"), logger: logger) { endpoints in
+///     print("control endpoint: \(endpoints.control)")
+/// }
+/// let group = ServiceGroup(services: [coordinator], gracefulShutdownSignals: [.sigterm], logger: logger)
+/// try await group.run()
+/// ```
+public struct Coordinator: Service {
+    public let configuration: CoordinatorConfiguration
+    let logger: Logger
+    let onReady: @Sendable (CoordinatorEndpoints) -> Void
+
+    /// Creates a coordinator; nothing runs until ``run()``.
+    ///
+    /// - Parameters:
+    ///   - configuration: Ports, limits and timeouts.
+    ///   - logger: Receives joins, losses, rejections (rate-limited) and shutdown progress.
+    ///   - onReady: Called once the sockets are bound, with the actual endpoints (ports resolved).
+    public init(
+        configuration: CoordinatorConfiguration,
+        logger: Logger,
+        onReady: @escaping @Sendable (CoordinatorEndpoints) -> Void = { _ in }
+    ) {
+        self.configuration = configuration
+        self.logger = logger
+        self.onReady = onReady
+    }
+
+    /// Binds, serves until graceful shutdown or cancellation, drains, and closes.
+    public func run() async throws {
+        let config = configuration
+        let instanceId = Self.makeInstanceId()
+        var logger = self.logger
+        logger[metadataKey: "coordinator.id"] = "\(instanceId)"
+        let engine = CoordinatorEngine(config: config, instanceId: instanceId, logger: logger)
+        let context = try Context()
+        let loop = try SocketLoop(context: context, name: "fp-coordinator", batchSize: 512, logger: logger)
+        loop.start()
+        do {
+            let endpoints = try await Self.openSockets(engine: engine, loop: loop, context: context)
+            logger.info(
+                "coordinator ready",
+                metadata: [
+                    "control": "\(endpoints.control)", "workers": "\(endpoints.workers)",
+                    "events_in": "\(endpoints.eventsIn)", "events_out": "\(endpoints.eventsOut)",
+                ]
+            )
+            onReady(endpoints)
+            let shuttingDown = Atomic<Bool>(false)
+            try await withGracefulShutdownHandler {
+                var drainDeadline: Double?
+                while !Task.isCancelled {
+                    try await Task.sleep(for: .milliseconds(50))
+                    try await loop.perform { io in engine.tick(io) }
+                    if shuttingDown.load(ordering: .relaxed) {
+                        let now = WallClock.monotonic
+                        if drainDeadline == nil {
+                            let active = engine.state.withLock { state in
+                                state.beginDrain()
+                                return state.activeJobs
+                            }
+                            logger.info("draining: \(active) runs still active")
+                            drainDeadline = now + config.drainTimeout.seconds
+                        }
+                        let active = engine.state.withLock { $0.activeJobs }
+                        if active == 0 {
+                            logger.info("drained; shutting down")
+                            break
+                        }
+                        if let drainDeadline, now > drainDeadline {
+                            logger.warning("drain timeout: \(active) runs still active; shutting down")
+                            break
+                        }
+                    }
+                }
+            } onGracefulShutdown: {
+                shuttingDown.store(true, ordering: .relaxed)
+            }
+            // Let replies and terminal events leave before the sockets close.
+            try? await Task.sleep(for: .milliseconds(200))
+        } catch is CancellationError {
+            // Cancelled: close at once.
+        } catch {
+            await loop.shutdown()
+            throw error
+        }
+        await loop.shutdown()
+    }
+
+    private static func makeInstanceId() -> String {
+        var generator = SystemRandomNumberGenerator()
+        let value: UInt32 = generator.next()
+        return String(value & 0x00FF_FFFF, radix: 36)
+    }
+
+    private static func endpoint(_ host: String, _ port: Int) -> String {
+        let h = host.contains(":") && !host.hasPrefix("[") ? "[\(host)]" : host
+        return "tcp://\(h):\(port == 0 ? "*" : String(port))"
+    }
+
+    /// Counts disconnects and failed handshakes of one socket.
+    private static func addMonitor(
+        _ monitor: sending Socket,
+        name: String,
+        loop: SocketLoop,
+        engine: CoordinatorEngine
+    ) throws {
+        _ = try loop.add(monitor, maxFrames: 4, outboundCapacity: 1) { frames, _ in
+            guard let event = MonitorEvent(frames: frames) else { return }
+            if event.kind.contains(.disconnected) {
+                engine.peerDisconnects.add(1, ordering: .relaxed)
+                engine.logger.debug(
+                    "peer disconnected from \(name) (closed, or dropped by libzmq for a frame over ZMQ_MAXMSGSIZE)"
+                )
+            } else {
+                engine.handshakeFailures.add(1, ordering: .relaxed)
+                engine.logger.warning("handshake failed on \(name): \(event)")
+            }
+        }
+    }
+
+    /// Creates, configures and binds the four sockets on the loop thread.
+    private static func openSockets(
+        engine: CoordinatorEngine,
+        loop: SocketLoop,
+        context: Context
+    ) async throws
+        -> CoordinatorEndpoints
+    {
+        let config = engine.config
+        let maxSize = Int64(config.maxMessageBytes)
+
+        let control = try Socket(context, .router)
+        try control.set(.routerMandatory(true))
+        try control.set(.maxMessageSize(maxSize))
+        try control.set(.sendHighWaterMark(100_000))
+        try control.set(.receiveHighWaterMark(100_000))
+        let controlMonitor = try control.monitor([.disconnected, .handshakeFailed])
+
+        let workers = try Socket(context, .router)
+        try workers.set(.routerMandatory(true))
+        try workers.set(.maxMessageSize(maxSize))
+        try workers.set(.sendHighWaterMark(10_000))
+        try workers.set(.receiveHighWaterMark(10_000))
+        let workersMonitor = try workers.monitor([.disconnected, .handshakeFailed])
+
+        let eventsIn = try Socket(context, .xsub)
+        try eventsIn.set(.maxMessageSize(maxSize))
+        try eventsIn.set(.receiveHighWaterMark(100))
+        let eventsInMonitor = try eventsIn.monitor([.disconnected, .handshakeFailed])
+
+        let eventsOut = try Socket(context, .xpub)
+        try eventsOut.set(.maxMessageSize(4096))
+        try eventsOut.set(.sendHighWaterMark(Int32(clamping: config.subscriberHighWaterMark)))
+        try eventsOut.set(.xpubVerbose(true))
+        let eventsOutMonitor = try eventsOut.monitor([.disconnected, .handshakeFailed])
+
+        let hControl = try loop.add(control, maxFrames: 8, outboundCapacity: 100_000) { frames, io in
+            engine.handleControl(frames, io)
+        }
+        let hWorkers = try loop.add(workers, maxFrames: 8, outboundCapacity: 100_000) { frames, io in
+            engine.handleWorker(frames, io)
+        }
+        let hEventsIn = try loop.add(eventsIn, maxFrames: 4, outboundCapacity: 16) { frames, io in
+            engine.handleEventIn(frames, io)
+        }
+        let hEventsOut = try loop.add(eventsOut, maxFrames: 4, outboundCapacity: 1_000_000) { frames, io in
+            engine.handleEventOut(frames, io)
+        }
+        try addMonitor(controlMonitor, name: "control", loop: loop, engine: engine)
+        try addMonitor(workersMonitor, name: "workers", loop: loop, engine: engine)
+        try addMonitor(eventsInMonitor, name: "events_in", loop: loop, engine: engine)
+        try addMonitor(eventsOutMonitor, name: "events_out", loop: loop, engine: engine)
+        engine.handles.withLock {
+            $0 = CoordinatorEngine.Handles(
+                control: hControl,
+                workers: hWorkers,
+                eventsIn: hEventsIn,
+                eventsOut: hEventsOut
+            )
+        }
+        let host = config.bindHost
+        let bound = try await loop.perform { io -> CoordinatorEndpoints in
+            let c = try io.socket(hControl)!.bind(endpoint(host, config.controlPort))
+            let w = try io.socket(hWorkers)!.bind(endpoint(host, config.workerPort))
+            let i = try io.socket(hEventsIn)!.bind(endpoint(host, config.eventsInPort))
+            let o = try io.socket(hEventsOut)!.bind(endpoint(host, config.eventsOutPort))
+            // Subscribe the ingest socket to everything its publishers send.
+            try io.socket(hEventsIn)!.send([1])
+            return CoordinatorEndpoints(control: c, workers: w, eventsIn: i, eventsOut: o)
+        }
+        engine.ports.withLock {
+            $0 = (
+                CoordinatorEndpoints.port(of: bound.workers) ?? 0,
+                CoordinatorEndpoints.port(of: bound.eventsIn) ?? 0,
+                CoordinatorEndpoints.port(of: bound.eventsOut) ?? 0
+            )
+        }
+        return bound
+    }
+}

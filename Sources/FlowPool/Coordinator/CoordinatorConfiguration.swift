@@ -1,0 +1,90 @@
+/// How a ``Coordinator`` binds, advertises and bounds itself.
+public struct CoordinatorConfiguration: Sendable {
+    /// Address the sockets bind on (`0.0.0.0`, `127.0.0.1`, an interface address, `*`).
+    public var bindHost: String
+    /// Host clients and workers should use for the other ports (sent in `welcome`); nil means "the host you
+    /// reached the control endpoint on".
+    public var advertisedHost: String?
+    /// Control endpoint port (ROUTER; clients connect a DEALER). 0 picks a free port.
+    public var controlPort: Int
+    /// Worker endpoint port (ROUTER; workers connect a DEALER). 0 picks a free port.
+    public var workerPort: Int
+    /// Event-ingest port (XSUB; workers connect an XPUB). 0 picks a free port.
+    public var eventsInPort: Int
+    /// Event-publish port (XPUB; subscribers connect a SUB). 0 picks a free port.
+    public var eventsOutPort: Int
+    /// Capacity of the queue of accepted-but-undispatched jobs; a submit beyond it gets `pool_full`.
+    public var maxQueue: Int
+    /// Attempts per job unless the submit says otherwise.
+    public var maxAttempts: Int
+    /// A worker silent for this long is dead and its jobs are dispatched again.
+    public var heartbeatTimeout: Duration
+    /// A dispatched job not acknowledged within this long is dispatched again.
+    public var ackTimeout: Duration
+    /// An attempt running longer than this is dispatched again (its late result is discarded).
+    public var leaseTimeout: Duration
+    /// How long an accepted result waits for its terminal event on the bus before the copy carried by the
+    /// result is published instead.
+    public var terminalGrace: Duration
+    /// Replay buffer budget, in bytes.
+    public var replayBytes: Int
+    /// Replay buffer budget, in runs.
+    public var replayRuns: Int
+    /// Finished results kept for `get_result` and duplicate detection.
+    public var resultRetention: Int
+    /// Largest inbound message on any socket (ZMQ_MAXMSGSIZE); bigger ones drop the connection.
+    public var maxMessageBytes: Int
+    /// Send high-water mark per subscriber on the event-publish socket; beyond it the subscriber misses events
+    /// (it sees a `seq` gap and can repair it through `replay`).
+    public var subscriberHighWaterMark: Int
+    /// How long a draining coordinator waits for jobs in flight before it exits anyway.
+    public var drainTimeout: Duration
+
+    public init(
+        bindHost: String = "0.0.0.0",
+        advertisedHost: String? = nil,
+        controlPort: Int = 5570,
+        workerPort: Int = 5571,
+        eventsInPort: Int = 5572,
+        eventsOutPort: Int = 5573,
+        maxQueue: Int = 10_000,
+        maxAttempts: Int = 3,
+        heartbeatTimeout: Duration = .seconds(2),
+        ackTimeout: Duration = .seconds(5),
+        leaseTimeout: Duration = .seconds(60),
+        terminalGrace: Duration = .seconds(3),
+        replayBytes: Int = 256 << 20,
+        replayRuns: Int = 100_000,
+        resultRetention: Int = 100_000,
+        maxMessageBytes: Int = 4 << 20,
+        subscriberHighWaterMark: Int = 100_000,
+        drainTimeout: Duration = .seconds(30)
+    ) {
+        self.bindHost = bindHost
+        self.advertisedHost = advertisedHost
+        self.controlPort = controlPort
+        self.workerPort = workerPort
+        self.eventsInPort = eventsInPort
+        self.eventsOutPort = eventsOutPort
+        self.maxQueue = maxQueue
+        self.maxAttempts = maxAttempts
+        self.heartbeatTimeout = heartbeatTimeout
+        self.ackTimeout = ackTimeout
+        self.leaseTimeout = leaseTimeout
+        self.terminalGrace = terminalGrace
+        self.replayBytes = replayBytes
+        self.replayRuns = replayRuns
+        self.resultRetention = resultRetention
+        self.maxMessageBytes = maxMessageBytes
+        self.subscriberHighWaterMark = subscriberHighWaterMark
+        self.drainTimeout = drainTimeout
+    }
+}
+
+extension Duration {
+    /// The duration in seconds, as a `Double`.
+    var seconds: Double {
+        let c = components
+        return Double(c.seconds) + Double(c.attoseconds) / 1e18
+    }
+}

@@ -1,0 +1,69 @@
+import FlowCore
+
+/// Everything the coordinator counts, reported by `status`.
+public struct CoordinatorCounters: Sendable, Hashable {
+    public var jobsAccepted = 0
+    public var jobsCompleted = 0
+    public var jobsFailed = 0
+    public var jobsRedispatched = 0
+    public var submitsRejectedFull = 0
+    public var submitsRejectedDraining = 0
+    public var submitsRejectedDuplicate = 0
+    public var duplicateResults = 0
+    public var workersLost = 0
+    public var leasesExpired = 0
+    public var acksMissed = 0
+    public var eventsReceived = 0
+    public var eventsForwarded = 0
+    public var eventsStale = 0
+    public var eventsUnknownRun = 0
+    public var terminalsFromResult = 0
+    public var terminalsSynthesized = 0
+    public var resultsIncomplete = 0
+    public var rejectedBadJSON = 0
+    public var rejectedBadFrames = 0
+    public var rejectedBadVersion = 0
+    public var rejectedUnknownOp = 0
+    public var rejectedBadEvents = 0
+    public var rejectedOversize = 0
+    public var unroutableReplies = 0
+    public var replayRequests = 0
+
+    public init() {}
+
+    /// The counters as a JSON object, keys in snake case.
+    public var json: JSONValue {
+        [
+            "jobs_accepted": .int(jobsAccepted), "jobs_completed": .int(jobsCompleted),
+            "jobs_failed": .int(jobsFailed), "jobs_redispatched": .int(jobsRedispatched),
+            "submits_rejected_full": .int(submitsRejectedFull),
+            "submits_rejected_draining": .int(submitsRejectedDraining),
+            "submits_rejected_duplicate": .int(submitsRejectedDuplicate),
+            "duplicate_results": .int(duplicateResults), "workers_lost": .int(workersLost),
+            "leases_expired": .int(leasesExpired), "acks_missed": .int(acksMissed),
+            "events_received": .int(eventsReceived), "events_forwarded": .int(eventsForwarded),
+            "events_stale": .int(eventsStale), "events_unknown_run": .int(eventsUnknownRun),
+            "terminals_from_result": .int(terminalsFromResult), "terminals_synthesized": .int(terminalsSynthesized),
+            "results_incomplete": .int(resultsIncomplete),
+            "rejected_bad_json": .int(rejectedBadJSON), "rejected_bad_frames": .int(rejectedBadFrames),
+            "rejected_bad_version": .int(rejectedBadVersion), "rejected_unknown_op": .int(rejectedUnknownOp),
+            "rejected_bad_events": .int(rejectedBadEvents), "rejected_oversize": .int(rejectedOversize),
+            "unroutable_replies": .int(unroutableReplies), "replay_requests": .int(replayRequests),
+        ]
+    }
+
+    /// Total of all rejections of bad input.
+    public var rejectedTotal: Int {
+        rejectedBadJSON + rejectedBadFrames + rejectedBadVersion + rejectedUnknownOp + rejectedBadEvents
+            + rejectedOversize
+    }
+
+    /// Counts a rejected message under the counter matching its error.
+    mutating func countRejection(_ error: JSONWireError) {
+        switch error.code {
+        case .unsupportedVersion: rejectedBadVersion += 1
+        case .unknownOp: rejectedUnknownOp += 1
+        default: rejectedBadJSON += 1
+        }
+    }
+}

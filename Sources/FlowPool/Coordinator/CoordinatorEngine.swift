@@ -1,0 +1,339 @@
+import FlowCore
+import Logging
+import Synchronization
+import ZeroMQ
+
+/// The coordinator's socket handlers: everything runs on the coordinator's loop thread.
+///
+/// Each handler decodes one message, feeds it to the ``CoordinatorState`` under its mutex (uncontended: only
+/// the loop thread takes it, plus `status` snapshots) and carries out the returned actions on the loop's
+/// sockets without leaving the thread.
+final class CoordinatorEngine: Sendable {
+    struct Handles: Sendable {
+        var control: SocketLoop.SocketHandle
+        var workers: SocketLoop.SocketHandle
+        var eventsIn: SocketLoop.SocketHandle
+        var eventsOut: SocketLoop.SocketHandle
+    }
+
+    /// Largest number of events in one `replay_batch` message.
+    static let replayBatchSize = 512
+    /// Topic prefix of the subscription handshake (see docs/PROTOCOL.md, "Joining without a gap").
+    static let syncPrefix: [UInt8] = Array("\u{0}sync/".utf8)
+
+    let state: Mutex<CoordinatorState>
+    let handles = Mutex<Handles?>(nil)
+    let config: CoordinatorConfiguration
+    let logger: Logger
+    let peerDisconnects = Atomic<Int>(0)
+    let handshakeFailures = Atomic<Int>(0)
+    private let logBudget = Atomic<Int>(0)
+
+    init(config: CoordinatorConfiguration, instanceId: String, logger: Logger) {
+        self.config = config
+        self.logger = logger
+        self.state = Mutex(CoordinatorState(config: config, instanceId: instanceId))
+    }
+
+    var now: Double { WallClock.monotonic }
+
+    /// Logs a rejected message; after 100 such lines only every 1000th is logged (all are counted).
+    func logRejection(_ what: String, _ error: some Error, peer: String) {
+        let n = logBudget.wrappingAdd(1, ordering: .relaxed).newValue
+        guard n <= 100 || n % 1000 == 0 else { return }
+        logger.warning(
+            "rejected \(what): \(error)",
+            metadata: ["peer": "\(peer)", "rejections.logged": "\(n)"]
+        )
+    }
+
+    // MARK: Control endpoint
+
+    func handleControl(_ frames: [[UInt8]], _ io: SocketLoop.IO) {
+        guard let h = handles.withLock({ $0 }), let identity = frames.first else { return }
+        let peer = Self.hex(identity)
+        guard frames.count == 2 else {
+            state.withLock { $0.count { $0.rejectedBadFrames += 1 } }
+            let error = JSONWireError(.badField, "a control message is one frame, got \(frames.count - 1)")
+            logRejection("control message", error, peer: peer)
+            send(identity, ControlReply.error(id: nil, code: .badFrames, message: error.message).frames, h.control, io)
+            return
+        }
+        if frames[1].count > config.maxMessageBytes {
+            state.withLock { $0.count { $0.rejectedOversize += 1 } }
+            let message = "message of \(frames[1].count) bytes exceeds the limit of \(config.maxMessageBytes)"
+            logRejection("control message", JSONWireError(.badField, message), peer: peer)
+            send(identity, ControlReply.error(id: nil, code: .badRequest, message: message).frames, h.control, io)
+            return
+        }
+        let request: ControlRequest
+        do {
+            request = try ControlRequest.decode(frames[1])
+        } catch {
+            state.withLock { $0.count { $0.countRejection(error) } }
+            logRejection("control message", error, peer: peer)
+            let code: PoolErrorCode =
+                switch error.code {
+                case .unsupportedVersion: .unsupportedVersion
+                case .unknownOp: .unknownOp
+                default: .badRequest
+                }
+            let id = (try? JSONValue(wireBytes: frames[1]))?["id"]?.stringValue
+            send(identity, ControlReply.error(id: id, code: code, message: error.description).frames, h.control, io)
+            return
+        }
+        let now = self.now
+        switch request {
+        case .hello(let id):
+            let reply = ControlReply.welcome(
+                Welcome(
+                    id: id,
+                    coordinatorId: state.withLock { $0.instanceId },
+                    advertisedHost: config.advertisedHost,
+                    workerPort: workerPort,
+                    eventsInPort: eventsInPort,
+                    eventsOutPort: eventsOutPort,
+                    maxMessageBytes: config.maxMessageBytes,
+                    maxQueue: config.maxQueue
+                )
+            )
+            send(identity, reply.frames, h.control, io)
+        case .submit(let submit):
+            let actions = state.withLock { $0.submit(submit, client: identity, now: now) }
+            execute(actions, io, h)
+        case .submitBatch(let id, let runs):
+            let actions = state.withLock { $0.submitBatch(id: id, runs, client: identity, now: now) }
+            execute(actions, io, h)
+        case .status(let id):
+            var body = state.withLock { $0.statusBody(now: now) }
+            if case .object(var o) = body {
+                o["peer_disconnects"] = .int(peerDisconnects.load(ordering: .relaxed))
+                o["handshake_failures"] = .int(handshakeFailures.load(ordering: .relaxed))
+                body = .object(o)
+            }
+            send(identity, ControlReply.status(id: id, body: body).frames, h.control, io)
+        case .getResult(let id, let ns, let run):
+            let reply = state.withLock { $0.result(id: id, namespace: ns, runId: run) }
+            send(identity, reply.frames, h.control, io)
+        case .replay(let replay):
+            serveReplay(replay, to: identity, io, h)
+        }
+    }
+
+    private func serveReplay(_ request: ReplayRequest, to identity: [UInt8], _ io: SocketLoop.IO, _ h: Handles) {
+        var events: [RawEvent] = []
+        var missing: [String] = []
+        do {
+            try state.withLock { state in
+                state.count { $0.replayRequests += 1 }
+                if let pattern = request.pattern {
+                    let topicPattern = try TopicPattern(pattern)
+                    for key in state.replay.runKeys(matching: topicPattern) {
+                        events += state.replay.events(runKey: key, attempt: nil, from: 1, to: nil) ?? []
+                    }
+                }
+                for range in request.ranges {
+                    let key = "\(range.namespace)/\(range.runId)"
+                    guard
+                        let found = state.replay.events(
+                            runKey: key,
+                            attempt: range.attempt,
+                            from: range.fromSeq,
+                            to: range.toSeq
+                        )
+                    else {
+                        missing.append(key)
+                        continue
+                    }
+                    if let to = range.toSeq, found.count < to - range.fromSeq + 1 { missing.append(key) }
+                    events += found
+                }
+            }
+        } catch {
+            send(
+                identity,
+                ControlReply.error(id: request.id, code: .badRequest, message: "\(error)").frames,
+                h.control,
+                io
+            )
+            return
+        }
+        var start = 0
+        repeat {
+            let end = min(start + Self.replayBatchSize, events.count)
+            let last = end == events.count
+            let batch = ReplayBatch(
+                id: request.id,
+                events: Array(events[start..<end]),
+                last: last,
+                missing: last ? missing : []
+            )
+            send(identity, ControlReply.replayBatch(batch).frames, h.control, io)
+            start = end
+        } while start < events.count
+    }
+
+    // MARK: Worker endpoint
+
+    func handleWorker(_ frames: [[UInt8]], _ io: SocketLoop.IO) {
+        guard let h = handles.withLock({ $0 }), let identity = frames.first else { return }
+        let body = Array(frames.dropFirst())
+        let size = body.reduce(0) { $0 + $1.count }
+        if size > config.maxMessageBytes {
+            state.withLock { $0.count { $0.rejectedOversize += 1 } }
+            logRejection("worker message", JSONWireError(.badField, "\(size) bytes"), peer: Self.hex(identity))
+            return
+        }
+        let report: WorkerReport
+        do {
+            report = try WorkerReport.decode(body)
+        } catch {
+            state.withLock { $0.count { $0.countRejection(error) } }
+            logRejection("worker message", error, peer: Self.hex(identity))
+            send(identity, [WorkerCommand.error(code: .badRequest, message: error.description).frame], h.workers, io)
+            return
+        }
+        let actions = state.withLock { $0.report(report, from: identity, now: now) }
+        execute(actions, io, h)
+    }
+
+    // MARK: Event bus
+
+    func handleEventIn(_ frames: [[UInt8]], _ io: SocketLoop.IO) {
+        guard let h = handles.withLock({ $0 }) else { return }
+        guard frames.count == 2 else {
+            state.withLock { $0.count { $0.rejectedBadEvents += 1 } }
+            logRejection("event", JSONWireError(.badField, "an event is 2 frames, got \(frames.count)"), peer: "bus")
+            return
+        }
+        if frames[0] == EventBatch.marker {
+            let events: [RawEvent]
+            do {
+                events = try EventBatch.unpack(frames[1])
+            } catch {
+                state.withLock { $0.count { $0.rejectedBadEvents += 1 } }
+                logRejection("event batch", error, peer: "bus")
+                return
+            }
+            for raw in events { ingest(raw, io, h) }
+            return
+        }
+        ingest(RawEvent(topic: frames[0], envelope: frames[1]), io, h)
+    }
+
+    private func ingest(_ raw: RawEvent, _ io: SocketLoop.IO, _ h: Handles) {
+        let header: EnvelopeHeader
+        do {
+            header = try EnvelopeHeader.scan(topic: raw.topic, envelope: raw.envelope)
+        } catch {
+            state.withLock { $0.count { $0.rejectedBadEvents += 1 } }
+            logRejection("event", error, peer: "bus")
+            return
+        }
+        let (disposition, actions) = state.withLock { $0.event(header, raw: raw, now: now) }
+        if disposition == .forward { publish(raw, io, h) }
+        if !actions.isEmpty { execute(actions, io, h) }
+    }
+
+    /// Publishes one event to subscribers, frame by frame (an XPUB never blocks: a subscriber at its
+    /// high-water mark misses the event, which it can repair from replay).
+    private func publish(_ raw: RawEvent, _ io: SocketLoop.IO, _ h: Handles) {
+        guard let socket = io.socket(h.eventsOut) else { return }
+        do {
+            try raw.topic.withUnsafeBytes { topic in
+                try raw.envelope.withUnsafeBytes { envelope in
+                    try socket.send(topic, more: true)
+                    try socket.send(envelope)
+                }
+            }
+        } catch {
+            logRejection("publish", error, peer: "subscribers")
+        }
+    }
+
+    /// Subscription messages from subscribers; answers the `\0sync/<token>` handshake.
+    func handleEventOut(_ frames: [[UInt8]], _ io: SocketLoop.IO) {
+        guard let h = handles.withLock({ $0 }) else { return }
+        guard frames.count == 1, let first = frames[0].first, first == 0 || first == 1 else {
+            state.withLock { $0.count { $0.rejectedBadFrames += 1 } }
+            logRejection("subscriber message", JSONWireError(.badField, "not a subscription"), peer: "subscriber")
+            return
+        }
+        let topic = Array(frames[0].dropFirst())
+        if first == 1, topic.starts(with: Self.syncPrefix) {
+            io.send([topic, PoolProtocol.message("sync", [:])], on: h.eventsOut)
+        }
+    }
+
+    // MARK: Time
+
+    func tick(_ io: SocketLoop.IO) {
+        guard let h = handles.withLock({ $0 }) else { return }
+        let actions = state.withLock { $0.tick(now: now) }
+        execute(actions, io, h)
+    }
+
+    // MARK: Actions
+
+    func execute(_ actions: [CoordinatorState.Action], _ io: SocketLoop.IO, _ h: Handles) {
+        var pending = actions[...]
+        var more: [CoordinatorState.Action] = []
+        while true {
+            for action in pending {
+                switch action {
+                case .publish(let raw):
+                    publish(raw, io, h)
+                case .toClient(let identity, let frames):
+                    if !send(identity, frames, h.control, io) {
+                        state.withLock { $0.count { $0.unroutableReplies += 1 } }
+                    }
+                case .toWorker(let identity, let frames):
+                    if !send(identity, frames, h.workers, io) {
+                        more += state.withLock { $0.workerUnreachable(identity, now: now) }
+                        more += state.withLock { $0.dispatch(now: now) }
+                    }
+                case .log(let message):
+                    logger.info("\(message)")
+                }
+            }
+            if more.isEmpty { return }
+            pending = more[...]
+            more = []
+        }
+    }
+
+    /// Sends to a ROUTER peer; false when the peer is unknown (`ZMQ_ROUTER_MANDATORY`).
+    @discardableResult
+    func send(
+        _ identity: [UInt8],
+        _ frames: [[UInt8]],
+        _ handle: SocketLoop.SocketHandle,
+        _ io: SocketLoop.IO
+    )
+        -> Bool
+    {
+        let message = [identity] + frames
+        guard let socket = io.socket(handle) else { return false }
+        do {
+            if try socket.trySend(multipart: message) { return true }
+            // High-water mark: let the loop queue it until the peer drains.
+            return io.send(message, on: handle)
+        } catch {
+            return false
+        }
+    }
+
+    // MARK: Ports
+
+    let ports = Mutex<(workers: Int, eventsIn: Int, eventsOut: Int)>((0, 0, 0))
+    var workerPort: Int { ports.withLock { $0.workers } }
+    var eventsInPort: Int { ports.withLock { $0.eventsIn } }
+    var eventsOutPort: Int { ports.withLock { $0.eventsOut } }
+
+    static func hex(_ bytes: [UInt8]) -> String {
+        bytes.prefix(16).map { b in
+            let s = String(b, radix: 16)
+            return s.count == 1 ? "0" + s : s
+        }.joined()
+    }
+}

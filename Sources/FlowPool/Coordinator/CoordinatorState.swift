@@ -1,0 +1,541 @@
+import FlowCore
+
+/// The coordinator's bookkeeping as a pure state machine: jobs, leases, workers, terminal events, replay.
+///
+/// Every input (a client request, a worker report, an event from the bus, a clock tick) returns the
+/// ``Action``s to carry out; the state machine never touches a socket, so it is tested without one.
+/// Time is a monotonic clock in seconds supplied by the caller.
+struct CoordinatorState {
+    /// Something the coordinator's I/O loop must do.
+    enum Action: Equatable {
+        /// Send frames to a worker's routing identity on the worker endpoint.
+        case toWorker([UInt8], [[UInt8]])
+        /// Send frames to a client's routing identity on the control endpoint.
+        case toClient([UInt8], [[UInt8]])
+        /// Publish an event to subscribers.
+        case publish(RawEvent)
+        /// Log a notable transition.
+        case log(String)
+    }
+
+    enum JobPhase {
+        case queued
+        /// Sent to `worker`; `acked` once the worker confirmed receipt.
+        case leased(worker: [UInt8], ackDeadline: Double, leaseDeadline: Double, acked: Bool)
+        /// The result of `worker`'s attempt is in; waiting for the attempt's terminal event from the bus (which
+        /// follows all its events) until `deadline`.
+        case awaitingTerminal(deadline: Double, fallback: RawEvent, worker: [UInt8])
+    }
+
+    /// One accepted run. A class: the event path mutates it in place without copying its strings and input.
+    final class Job {
+        let id: String
+        let flow: String
+        let namespace: String
+        let runId: String
+        let runKey: String
+        let input: JSONValue
+        let client: [UInt8]?
+        let requestId: String
+        let maxAttempts: Int
+        var attempt = 0
+        var phase = JobPhase.queued
+        /// Highest seq forwarded for the current attempt.
+        var lastSeq = 0
+        /// The current attempt's terminal event, when it arrived on the bus before the result.
+        var busTerminal: RawEvent?
+        /// The accepted result, once there is one.
+        var result: RunResult?
+
+        init(
+            id: String,
+            flow: String,
+            namespace: String,
+            runId: String,
+            runKey: String,
+            input: JSONValue,
+            client: [UInt8]?,
+            requestId: String,
+            maxAttempts: Int
+        ) {
+            self.id = id
+            self.flow = flow
+            self.namespace = namespace
+            self.runId = runId
+            self.runKey = runKey
+            self.input = input
+            self.client = client
+            self.requestId = requestId
+            self.maxAttempts = maxAttempts
+        }
+    }
+
+    struct WorkerEntry {
+        var id: String
+        var credit = 0
+        var jobs: Set<String> = []
+        var lastSeen: Double
+        var inFlight = 0
+        var completed = 0
+        var draining = false
+        var concurrency = 0
+        var host = ""
+        var pid = 0
+    }
+
+    let config: CoordinatorConfiguration
+    let instanceId: String
+    private(set) var counters = CoordinatorCounters()
+    private(set) var jobs: [String: Job] = [:]
+    /// Active runs: run key → job id.
+    private(set) var runs: [String: String] = [:]
+    private(set) var queue = RingBuffer<String>()
+    private(set) var workers: [[UInt8]: WorkerEntry] = [:]
+    private(set) var finished: [String: RunResult] = [:]
+    private var finishedOrder = RingBuffer<String>()
+    private(set) var replay: ReplayBuffer
+    private(set) var draining = false
+    private var nextJob = 0
+
+    init(config: CoordinatorConfiguration, instanceId: String) {
+        self.config = config
+        self.instanceId = instanceId
+        self.replay = ReplayBuffer(maxBytes: config.replayBytes, maxRuns: config.replayRuns)
+        // Growing these tables rehashes every entry; start them at their working size.
+        finished.reserveCapacity(min(config.resultRetention, 1 << 17))
+        jobs.reserveCapacity(min(config.maxQueue, 1 << 16))
+        runs.reserveCapacity(min(config.maxQueue, 1 << 16))
+    }
+
+    /// Jobs accepted and not yet finished (queued, leased or awaiting their terminal event).
+    var activeJobs: Int { jobs.count }
+
+    /// Whether a draining coordinator has nothing left to do.
+    var isDrained: Bool { draining && jobs.isEmpty }
+
+    // MARK: Clients
+
+    /// Handles a submit from the client with routing identity `client`.
+    mutating func submit(_ request: SubmitRequest, client: [UInt8], now: Double) -> [Action] {
+        let answer = admit(request, client: client)
+        return [reply(client, answer)] + dispatch(now: now)
+    }
+
+    /// Handles a batch of submits: one `accepted_batch` reply, then one round of dispatch.
+    mutating func submitBatch(id: String, _ requests: [SubmitRequest], client: [UInt8], now: Double) -> [Action] {
+        let answers = requests.map { admit($0, client: client) }
+        return [reply(client, .acceptedBatch(id: id, answers: answers))] + dispatch(now: now)
+    }
+
+    /// Queues a run or says why not: `accepted` or `error`.
+    private mutating func admit(_ request: SubmitRequest, client: [UInt8]) -> ControlReply {
+        if draining {
+            counters.submitsRejectedDraining += 1
+            return .error(id: request.id, code: .draining, message: "the coordinator is shutting down")
+        }
+        if queue.count >= config.maxQueue {
+            counters.submitsRejectedFull += 1
+            return .error(
+                id: request.id,
+                code: .poolFull,
+                message:
+                    "the pool is full: \(queue.count) jobs are waiting for a worker (limit \(config.maxQueue)); retry later or add workers"
+            )
+        }
+        nextJob += 1
+        let jobId = "\(instanceId)-\(nextJob)"
+        let runId = request.runId ?? jobId
+        let runKey = "\(request.namespace)/\(runId)"
+        if runs[runKey] != nil {
+            counters.submitsRejectedDuplicate += 1
+            return .error(id: request.id, code: .duplicateRun, message: "run \(runKey) is already active")
+        }
+        let job = Job(
+            id: jobId,
+            flow: request.flow,
+            namespace: request.namespace,
+            runId: runId,
+            runKey: runKey,
+            input: request.input,
+            client: request.reply ? client : nil,
+            requestId: request.id,
+            maxAttempts: request.maxAttempts ?? config.maxAttempts
+        )
+        jobs[jobId] = job
+        runs[runKey] = jobId
+        queue.append(jobId)
+        counters.jobsAccepted += 1
+        return .accepted(id: request.id, job: jobId, namespace: request.namespace, runId: runId)
+    }
+
+    /// Answers `get_result`.
+    func result(id: String, namespace: String, runId: String) -> ControlReply {
+        let key = "\(namespace)/\(runId)"
+        if var r = finished[key] {
+            r.id = id
+            return .result(r)
+        }
+        if runs[key] != nil {
+            return .error(id: id, code: .notFound, message: "run \(key) has not finished yet")
+        }
+        return .error(id: id, code: .notFound, message: "run \(key) is unknown or its result was evicted")
+    }
+
+    /// Stops accepting submits; jobs already accepted still run.
+    mutating func beginDrain() { draining = true }
+
+    // MARK: Workers
+
+    /// Handles a report from the worker with routing identity `worker`.
+    mutating func report(_ report: WorkerReport, from worker: [UInt8], now: Double) -> [Action] {
+        switch report {
+        case .hello(let hello):
+            var entry = workers[worker] ?? WorkerEntry(id: hello.workerId, lastSeen: now)
+            entry.id = hello.workerId
+            entry.credit = 0
+            entry.lastSeen = now
+            entry.concurrency = hello.concurrency
+            entry.host = hello.host
+            entry.pid = hello.pid
+            let isNew = workers[worker] == nil
+            workers[worker] = entry
+            return isNew ? [.log("worker \(hello.workerId) joined (\(hello.host) pid \(hello.pid))")] : []
+        case .ready(let credit):
+            guard workers[worker] != nil else { return [.toWorker(worker, [WorkerCommand.reregister.frame])] }
+            workers[worker]!.credit += credit
+            workers[worker]!.lastSeen = now
+            return dispatch(now: now)
+        case .heartbeat(let inFlight, let completed, let draining):
+            guard workers[worker] != nil else { return [.toWorker(worker, [WorkerCommand.reregister.frame])] }
+            workers[worker]!.lastSeen = now
+            workers[worker]!.inFlight = inFlight
+            workers[worker]!.completed = completed
+            workers[worker]!.draining = draining
+            if draining {
+                workers[worker]!.credit = 0
+                return [.toWorker(worker, [WorkerCommand.drainAck.frame])]
+            }
+            return []
+        case .ack(let attempts):
+            workers[worker]?.lastSeen = now
+            for a in attempts {
+                if let job = jobs[a.job], job.attempt == a.attempt,
+                    case .leased(let w, let ackDeadline, let leaseDeadline, _) = job.phase
+                {
+                    job.phase = .leased(worker: w, ackDeadline: ackDeadline, leaseDeadline: leaseDeadline, acked: true)
+                }
+            }
+            return []
+        case .result(let r):
+            workers[worker]?.lastSeen = now
+            return accept(r, from: worker, now: now)
+        case .bye:
+            guard let entry = workers.removeValue(forKey: worker) else { return [] }
+            var actions: [Action] = [.log("worker \(entry.id) left")]
+            for jobId in entry.jobs { actions += requeue(jobId, now: now, reason: "worker \(entry.id) left") }
+            actions += dispatch(now: now)
+            return actions
+        }
+    }
+
+    private mutating func accept(_ r: WorkerResult, from worker: [UInt8], now: Double) -> [Action] {
+        guard let job = jobs[r.job] else {
+            counters.duplicateResults += 1
+            return []
+        }
+        guard job.attempt == r.attempt, job.result == nil else {
+            counters.duplicateResults += 1
+            return []
+        }
+        if case .queued = job.phase {
+            // The worker was declared dead but was not: its result still counts, and its death would cost it.
+            removeFromQueue(job.id)
+            workers[worker]?.jobs.insert(job.id)
+        }
+        let result = RunResult(
+            id: job.requestId,
+            job: job.id,
+            namespace: job.namespace,
+            runId: job.runId,
+            status: r.status,
+            attempts: job.attempt,
+            result: r.result,
+            errorCode: r.errorCode,
+            errorMessage: r.errorMessage
+        )
+        job.result = result
+        if let terminal = job.busTerminal { return finish(job.id, terminal: terminal) }
+        let fallback = validTerminal(r.terminal, job: job) ?? synthesizedTerminal(job, result: result)
+        job.phase = .awaitingTerminal(
+            deadline: now + config.terminalGrace.seconds,
+            fallback: fallback,
+            worker: worker
+        )
+        return []
+    }
+
+    /// The worker's copy of the terminal event, if it is well-formed and belongs to the job's current attempt.
+    private func validTerminal(_ raw: RawEvent, job: Job) -> RawEvent? {
+        guard let h = try? EnvelopeHeader.scan(topic: raw.topic, envelope: raw.envelope),
+            h.isTerminal, h.runKey == job.runKey, h.attempt == job.attempt
+        else { return nil }
+        return raw
+    }
+
+    // MARK: Events
+
+    /// What to do with an event from the bus.
+    enum EventDisposition: Equatable {
+        case forward
+        case hold
+        case drop
+    }
+
+    /// Handles one event from the bus; on `.forward` the caller publishes it (the replay buffer already has it).
+    mutating func event(_ header: EnvelopeHeader, raw: RawEvent, now: Double) -> (EventDisposition, [Action]) {
+        counters.eventsReceived += 1
+        let runKey = header.runKey
+        guard let jobId = runs[runKey], let job = jobs[jobId] else {
+            counters.eventsUnknownRun += 1
+            return (.drop, [])
+        }
+        guard header.attempt == job.attempt else {
+            counters.eventsStale += 1
+            return (.drop, [])
+        }
+        if header.isTerminal {
+            switch job.phase {
+            case .awaitingTerminal:
+                return (.hold, finish(jobId, terminal: raw))
+            case .leased, .queued:
+                guard job.busTerminal == nil else {
+                    counters.eventsStale += 1
+                    return (.drop, [])
+                }
+                job.busTerminal = raw
+                return (.hold, [])
+            }
+        }
+        if header.seq > job.lastSeq { job.lastSeq = header.seq }
+        replay.append(runKey: runKey, attempt: header.attempt, seq: header.seq, raw: raw)
+        counters.eventsForwarded += 1
+        return (.forward, [])
+    }
+
+    /// Publishes the run's single terminal event and retires the job.
+    private mutating func finish(_ jobId: String, terminal: RawEvent) -> [Action] {
+        guard let job = jobs.removeValue(forKey: jobId), let result = job.result else { return [] }
+        runs.removeValue(forKey: job.runKey)
+        switch job.phase {
+        case .leased(let w, _, _, _), .awaitingTerminal(_, _, let w): workers[w]?.jobs.remove(jobId)
+        case .queued: break
+        }
+        if let h = try? EnvelopeHeader.scan(topic: terminal.topic, envelope: terminal.envelope) {
+            replay.append(runKey: job.runKey, attempt: h.attempt, seq: h.seq, raw: terminal)
+        }
+        replay.finish(runKey: job.runKey)
+        counters.eventsForwarded += 1
+        if result.status == .completed { counters.jobsCompleted += 1 } else { counters.jobsFailed += 1 }
+        var stored = result
+        stored.id = ""
+        finished[job.runKey] = stored
+        finishedOrder.append(job.runKey)
+        while finishedOrder.count > config.resultRetention, let old = finishedOrder.popFirst() {
+            if runs[old] == nil { finished.removeValue(forKey: old) }
+        }
+        var actions: [Action] = []
+        if let client = job.client { actions.append(reply(client, .result(result))) }
+        actions.append(.publish(terminal))
+        return actions
+    }
+
+    // MARK: Dispatch and time
+
+    /// Sends queued jobs to workers that have credit, the worker with the most credit first.
+    mutating func dispatch(now: Double) -> [Action] {
+        var actions: [Action] = []
+        while let jobId = queue.first {
+            guard let job = jobs[jobId], case .queued = job.phase else {
+                _ = queue.popFirst()
+                continue
+            }
+            var best: [UInt8]?
+            var bestCredit = 0
+            for (identity, w) in workers where !w.draining && w.credit > bestCredit {
+                best = identity
+                bestCredit = w.credit
+            }
+            guard let target = best else { break }
+            _ = queue.popFirst()
+            if job.attempt > 0 { counters.jobsRedispatched += 1 }
+            job.attempt += 1
+            job.lastSeq = 0
+            job.busTerminal = nil
+            job.phase = .leased(
+                worker: target,
+                ackDeadline: now + config.ackTimeout.seconds,
+                leaseDeadline: now + config.leaseTimeout.seconds,
+                acked: false
+            )
+            workers[target]!.credit -= 1
+            workers[target]!.jobs.insert(jobId)
+            let assignment = JobAssignment(
+                job: jobId,
+                attempt: job.attempt,
+                flow: job.flow,
+                namespace: job.namespace,
+                runId: job.runId,
+                input: job.input
+            )
+            actions.append(.toWorker(target, [WorkerCommand.job(assignment).frame]))
+        }
+        return actions
+    }
+
+    /// Sending a job to `worker` failed (it is gone): put its jobs back.
+    mutating func workerUnreachable(_ worker: [UInt8], now: Double) -> [Action] {
+        guard let entry = workers.removeValue(forKey: worker) else { return [] }
+        counters.workersLost += 1
+        var actions: [Action] = [.log("worker \(entry.id) is unreachable; its \(entry.jobs.count) jobs go back")]
+        for jobId in entry.jobs { actions += requeue(jobId, now: now, reason: "worker \(entry.id) unreachable") }
+        return actions
+    }
+
+    /// Expires dead workers, missed acks, leases and terminal waits.
+    mutating func tick(now: Double) -> [Action] {
+        var actions: [Action] = []
+        let deadline = now - config.heartbeatTimeout.seconds
+        for (identity, entry) in workers where entry.lastSeen < deadline {
+            workers.removeValue(forKey: identity)
+            counters.workersLost += 1
+            actions.append(
+                .log("worker \(entry.id) missed its heartbeats; dispatching its \(entry.jobs.count) jobs again")
+            )
+            for jobId in entry.jobs { actions += requeue(jobId, now: now, reason: "worker \(entry.id) dead") }
+        }
+        for (jobId, job) in jobs {
+            switch job.phase {
+            case .leased(_, let ackDeadline, let leaseDeadline, let acked):
+                if !acked && now > ackDeadline {
+                    counters.acksMissed += 1
+                    actions += requeue(jobId, now: now, reason: "no ack")
+                } else if now > leaseDeadline {
+                    counters.leasesExpired += 1
+                    actions += requeue(jobId, now: now, reason: "lease expired")
+                }
+            case .awaitingTerminal(let deadline, let fallback, let worker):
+                guard now > deadline else { break }
+                if workers[worker] != nil {
+                    // The worker lives: its events are late, not lost; publish the result's copy of the terminal.
+                    counters.terminalsFromResult += 1
+                    actions += finish(jobId, terminal: fallback)
+                } else {
+                    // The worker is gone and the attempt's events with it: run the job again.
+                    counters.resultsIncomplete += 1
+                    actions += requeue(jobId, now: now, reason: "worker gone before its events arrived")
+                }
+            case .queued:
+                break
+            }
+        }
+        actions += dispatch(now: now)
+        return actions
+    }
+
+    /// Puts a leased job back at the head of the queue, or fails it when it has used all its attempts.
+    private mutating func requeue(_ jobId: String, now: Double, reason: String) -> [Action] {
+        guard let job = jobs[jobId] else { return [] }
+        let worker: [UInt8]
+        switch job.phase {
+        case .leased(let w, _, _, _), .awaitingTerminal(_, _, let w): worker = w
+        case .queued: return []
+        }
+        workers[worker]?.jobs.remove(jobId)
+        job.busTerminal = nil
+        job.result = nil
+        if job.attempt >= job.maxAttempts {
+            let result = RunResult(
+                id: job.requestId,
+                job: job.id,
+                namespace: job.namespace,
+                runId: job.runId,
+                status: .failed,
+                attempts: job.attempt,
+                result: .null,
+                errorCode: .attemptsExhausted,
+                errorMessage: "all \(job.maxAttempts) attempts were lost (last: \(reason))"
+            )
+            job.result = result
+            counters.terminalsSynthesized += 1
+            return finish(jobId, terminal: synthesizedTerminal(job, result: result))
+        }
+        job.phase = .queued
+        queue.prepend(jobId)
+        return []
+    }
+
+    private mutating func removeFromQueue(_ jobId: String) {
+        var rest = RingBuffer<String>(capacity: queue.count + 4)
+        while let id = queue.popFirst() {
+            if id != jobId { rest.append(id) }
+        }
+        queue = rest
+    }
+
+    /// An `error` terminal event written by the coordinator for a run whose worker's terminal is unusable.
+    private func synthesizedTerminal(_ job: Job, result: RunResult) -> RawEvent {
+        let failed = result.status == .failed
+        let event = StreamEvent(
+            namespace: job.namespace,
+            runId: job.runId,
+            seq: UInt64(job.lastSeq + 1),
+            type: failed ? .error : .final,
+            node: "flowpool",
+            timestamp: WallClock.now,
+            content: failed
+                ? [
+                    "error": .string(result.errorMessage ?? "failed"),
+                    "code": .string(result.errorCode?.rawValue ?? "failed"),
+                ]
+                : result.result
+        )
+        let wire = WireEvent(event: event, attempt: max(job.attempt, 1))
+        return RawEvent(topic: wire.topicBytes, envelope: wire.envelopeBytes)
+    }
+
+    private func reply(_ client: [UInt8], _ reply: ControlReply) -> Action { .toClient(client, reply.frames) }
+
+    // MARK: Status
+
+    /// The body of a `status` reply.
+    func statusBody(now: Double) -> JSONValue {
+        let workerList: [JSONValue] = workers.values.sorted { $0.id < $1.id }.map { w in
+            [
+                "id": .string(w.id), "host": .string(w.host), "pid": .int(w.pid), "concurrency": .int(w.concurrency),
+                "credit": .int(w.credit), "leased": .int(w.jobs.count), "in_flight": .int(w.inFlight),
+                "completed": .int(w.completed), "draining": .bool(w.draining),
+                "last_seen_ms": .int(Int((now - w.lastSeen) * 1000)),
+            ]
+        }
+        let leased = jobs.values.reduce(0) { n, job in
+            if case .leased = job.phase { return n + 1 }
+            return n
+        }
+        return [
+            "coordinator": .string(instanceId),
+            "draining": .bool(draining),
+            "workers": .array(workerList),
+            "queue_depth": .int(queue.count),
+            "in_flight": .int(leased),
+            "active_jobs": .int(jobs.count),
+            "counters": counters.json,
+            "replay": [
+                "runs": .int(replay.runs.count), "bytes": .int(replay.totalBytes),
+                "evicted_runs": .int(replay.evictedRuns), "evicted_events": .int(replay.evictedEvents),
+            ],
+        ]
+    }
+
+    /// Mutable access to counters for the I/O layer (rejections it detects before decoding).
+    mutating func count(_ body: (inout CoordinatorCounters) -> Void) { body(&counters) }
+}

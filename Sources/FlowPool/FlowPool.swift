@@ -1,2 +1,0 @@
-import FlowCore
-import ZeroMQ

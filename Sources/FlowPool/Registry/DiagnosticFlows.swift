@@ -1,0 +1,60 @@
+import FlowCore
+
+/// Small flows every worker knows, for checking a deployment and testing failure handling.
+///
+/// - `sleep`: input `{"ms": N}`; emits `progress` every 100 ms while it sleeps N ms, then `final`
+///   with `{"slept_ms": N}`.
+/// - `fail`: input `{"message": "…"}`; throws, so the run ends with an `error` event.
+public enum DiagnosticFlows {
+    /// Registers the diagnostic flows in `registry`.
+    public static func register(in registry: FlowRegistry) {
+        registry.register("sleep") {
+            var flow = Flow(name: "sleep", resultKey: "result")
+            _ = flow.add(SleepNode())
+            return flow
+        }
+        registry.register("fail") {
+            var flow = Flow(name: "fail", resultKey: "result")
+            _ = flow.add(FailNode())
+            return flow
+        }
+    }
+
+    struct SleepNode: Node {
+        var name: String { "sleep" }
+
+        func prep(_ shared: SharedStore) async throws -> Int { shared["ms"]?.intValue ?? 100 }
+
+        func exec(_ ms: Int) async throws -> JSONValue {
+            var left = ms
+            while left > 0 {
+                let step = min(left, 100)
+                try await Task.sleep(for: .milliseconds(step))
+                left -= step
+                emit(.progress, ["slept_ms": .int(ms - left)])
+            }
+            return ["slept_ms": .int(ms)]
+        }
+
+        func post(_ shared: SharedStore, prep: Int, exec: JSONValue) async throws -> Action {
+            shared["result"] = exec
+            return .default
+        }
+    }
+
+    struct FailNode: Node {
+        struct Failure: Error, CustomStringConvertible {
+            var description: String
+        }
+
+        var name: String { "fail" }
+
+        func prep(_ shared: SharedStore) async throws -> String {
+            shared["message"]?.stringValue ?? "failed on purpose"
+        }
+
+        func exec(_ message: String) async throws -> JSONValue { throw Failure(description: message) }
+
+        func post(_ shared: SharedStore, prep: String, exec: JSONValue) async throws -> Action { .default }
+    }
+}

@@ -1,0 +1,232 @@
+import FlowCore
+
+/// A request from a client (DEALER) to the coordinator's control endpoint (ROUTER): one JSON frame.
+public enum ControlRequest: Sendable, Hashable {
+    /// Asks for the coordinator's endpoints and limits; answered with ``ControlReply/welcome(_:)``.
+    case hello(id: String)
+    /// Submits a run; answered with `accepted` or `error`, later `result` when `reply` is true.
+    case submit(SubmitRequest)
+    /// Submits up to 1,000 runs; answered with one `accepted_batch`, later one `result` per run.
+    case submitBatch(id: String, runs: [SubmitRequest])
+    /// Asks for counters and workers; answered with `status`.
+    case status(id: String)
+    /// Asks for stored events; answered with one or more `replay_batch` messages.
+    case replay(ReplayRequest)
+    /// Asks for the result of a run; answered with `result` or `error` (`not_found`).
+    case getResult(id: String, namespace: String, runId: String)
+
+    /// The request id the client chose; replies echo it.
+    public var id: String {
+        switch self {
+        case .hello(let id), .status(let id), .getResult(let id, _, _): return id
+        case .submit(let s): return s.id
+        case .submitBatch(let id, _): return id
+        case .replay(let r): return r.id
+        }
+    }
+
+    /// Encodes the request as its single frame.
+    public var frame: [UInt8] {
+        switch self {
+        case .hello(let id): return PoolProtocol.message("hello", ["id": .string(id)])
+        case .status(let id): return PoolProtocol.message("status", ["id": .string(id)])
+        case .getResult(let id, let ns, let run):
+            return PoolProtocol.message("get_result", ["id": .string(id), "ns": .string(ns), "run": .string(run)])
+        case .submit(let s):
+            return PoolProtocol.message(
+                "submit",
+                [
+                    "id": .string(s.id), "flow": .string(s.flow), "ns": .string(s.namespace),
+                    "run": s.runId.map(JSONValue.string) ?? .null, "input": s.input, "reply": .bool(s.reply),
+                    "max_attempts": s.maxAttempts.map(JSONValue.int) ?? .null,
+                ]
+            )
+        case .submitBatch(let id, let runs):
+            let list: [JSONValue] = runs.map { s in
+                var o: [String: JSONValue] = [
+                    "id": .string(s.id), "flow": .string(s.flow), "ns": .string(s.namespace), "input": s.input,
+                    "reply": .bool(s.reply),
+                ]
+                if let run = s.runId { o["run"] = .string(run) }
+                if let m = s.maxAttempts { o["max_attempts"] = .int(m) }
+                return .object(o)
+            }
+            return PoolProtocol.message("submit_batch", ["id": .string(id), "runs": .array(list)])
+        case .replay(let r):
+            let ranges: [JSONValue] = r.ranges.map { range in
+                var o: [String: JSONValue] = ["ns": .string(range.namespace), "run": .string(range.runId)]
+                if let a = range.attempt { o["attempt"] = .int(a) }
+                o["from_seq"] = .int(range.fromSeq)
+                if let t = range.toSeq { o["to_seq"] = .int(t) }
+                return .object(o)
+            }
+            return PoolProtocol.message(
+                "replay",
+                [
+                    "id": .string(r.id), "pattern": r.pattern.map(JSONValue.string) ?? .null,
+                    "ranges": ranges.isEmpty ? .null : .array(ranges),
+                ]
+            )
+        }
+    }
+
+    /// Decodes a request frame.
+    /// - Throws: ``JSONWireError`` (`unsupported_version`, `bad_field`, …) or, for an unknown op, a
+    ///   ``JSONWireError`` with code `unknown_op`.
+    public static func decode(_ frame: some Collection<UInt8>) throws(JSONWireError) -> ControlRequest {
+        let f = try MessageFields(frame: frame)
+        let id = try f.string("id")
+        guard id.utf8.count <= 256 else { throw JSONWireError(.badField, "\(f.op): field \"id\" is too long") }
+        switch f.op {
+        case "hello": return .hello(id: id)
+        case "status": return .status(id: id)
+        case "get_result": return .getResult(id: id, namespace: try f.namespace(), runId: try f.runId())
+        case "submit":
+            return .submit(try submitRequest(f, id: id))
+        case "submit_batch":
+            guard let list = f.object["runs"]?.arrayValue, !list.isEmpty, list.count <= 1000 else {
+                throw JSONWireError(.badField, "submit_batch: \"runs\" must be an array of 1–1000 submits")
+            }
+            var runs: [SubmitRequest] = []
+            runs.reserveCapacity(list.count)
+            for item in list {
+                guard case .object(let o) = item else {
+                    throw JSONWireError(.badField, "submit_batch: each run is an object")
+                }
+                let r = MessageFields(object: o, op: "submit_batch run")
+                runs.append(try submitRequest(r, id: try r.string("id")))
+            }
+            return .submitBatch(id: id, runs: runs)
+        case "replay":
+            let pattern = try f.optionalString("pattern")
+            var ranges: [ReplayRange] = []
+            if let list = f.object["ranges"], !list.isNull {
+                guard let array = list.arrayValue, array.count <= 10_000 else {
+                    throw JSONWireError(.badField, "replay: field \"ranges\" must be an array of at most 10000 ranges")
+                }
+                for item in array {
+                    guard case .object(let o) = item else {
+                        throw JSONWireError(.badField, "replay: each range is an object")
+                    }
+                    let r = MessageFields(object: o, op: "replay range")
+                    ranges.append(
+                        ReplayRange(
+                            namespace: try r.namespace(),
+                            runId: try r.runId(),
+                            attempt: try r.optionalInt("attempt", min: 1),
+                            fromSeq: try r.optionalInt("from_seq", min: 1) ?? 1,
+                            toSeq: try r.optionalInt("to_seq", min: 1)
+                        )
+                    )
+                }
+            }
+            guard pattern != nil || !ranges.isEmpty else {
+                throw JSONWireError(.badField, "replay: give \"pattern\" or \"ranges\"")
+            }
+            return .replay(ReplayRequest(id: id, pattern: pattern, ranges: ranges))
+        default:
+            throw JSONWireError(.unknownOp, "unknown op \"\(f.op.prefix(64))\"")
+        }
+    }
+
+    /// Reads the fields of one submit (a `submit` message or an element of `submit_batch`'s `runs`).
+    static func submitRequest(_ f: MessageFields, id: String) throws(JSONWireError) -> SubmitRequest {
+        let flow = try f.string("flow")
+        guard !flow.isEmpty, flow.utf8.count <= 128 else {
+            throw JSONWireError(.badField, "submit: field \"flow\" must be 1–128 bytes")
+        }
+        let run: String? = try f.optionalString("run")
+        if let run, let problem = PoolNames.problem(runId: run) {
+            throw JSONWireError(.badField, "submit: \(problem)")
+        }
+        return SubmitRequest(
+            id: id,
+            flow: flow,
+            namespace: try f.namespace(),
+            runId: run,
+            input: f.value("input"),
+            reply: try f.bool("reply", default: true),
+            maxAttempts: try f.optionalInt("max_attempts", min: 1)
+        )
+    }
+}
+
+extension JSONWireError.Code {
+    /// The message's `op` is not one this endpoint understands.
+    public static let unknownOp = JSONWireError.Code(rawValue: "unknown_op")
+}
+
+extension MessageFields {
+    init(object: [String: JSONValue], op: String) {
+        self.object = object
+        self.op = op
+    }
+}
+
+/// A run submitted to the pool.
+public struct SubmitRequest: Sendable, Hashable {
+    /// The client's request id, echoed in `accepted`, `error` and `result`.
+    public var id: String
+    /// The registered flow name, such as `agent4`.
+    public var flow: String
+    /// The namespace the run's events are published under.
+    public var namespace: String
+    /// The run id; the coordinator generates one when nil.
+    public var runId: String?
+    /// The flow's input.
+    public var input: JSONValue
+    /// Whether the coordinator sends the final `result` to this client.
+    public var reply: Bool
+    /// Attempts before the run fails with `attempts_exhausted`; the coordinator's default when nil.
+    public var maxAttempts: Int?
+
+    public init(
+        id: String,
+        flow: String,
+        namespace: String,
+        runId: String? = nil,
+        input: JSONValue,
+        reply: Bool = true,
+        maxAttempts: Int? = nil
+    ) {
+        self.id = id
+        self.flow = flow
+        self.namespace = namespace
+        self.runId = runId
+        self.input = input
+        self.reply = reply
+        self.maxAttempts = maxAttempts
+    }
+}
+
+/// Which stored events a client wants back.
+public struct ReplayRequest: Sendable, Hashable {
+    public var id: String
+    /// A subscription pattern (`ns`, `ns/run`, `prefix*`): every stored event of every matching run.
+    public var pattern: String?
+    /// Specific ranges, for gap repair.
+    public var ranges: [ReplayRange]
+
+    public init(id: String, pattern: String? = nil, ranges: [ReplayRange] = []) {
+        self.id = id
+        self.pattern = pattern
+        self.ranges = ranges
+    }
+}
+
+/// A range of one run's events: `fromSeq...toSeq` of one attempt (the current one when `attempt` is nil).
+public struct ReplayRange: Sendable, Hashable {
+    public var namespace: String
+    public var runId: String
+    public var attempt: Int?
+    public var fromSeq: Int
+    public var toSeq: Int?
+
+    public init(namespace: String, runId: String, attempt: Int? = nil, fromSeq: Int = 1, toSeq: Int? = nil) {
+        self.namespace = namespace
+        self.runId = runId
+        self.attempt = attempt
+        self.fromSeq = fromSeq
+        self.toSeq = toSeq
+    }
+}

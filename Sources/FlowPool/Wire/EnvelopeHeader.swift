@@ -1,0 +1,243 @@
+import FlowCore
+
+/// What the coordinator needs from an event without decoding its content: run, attempt, seq, terminal or not.
+///
+/// ``scan(topic:envelope:)`` validates the whole envelope (strict JSON, required fields, version, agreement
+/// with the topic) but builds nothing from `content`, so forwarding an event costs one pass over its bytes.
+/// Envelopes written by FlowPool (fields in the documented order, names without escapes) take a fast path
+/// that compares the leading fields byte for byte; any other valid envelope takes the general path.
+public struct EnvelopeHeader: Sendable, Hashable {
+    /// The run key `<namespace>/<runId>`.
+    public var runKey: String
+    /// The attempt that produced the event.
+    public var attempt: Int
+    /// The event's position within its attempt, from 1.
+    public var seq: Int
+    /// Whether the event ends its run (`final`, `error` or `cancelled`).
+    public var isTerminal: Bool
+
+    /// Validates an event's two frames and extracts its header.
+    /// - Throws: ``JSONWireError``.
+    public static func scan(
+        topic: UnsafeRawBufferPointer,
+        envelope: UnsafeRawBufferPointer
+    ) throws(JSONWireError)
+        -> EnvelopeHeader
+    {
+        let parts = try TopicParts(topic)
+        if let fast = try fastScan(parts, topic: topic, envelope: envelope) { return fast }
+        return try generalScan(parts, topic: topic, envelope: envelope)
+    }
+
+    /// Validates an event's two frames given as byte arrays.
+    public static func scan(topic: [UInt8], envelope: [UInt8]) throws(JSONWireError) -> EnvelopeHeader {
+        let r: Result<EnvelopeHeader, JSONWireError> = topic.withUnsafeBytes { t in
+            envelope.withUnsafeBytes { e in
+                Result { () throws(JSONWireError) -> EnvelopeHeader in try scan(topic: t, envelope: e) }
+            }
+        }
+        return try r.get()
+    }
+
+    /// The positions of the two `/` in a topic, validated.
+    struct TopicParts {
+        let firstSlash: Int
+        let secondSlash: Int
+        let count: Int
+        /// Whether a name contains `"` or `\`, which JSON escapes (the fast path then does not apply).
+        let needsEscaping: Bool
+
+        init(_ t: UnsafeRawBufferPointer) throws(JSONWireError) {
+            guard t.count <= PoolNames.maxTopicBytes else {
+                throw JSONWireError(.badField, "topic longer than \(PoolNames.maxTopicBytes) bytes")
+            }
+            var first = -1
+            var second = -1
+            var extra = false
+            var ascii = true
+            var escaping = false
+            for i in 0..<t.count {
+                let b = t[i]
+                if b == UInt8(ascii: "/") {
+                    if first < 0 {
+                        first = i
+                    } else if second < 0 {
+                        second = i
+                    } else {
+                        extra = true
+                        break
+                    }
+                } else if b <= 0x20 || b == 0x7F || (b == UInt8(ascii: "*") && second < 0) {
+                    throw JSONWireError(.badField, "topic contains a space, control character or '*' in a name")
+                } else if b >= 0x80 {
+                    ascii = false
+                } else if b == UInt8(ascii: "\"") || b == UInt8(ascii: "\\") {
+                    escaping = true
+                }
+            }
+            guard !extra, first > 0, second > first + 1, second < t.count - 1 else {
+                throw JSONWireError(.badField, "topic must be <namespace>/<runId>/<type>")
+            }
+            guard first <= PoolNames.maxNameBytes, second - first - 1 <= PoolNames.maxNameBytes else {
+                throw JSONWireError(.badField, "namespace or run id longer than \(PoolNames.maxNameBytes) bytes")
+            }
+            if !ascii && String(validating: t, as: UTF8.self) == nil {
+                throw JSONWireError(.badField, "topic is not valid UTF-8")
+            }
+            firstSlash = first
+            secondSlash = second
+            count = t.count
+            needsEscaping = escaping
+        }
+
+        func runKey(_ t: UnsafeRawBufferPointer) -> String {
+            String(decoding: UnsafeRawBufferPointer(rebasing: t[0..<secondSlash]), as: UTF8.self)
+        }
+
+        func isTerminal(_ t: UnsafeRawBufferPointer) -> Bool {
+            let type = UnsafeRawBufferPointer(rebasing: t[(secondSlash + 1)..<count])
+            return type.elementsEqual("final".utf8) || type.elementsEqual("error".utf8)
+                || type.elementsEqual("cancelled".utf8)
+        }
+    }
+
+    // MARK: Fast path
+
+    private static func fastScan(
+        _ parts: TopicParts,
+        topic t: UnsafeRawBufferPointer,
+        envelope e: UnsafeRawBufferPointer
+    )
+        throws(JSONWireError) -> EnvelopeHeader?
+    {
+        guard !parts.needsEscaping else { return nil }
+        var i = 0
+        func literal(_ s: StaticString) -> Bool {
+            let n = s.utf8CodeUnitCount
+            guard i + n <= e.count else { return false }
+            for k in 0..<n where e[i + k] != s.utf8Start[k] { return false }
+            i += n
+            return true
+        }
+        func bytes(_ range: Range<Int>) -> Bool {
+            let n = range.count
+            guard i + n <= e.count else { return false }
+            for k in 0..<n where e[i + k] != t[range.lowerBound + k] { return false }
+            i += n
+            return true
+        }
+        func number() -> Int? {
+            var value = 0
+            let start = i
+            while i < e.count, e[i] >= UInt8(ascii: "0"), e[i] <= UInt8(ascii: "9"), i - start < 18 {
+                value = value * 10 + Int(e[i] - UInt8(ascii: "0"))
+                i += 1
+            }
+            guard i > start, !(e[start] == UInt8(ascii: "0") && i - start > 1) else { return nil }
+            return value
+        }
+        guard literal("{\"v\":1,\"ns\":\""), bytes(0..<parts.firstSlash), literal("\",\"run\":\""),
+            bytes((parts.firstSlash + 1)..<parts.secondSlash), literal("\",\"attempt\":"), let attempt = number(),
+            literal(",\"seq\":"), let seq = number(), literal(",\"type\":\""),
+            bytes((parts.secondSlash + 1)..<parts.count), literal("\",")
+        else { return nil }
+        guard attempt >= 1, seq >= 1 else { return nil }
+        // The rest: "node", "ts", "content" (and any unknown fields), validated strictly.
+        var p = JSONParser(e, index: i - 1)
+        var fields = JSONParser.ObjectFields(known: WireEvent.envelopeKeys)
+        for key in ["v", "ns", "run", "attempt", "seq", "type"] { _ = fields.insert(key) }
+        var hasNode = false
+        var hasTs = false
+        var hasContent = false
+        p.index += 1  // the ',' after "type"
+        while true {
+            guard try p.peek() == UInt8(ascii: "\"") else {
+                throw JSONWireError(.unexpectedByte, "expected a string key", offset: p.index)
+            }
+            let keyOffset = p.index
+            let key = try p.parseString()
+            guard fields.insert(key) else {
+                throw JSONWireError(.duplicateKey, "duplicate key \"\(key)\"", offset: keyOffset)
+            }
+            try p.expect(UInt8(ascii: ":"), "':'")
+            switch key {
+            case "node":
+                hasNode = try p.peek() == UInt8(ascii: "\"")
+            case "ts":
+                let b = try p.peek()
+                hasTs = b == UInt8(ascii: "-") || JSONParser.isDigit(b)
+            case "content":
+                hasContent = true
+            default:
+                break
+            }
+            try p.skipValue(depth: 1)
+            let c = try p.peek()
+            p.index += 1
+            if c == UInt8(ascii: ",") { continue }
+            if c == UInt8(ascii: "}") { break }
+            throw JSONWireError(.unexpectedByte, "expected ',' or '}'", offset: p.index - 1)
+        }
+        try p.expectEnd()
+        guard hasNode, hasTs, hasContent else {
+            throw JSONWireError(.badField, "envelope needs \"node\" (string), \"ts\" (number) and \"content\"")
+        }
+        return EnvelopeHeader(runKey: parts.runKey(t), attempt: attempt, seq: seq, isTerminal: parts.isTerminal(t))
+    }
+
+    // MARK: General path
+
+    private static func generalScan(
+        _ parts: TopicParts,
+        topic t: UnsafeRawBufferPointer,
+        envelope: UnsafeRawBufferPointer
+    ) throws(JSONWireError) -> EnvelopeHeader {
+        let topic = try EventTopic.parse(t)
+        var p = JSONParser(envelope)
+        var fields = JSONParser.ObjectFields(known: WireEvent.envelopeKeys)
+        var v: Int?
+        var ns: String?
+        var run: String?
+        var attempt: Int?
+        var seq: Int?
+        var type: String?
+        var hasNode = false
+        var hasTs = false
+        var hasContent = false
+        try p.forEachField(&fields) { (key, p) throws(JSONWireError) in
+            switch key {
+            case "v": v = try p.parseValue(depth: 1).intValue
+            case "ns": ns = try p.parseValue(depth: 1).stringValue
+            case "run": run = try p.parseValue(depth: 1).stringValue
+            case "attempt": attempt = try p.parseValue(depth: 1).intValue
+            case "seq": seq = try p.parseValue(depth: 1).intValue
+            case "type": type = try p.parseValue(depth: 1).stringValue
+            case "node":
+                hasNode = try p.peek() == UInt8(ascii: "\"")
+                try p.skipValue(depth: 1)
+            case "ts":
+                let b = try p.peek()
+                hasTs = b == UInt8(ascii: "-") || JSONParser.isDigit(b)
+                try p.skipValue(depth: 1)
+            case "content":
+                hasContent = true
+                try p.skipValue(depth: 1)
+            default: try p.skipValue(depth: 1)
+            }
+        }
+        try p.expectEnd()
+        guard let v else { throw JSONWireError(.badField, "envelope field \"v\" must be an integer") }
+        guard v == 1 else { throw JSONWireError(.unsupportedVersion, "envelope version \(v) is not supported (1 is)") }
+        guard let attempt, attempt >= 1 else {
+            throw JSONWireError(.badField, "envelope field \"attempt\" must be an integer ≥ 1")
+        }
+        guard let seq, seq >= 1 else { throw JSONWireError(.badField, "envelope field \"seq\" must be an integer ≥ 1") }
+        guard hasNode, hasTs, hasContent else {
+            throw JSONWireError(.badField, "envelope needs \"node\" (string), \"ts\" (number) and \"content\"")
+        }
+        guard ns == topic.namespace, run == topic.runId, type == topic.type else {
+            throw JSONWireError(.badField, "topic \(topic.text) disagrees with the envelope's ns/run/type")
+        }
+        return EnvelopeHeader(runKey: parts.runKey(t), attempt: attempt, seq: seq, isTerminal: parts.isTerminal(t))
+    }
+}

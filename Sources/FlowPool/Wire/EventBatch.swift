@@ -1,0 +1,69 @@
+/// Several events in one ZeroMQ message, as workers send them to the coordinator's event ingest.
+///
+/// Two frames: the marker `"\u{0}batch"` and the packed events, each as a little-endian `UInt32` topic
+/// length, the topic, a little-endian `UInt32` envelope length and the envelope. The coordinator unpacks
+/// a batch and publishes each event on its own (two frames), so subscribers never see batches.
+public enum EventBatch {
+    /// The first frame of a batch message (a topic no event can have: it starts with a zero byte).
+    public static let marker: [UInt8] = Array("\u{0}batch".utf8)
+    /// Most events packed into one message.
+    public static let maxEvents = 256
+    /// Most bytes packed into one message.
+    public static let maxBytes = 256 * 1024
+
+    /// Packs events (each `[topic, envelope]`) into batch messages within the limits.
+    public static func pack(_ events: [[[UInt8]]]) -> [[[UInt8]]] {
+        var messages: [[[UInt8]]] = []
+        var body: [UInt8] = []
+        var count = 0
+        for frames in events where frames.count == 2 {
+            let size = 8 + frames[0].count + frames[1].count
+            if count > 0 && (count == maxEvents || body.count + size > maxBytes) {
+                messages.append([marker, body])
+                body = []
+                count = 0
+            }
+            if body.isEmpty { body.reserveCapacity(min(maxBytes, size * events.count)) }
+            append(UInt32(frames[0].count), to: &body)
+            body += frames[0]
+            append(UInt32(frames[1].count), to: &body)
+            body += frames[1]
+            count += 1
+        }
+        if count > 0 { messages.append([marker, body]) }
+        return messages
+    }
+
+    /// Unpacks a batch body into its events' frames.
+    /// - Throws: ``JSONWireError`` (`bad_field`) when a length runs past the end of the body.
+    public static func unpack(_ body: [UInt8]) throws(JSONWireError) -> [RawEvent] {
+        var events: [RawEvent] = []
+        var i = 0
+        while i < body.count {
+            let topicLength = try length(body, at: i)
+            let topicStart = i + 4
+            let envelopeAt = topicStart + topicLength
+            let envelopeLength = try length(body, at: envelopeAt)
+            let envelopeStart = envelopeAt + 4
+            let end = envelopeStart + envelopeLength
+            guard end <= body.count else { throw JSONWireError(.badField, "event batch truncated at byte \(i)") }
+            events.append(
+                RawEvent(topic: Array(body[topicStart..<envelopeAt]), envelope: Array(body[envelopeStart..<end]))
+            )
+            i = end
+        }
+        return events
+    }
+
+    private static func length(_ body: [UInt8], at i: Int) throws(JSONWireError) -> Int {
+        guard i >= 0, i + 4 <= body.count else { throw JSONWireError(.badField, "event batch truncated at byte \(i)") }
+        return Int(body[i]) | Int(body[i + 1]) << 8 | Int(body[i + 2]) << 16 | Int(body[i + 3]) << 24
+    }
+
+    private static func append(_ value: UInt32, to body: inout [UInt8]) {
+        body.append(UInt8(truncatingIfNeeded: value))
+        body.append(UInt8(truncatingIfNeeded: value >> 8))
+        body.append(UInt8(truncatingIfNeeded: value >> 16))
+        body.append(UInt8(truncatingIfNeeded: value >> 24))
+    }
+}

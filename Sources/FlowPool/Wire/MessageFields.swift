@@ -1,0 +1,103 @@
+import FlowCore
+
+/// Typed access to the fields of a protocol message, with errors that name the field.
+struct MessageFields {
+    let object: [String: JSONValue]
+    let op: String
+
+    /// Parses a one-frame protocol message: a JSON object with `"v": 1` and a string `"op"`.
+    init(frame: some Collection<UInt8>) throws(JSONWireError) {
+        let value = try JSONValue(wireBytes: frame)
+        guard case .object(let object) = value else {
+            throw JSONWireError(.badField, "a message is a JSON object")
+        }
+        guard let v = object["v"]?.intValue else {
+            throw JSONWireError(.badField, "field \"v\" (protocol version, an integer) is missing")
+        }
+        guard v == PoolProtocol.version else {
+            throw JSONWireError(
+                .unsupportedVersion,
+                "protocol version \(v) is not supported; this build speaks \(PoolProtocol.version)"
+            )
+        }
+        guard let op = object["op"]?.stringValue else {
+            throw JSONWireError(.badField, "field \"op\" (a string) is missing")
+        }
+        self.object = object
+        self.op = op
+    }
+
+    func string(_ key: String) throws(JSONWireError) -> String {
+        guard let s = object[key]?.stringValue else {
+            throw JSONWireError(.badField, "\(op): field \"\(key)\" must be a string")
+        }
+        return s
+    }
+
+    func optionalString(_ key: String) throws(JSONWireError) -> String? {
+        guard let v = object[key], !v.isNull else { return nil }
+        guard let s = v.stringValue else { throw JSONWireError(.badField, "\(op): field \"\(key)\" must be a string") }
+        return s
+    }
+
+    func int(_ key: String, min: Int = 0) throws(JSONWireError) -> Int {
+        guard let i = object[key]?.intValue, i >= min else {
+            throw JSONWireError(.badField, "\(op): field \"\(key)\" must be an integer ≥ \(min)")
+        }
+        return i
+    }
+
+    func optionalInt(_ key: String, min: Int = 0) throws(JSONWireError) -> Int? {
+        guard let v = object[key], !v.isNull else { return nil }
+        guard let i = v.intValue, i >= min else {
+            throw JSONWireError(.badField, "\(op): field \"\(key)\" must be an integer ≥ \(min)")
+        }
+        return i
+    }
+
+    func bool(_ key: String, default value: Bool) throws(JSONWireError) -> Bool {
+        guard let v = object[key], !v.isNull else { return value }
+        guard let b = v.boolValue else { throw JSONWireError(.badField, "\(op): field \"\(key)\" must be a boolean") }
+        return b
+    }
+
+    func value(_ key: String) -> JSONValue { object[key] ?? .null }
+
+    func namespace(_ key: String = "ns") throws(JSONWireError) -> String {
+        let ns = try string(key)
+        if let problem = PoolNames.problem(namespace: ns) { throw JSONWireError(.badField, "\(op): \(problem)") }
+        return ns
+    }
+
+    func runId(_ key: String = "run") throws(JSONWireError) -> String {
+        let run = try string(key)
+        if let problem = PoolNames.problem(runId: run) { throw JSONWireError(.badField, "\(op): \(problem)") }
+        return run
+    }
+}
+
+/// Version and limits of the FlowPool wire protocol.
+public enum PoolProtocol {
+    /// The protocol version this build speaks (field `v` of every message and envelope).
+    public static let version = 1
+
+    /// Writes the common head of a message: `{"v":1,"op":"<op>"`.
+    static func head(_ w: inout JSONWriter, _ op: String) {
+        w.raw("{\"v\":1,\"op\":")
+        w.string(op)
+    }
+
+    /// Builds a one-frame message from an op and its fields.
+    static func message(_ op: String, _ fields: KeyValuePairs<String, JSONValue>) -> [UInt8] {
+        var w = JSONWriter(capacity: 128)
+        head(&w, op)
+        for (k, v) in fields where !v.isNull {
+            w.byte(UInt8(ascii: ","))
+            w.string(k)
+            w.byte(UInt8(ascii: ":"))
+            w.value(v)
+        }
+        w.byte(UInt8(ascii: "}"))
+        return w.bytes
+    }
+}

@@ -1,0 +1,197 @@
+import FlowCore
+
+/// A ``StreamEvent`` as it travels on the event bus: the event plus the attempt that produced it.
+///
+/// On the wire it is two frames: the topic `<namespace>/<runId>/<type>` and the JSON envelope
+/// `{"v":1,"ns":…,"run":…,"attempt":…,"seq":…,"type":…,"node":…,"ts":…,"content":…}`.
+/// `seq` counts from 1 within one attempt; see docs/PROTOCOL.md.
+public struct WireEvent: Sendable, Hashable {
+    /// The event.
+    public var event: StreamEvent
+    /// The execution attempt of the run that produced the event, starting at 1.
+    public var attempt: Int
+
+    public init(event: StreamEvent, attempt: Int) {
+        self.event = event
+        self.attempt = attempt
+    }
+
+    /// The topic frame's bytes.
+    public var topicBytes: [UInt8] {
+        var bytes: [UInt8] = []
+        bytes.reserveCapacity(event.namespace.utf8.count + event.runId.utf8.count + event.type.rawValue.utf8.count + 2)
+        bytes.append(contentsOf: event.namespace.utf8)
+        bytes.append(UInt8(ascii: "/"))
+        bytes.append(contentsOf: event.runId.utf8)
+        bytes.append(UInt8(ascii: "/"))
+        bytes.append(contentsOf: event.type.rawValue.utf8)
+        return bytes
+    }
+
+    /// The envelope frame's bytes (compact JSON, fields in the documented order).
+    public var envelopeBytes: [UInt8] {
+        var w = JSONWriter(capacity: 160)
+        Self.writeEnvelope(&w, event, attempt: attempt)
+        return w.bytes
+    }
+
+    static func writeEnvelope(_ w: inout JSONWriter, _ event: StreamEvent, attempt: Int) {
+        w.raw("{\"v\":1,\"ns\":")
+        w.string(event.namespace)
+        w.raw(",\"run\":")
+        w.string(event.runId)
+        w.raw(",\"attempt\":")
+        w.int(attempt)
+        w.raw(",\"seq\":")
+        w.int(event.seq)
+        w.raw(",\"type\":")
+        w.string(event.type.rawValue)
+        w.raw(",\"node\":")
+        w.string(event.node)
+        w.raw(",\"ts\":")
+        w.double(event.timestamp)
+        w.raw(",\"content\":")
+        w.value(event.content)
+        w.byte(UInt8(ascii: "}"))
+    }
+
+    static let envelopeKeys = ["v", "ns", "run", "attempt", "seq", "type", "node", "ts", "content"]
+
+    /// Decodes an event from its two frames, checking that the envelope agrees with the topic.
+    ///
+    /// Unknown envelope fields are ignored (a v1 reader accepts additions); missing or mistyped fields,
+    /// a `v` other than 1 and a topic that disagrees with the envelope are errors.
+    /// - Throws: ``JSONWireError``.
+    public static func decode(
+        topic: some Collection<UInt8>,
+        envelope: some Collection<UInt8>
+    ) throws(JSONWireError)
+        -> WireEvent
+    {
+        let topicString = try EventTopic.parse(topic)
+        let result: Result<WireEvent, JSONWireError>? = envelope.withContiguousStorageIfAvailable { buffer in
+            Result { () throws(JSONWireError) -> WireEvent in
+                try decodeEnvelope(UnsafeRawBufferPointer(buffer), topic: topicString)
+            }
+        }
+        if let result { return try result.get() }
+        let copy = Array(envelope)
+        let r: Result<WireEvent, JSONWireError> = copy.withUnsafeBytes { buffer in
+            Result { () throws(JSONWireError) -> WireEvent in try decodeEnvelope(buffer, topic: topicString) }
+        }
+        return try r.get()
+    }
+
+    static func decodeEnvelope(_ bytes: UnsafeRawBufferPointer, topic: EventTopic) throws(JSONWireError) -> WireEvent {
+        var p = JSONParser(bytes)
+        guard try p.peek() == UInt8(ascii: "{") else {
+            throw JSONWireError(.unexpectedByte, "an envelope is a JSON object", offset: p.index)
+        }
+        var parsed = JSONParser.ObjectFields(known: WireEvent.envelopeKeys)
+        var v: Int?
+        var ns: String?
+        var run: String?
+        var attempt: Int?
+        var seq: Int?
+        var type: String?
+        var node: String?
+        var ts: Double?
+        var content: JSONValue?
+        try p.forEachField(&parsed) { (key, p) throws(JSONWireError) in
+            switch key {
+            case "v": v = try p.parseValue(depth: 1).intValue
+            case "ns": ns = try p.parseValue(depth: 1).stringValue
+            case "run": run = try p.parseValue(depth: 1).stringValue
+            case "attempt": attempt = try p.parseValue(depth: 1).intValue
+            case "seq": seq = try p.parseValue(depth: 1).intValue
+            case "type": type = try p.parseValue(depth: 1).stringValue
+            case "node": node = try p.parseValue(depth: 1).stringValue
+            case "ts": ts = try p.parseValue(depth: 1).doubleValue
+            case "content": content = try p.parseValue(depth: 1)
+            default: try p.skipValue(depth: 1)
+            }
+        }
+        try p.expectEnd()
+        guard let v else { throw JSONWireError(.badField, "envelope field \"v\" must be an integer") }
+        guard v == 1 else { throw JSONWireError(.unsupportedVersion, "envelope version \(v) is not supported (1 is)") }
+        guard let ns else { throw JSONWireError(.badField, "envelope field \"ns\" must be a string") }
+        guard let run else { throw JSONWireError(.badField, "envelope field \"run\" must be a string") }
+        guard let attempt, attempt >= 1 else {
+            throw JSONWireError(.badField, "envelope field \"attempt\" must be an integer ≥ 1")
+        }
+        guard let seq, seq >= 1 else { throw JSONWireError(.badField, "envelope field \"seq\" must be an integer ≥ 1") }
+        guard let type else { throw JSONWireError(.badField, "envelope field \"type\" must be a string") }
+        guard let node else { throw JSONWireError(.badField, "envelope field \"node\" must be a string") }
+        guard let ts else { throw JSONWireError(.badField, "envelope field \"ts\" must be a number") }
+        guard let content else { throw JSONWireError(.badField, "envelope field \"content\" is missing") }
+        guard ns == topic.namespace, run == topic.runId, type == topic.type else {
+            throw JSONWireError(
+                .badField,
+                "topic \(topic.namespace)/\(topic.runId)/\(topic.type) disagrees with the envelope (\(ns)/\(run)/\(type))"
+            )
+        }
+        let event = StreamEvent(
+            namespace: ns,
+            runId: run,
+            seq: UInt64(seq),
+            type: EventType(rawValue: type),
+            node: node,
+            timestamp: ts,
+            content: content
+        )
+        return WireEvent(event: event, attempt: attempt)
+    }
+}
+
+extension JSONParser {
+    /// Keys seen in one object, for duplicate detection without building the object.
+    struct ObjectFields {
+        /// Bit i set when `known[i]` was seen.
+        var seenKnown: UInt64 = 0
+        var known: [String]
+        var others: Set<String> = []
+
+        init(known: [String] = []) { self.known = known }
+
+        /// Records `key`; false when it was already seen.
+        mutating func insert(_ key: String) -> Bool {
+            for (i, k) in known.enumerated() where k == key {
+                let bit: UInt64 = 1 << UInt64(i)
+                if seenKnown & bit != 0 { return false }
+                seenKnown |= bit
+                return true
+            }
+            return others.insert(key).inserted
+        }
+    }
+
+    /// Walks the members of the object at the current position, calling `body` with each key and the parser
+    /// positioned at the member's value; `body` must consume the value.
+    mutating func forEachField(
+        _ fields: inout ObjectFields,
+        _ body: (String, inout JSONParser) throws(JSONWireError) -> Void
+    ) throws(JSONWireError) {
+        try expect(UInt8(ascii: "{"), "'{'")
+        if try peek() == UInt8(ascii: "}") {
+            index += 1
+            return
+        }
+        while true {
+            guard try peek() == UInt8(ascii: "\"") else {
+                throw JSONWireError(.unexpectedByte, "expected a string key", offset: index)
+            }
+            let keyOffset = index
+            let key = try parseString()
+            guard fields.insert(key) else {
+                throw JSONWireError(.duplicateKey, "duplicate key \"\(key)\"", offset: keyOffset)
+            }
+            try expect(UInt8(ascii: ":"), "':'")
+            try body(key, &self)
+            let c = try peek()
+            index += 1
+            if c == UInt8(ascii: ",") { continue }
+            if c == UInt8(ascii: "}") { return }
+            throw JSONWireError(.unexpectedByte, "expected ',' or '}'", offset: index - 1)
+        }
+    }
+}

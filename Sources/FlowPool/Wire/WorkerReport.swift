@@ -1,0 +1,268 @@
+import FlowCore
+
+/// A message from a worker (DEALER) to the coordinator's worker endpoint (ROUTER).
+///
+/// One JSON frame, except `result`, which is followed by the terminal event's topic and envelope frames.
+public enum WorkerReport: Sendable, Hashable {
+    /// Announces the worker; sent on connect and whenever the coordinator answers `reregister`.
+    case hello(WorkerHello)
+    /// Grants the coordinator `credit` more jobs (one per free execution slot).
+    case ready(credit: Int)
+    /// Liveness, every heartbeat interval.
+    case heartbeat(inFlight: Int, completed: Int, draining: Bool)
+    /// The worker has received these attempts (job id, attempt).
+    case ack([JobAttempt])
+    /// An attempt ended.
+    case result(WorkerResult)
+    /// The worker is leaving after finishing what it held.
+    case bye
+
+    /// Encodes the report as its frames.
+    public var frames: [[UInt8]] {
+        switch self {
+        case .hello(let h):
+            return [
+                PoolProtocol.message(
+                    "hello",
+                    [
+                        "worker": .string(h.workerId), "host": .string(h.host), "pid": .int(h.pid),
+                        "concurrency": .int(h.concurrency), "flows": .array(h.flows.map { .string($0) }),
+                    ]
+                )
+            ]
+        case .ready(let credit): return [PoolProtocol.message("ready", ["credit": .int(credit)])]
+        case .heartbeat(let inFlight, let completed, let draining):
+            return [
+                PoolProtocol.message(
+                    "heartbeat",
+                    ["in_flight": .int(inFlight), "completed": .int(completed), "draining": .bool(draining)]
+                )
+            ]
+        case .ack(let attempts):
+            if attempts.count == 1, let a = attempts.first {
+                return [PoolProtocol.message("ack", ["job": .string(a.job), "attempt": .int(a.attempt)])]
+            }
+            let list: [JSONValue] = attempts.map { ["job": .string($0.job), "attempt": .int($0.attempt)] }
+            return [PoolProtocol.message("ack", ["jobs": .array(list)])]
+        case .result(let r):
+            var error: JSONValue = .null
+            if let code = r.errorCode {
+                error = ["code": .string(code.rawValue), "message": .string(r.errorMessage ?? "")]
+            }
+            return [
+                PoolProtocol.message(
+                    "result",
+                    [
+                        "job": .string(r.job), "attempt": .int(r.attempt), "status": .string(r.status.rawValue),
+                        "result": r.result, "error": error,
+                    ]
+                ),
+                r.terminal.topic, r.terminal.envelope,
+            ]
+        case .bye: return [PoolProtocol.message("bye", [:])]
+        }
+    }
+
+    /// Decodes a report from its frames (routing identity already removed).
+    /// - Throws: ``JSONWireError``.
+    public static func decode(_ frames: [[UInt8]]) throws(JSONWireError) -> WorkerReport {
+        guard let first = frames.first else { throw JSONWireError(.badField, "empty message") }
+        let f = try MessageFields(frame: first)
+        let expected = f.op == "result" ? 3 : 1
+        guard frames.count == expected else {
+            throw JSONWireError(.badField, "\(f.op): expected \(expected) frame(s), got \(frames.count)")
+        }
+        switch f.op {
+        case "hello":
+            let flows = f.value("flows").arrayValue?.compactMap(\.stringValue) ?? []
+            return .hello(
+                WorkerHello(
+                    workerId: try f.string("worker"),
+                    host: try f.optionalString("host") ?? "",
+                    pid: try f.optionalInt("pid") ?? 0,
+                    concurrency: try f.int("concurrency", min: 1),
+                    flows: flows
+                )
+            )
+        case "ready": return .ready(credit: try f.int("credit", min: 1))
+        case "heartbeat":
+            return .heartbeat(
+                inFlight: try f.int("in_flight"),
+                completed: try f.int("completed"),
+                draining: try f.bool("draining", default: false)
+            )
+        case "ack":
+            if let list = f.object["jobs"], !list.isNull {
+                guard let items = list.arrayValue, items.count <= 100_000 else {
+                    throw JSONWireError(.badField, "ack: \"jobs\" must be an array")
+                }
+                var attempts: [JobAttempt] = []
+                attempts.reserveCapacity(items.count)
+                for item in items {
+                    guard case .object(let o) = item else {
+                        throw JSONWireError(.badField, "ack: each job is an object")
+                    }
+                    let a = MessageFields(object: o, op: "ack")
+                    attempts.append(JobAttempt(job: try a.string("job"), attempt: try a.int("attempt", min: 1)))
+                }
+                return .ack(attempts)
+            }
+            return .ack([JobAttempt(job: try f.string("job"), attempt: try f.int("attempt", min: 1))])
+        case "result":
+            guard let status = RunResult.Status(rawValue: try f.string("status")) else {
+                throw JSONWireError(.badField, "result: \"status\" must be \"completed\" or \"failed\"")
+            }
+            var code: PoolErrorCode?
+            var message: String?
+            if case .object(let e) = f.value("error") {
+                code = e["code"]?.stringValue.map(PoolErrorCode.init(rawValue:))
+                message = e["message"]?.stringValue
+            }
+            return .result(
+                WorkerResult(
+                    job: try f.string("job"),
+                    attempt: try f.int("attempt", min: 1),
+                    status: status,
+                    result: f.value("result"),
+                    errorCode: code,
+                    errorMessage: message,
+                    terminal: RawEvent(topic: frames[1], envelope: frames[2])
+                )
+            )
+        case "bye": return .bye
+        default: throw JSONWireError(.unknownOp, "unknown op \"\(f.op.prefix(64))\"")
+        }
+    }
+}
+
+/// One attempt of one job.
+public struct JobAttempt: Sendable, Hashable {
+    public var job: String
+    public var attempt: Int
+
+    public init(job: String, attempt: Int) {
+        self.job = job
+        self.attempt = attempt
+    }
+}
+
+/// A worker's introduction.
+public struct WorkerHello: Sendable, Hashable {
+    public var workerId: String
+    public var host: String
+    public var pid: Int
+    /// How many runs the worker executes at once.
+    public var concurrency: Int
+    /// The flows it can run.
+    public var flows: [String]
+
+    public init(workerId: String, host: String, pid: Int, concurrency: Int, flows: [String]) {
+        self.workerId = workerId
+        self.host = host
+        self.pid = pid
+        self.concurrency = concurrency
+        self.flows = flows
+    }
+}
+
+/// The end of one attempt, as a worker reports it.
+public struct WorkerResult: Sendable, Hashable {
+    public var job: String
+    public var attempt: Int
+    public var status: RunResult.Status
+    public var result: JSONValue
+    public var errorCode: PoolErrorCode?
+    public var errorMessage: String?
+    /// The attempt's terminal event, exactly as published on the event bus.
+    public var terminal: RawEvent
+
+    public init(
+        job: String,
+        attempt: Int,
+        status: RunResult.Status,
+        result: JSONValue,
+        errorCode: PoolErrorCode? = nil,
+        errorMessage: String? = nil,
+        terminal: RawEvent
+    ) {
+        self.job = job
+        self.attempt = attempt
+        self.status = status
+        self.result = result
+        self.errorCode = errorCode
+        self.errorMessage = errorMessage
+        self.terminal = terminal
+    }
+}
+
+/// A message from the coordinator's worker endpoint to one worker.
+public enum WorkerCommand: Sendable, Hashable {
+    /// Run this attempt of this job.
+    case job(JobAssignment)
+    /// The coordinator does not know this worker (it restarted, or declared the worker dead): send `hello` and
+    /// `ready` again.
+    case reregister
+    /// A report was rejected.
+    case error(code: PoolErrorCode, message: String)
+    /// Answer to a `heartbeat` with `draining: true`: no job will follow this message.
+    case drainAck
+
+    public var frame: [UInt8] {
+        switch self {
+        case .job(let j):
+            return PoolProtocol.message(
+                "job",
+                [
+                    "job": .string(j.job), "attempt": .int(j.attempt), "flow": .string(j.flow),
+                    "ns": .string(j.namespace), "run": .string(j.runId), "input": j.input,
+                ]
+            )
+        case .reregister: return PoolProtocol.message("reregister", [:])
+        case .drainAck: return PoolProtocol.message("drain_ack", [:])
+        case .error(let code, let message):
+            return PoolProtocol.message("error", ["code": .string(code.rawValue), "message": .string(message)])
+        }
+    }
+
+    /// Decodes a command frame.
+    public static func decode(_ frames: [[UInt8]]) throws(JSONWireError) -> WorkerCommand {
+        guard frames.count == 1 else { throw JSONWireError(.badField, "expected 1 frame, got \(frames.count)") }
+        let f = try MessageFields(frame: frames[0])
+        switch f.op {
+        case "job":
+            return .job(
+                JobAssignment(
+                    job: try f.string("job"),
+                    attempt: try f.int("attempt", min: 1),
+                    flow: try f.string("flow"),
+                    namespace: try f.namespace(),
+                    runId: try f.runId(),
+                    input: f.value("input")
+                )
+            )
+        case "reregister": return .reregister
+        case "drain_ack": return .drainAck
+        case "error": return .error(code: PoolErrorCode(try f.string("code")), message: try f.string("message"))
+        default: throw JSONWireError(.unknownOp, "unknown op \"\(f.op.prefix(64))\"")
+        }
+    }
+}
+
+/// One attempt of a job, as dispatched to a worker.
+public struct JobAssignment: Sendable, Hashable {
+    public var job: String
+    public var attempt: Int
+    public var flow: String
+    public var namespace: String
+    public var runId: String
+    public var input: JSONValue
+
+    public init(job: String, attempt: Int, flow: String, namespace: String, runId: String, input: JSONValue) {
+        self.job = job
+        self.attempt = attempt
+        self.flow = flow
+        self.namespace = namespace
+        self.runId = runId
+        self.input = input
+    }
+}

@@ -1,0 +1,334 @@
+import FlowCore
+import Logging
+import ServiceLifecycle
+import Synchronization
+import ZeroMQ
+
+/// A connected worker's moving parts: job intake with credit, flow execution, event pump, heartbeats, drain.
+final class WorkerRuntime: Sendable {
+    struct State {
+        var inFlight = 0
+        var completed = 0
+        var failed = 0
+        /// Slots freed but not yet granted to the coordinator as credit.
+        var owed = 0
+        var draining = false
+        var drainAcked = false
+        /// When draining began (monotonic seconds).
+        var drainStarted: Double?
+        var finished = false
+        var doneWaiter: CheckedContinuation<Void, Never>?
+    }
+
+    let workerId: String
+    let config: WorkerConfiguration
+    let registry: FlowRegistry
+    let loop: SocketLoop
+    let dealer: SocketLoop.SocketHandle
+    let publisher: SocketLoop.SocketHandle
+    let logger: Logger
+    let outbox: EventOutbox
+    private let state = Mutex(State())
+    /// Seconds a draining worker waits for `drain_ack` before it stops without one.
+    static let drainAckTimeout = 3.0
+
+    init(
+        workerId: String,
+        config: WorkerConfiguration,
+        registry: FlowRegistry,
+        loop: SocketLoop,
+        dealer: SocketLoop.SocketHandle,
+        publisher: SocketLoop.SocketHandle,
+        logger: Logger
+    ) {
+        self.workerId = workerId
+        self.config = config
+        self.registry = registry
+        self.loop = loop
+        self.dealer = dealer
+        self.publisher = publisher
+        self.logger = logger
+        self.outbox = EventOutbox(capacity: config.eventQueueCapacity)
+    }
+
+    private var hello: WorkerReport {
+        .hello(
+            WorkerHello(
+                workerId: workerId,
+                host: ProcessInfoLite.hostName,
+                pid: ProcessInfoLite.pid,
+                concurrency: config.concurrency,
+                flows: registry.names
+            )
+        )
+    }
+
+    func run(commands: InboundMessages) async throws {
+        try await loop.send(hello.frames, on: dealer)
+        try await loop.send(WorkerReport.ready(credit: config.concurrency).frames, on: dealer)
+        try await withGracefulShutdownHandler {
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                group.addTask { try await self.pump() }
+                group.addTask { await self.heartbeats() }
+                group.addTask {
+                    await withTaskGroup(of: Void.self) { intake in
+                        intake.addTask {
+                            await withDiscardingTaskGroup { jobs in await self.intake(commands, jobs: &jobs) }
+                        }
+                        await self.waitUntilDone()
+                        intake.cancelAll()
+                    }
+                    // Nothing is in flight any more: let the pump send what is left and stop.
+                    self.outbox.finish()
+                }
+                try await group.waitForAll()
+            }
+        } onGracefulShutdown: {
+            self.beginDrain()
+        }
+        // Everything held has finished: flush events, then say goodbye.
+        try? await loop.sendConfirmed(WorkerReport.bye.frames, on: dealer)
+        let s = state.withLock { $0 }
+        logger.info(
+            "worker stopped",
+            metadata: ["completed": "\(s.completed)", "failed": "\(s.failed)", "events.dropped": "\(outbox.dropped)"]
+        )
+    }
+
+    // MARK: Intake
+
+    private func intake(_ commands: InboundMessages, jobs: inout DiscardingTaskGroup) async {
+        var iterator = commands.makeAsyncIterator()
+        while let batch = await iterator.nextBatch() {
+            var received: [JobAssignment] = []
+            var others: [WorkerCommand] = []
+            for frames in batch {
+                do {
+                    switch try WorkerCommand.decode(frames) {
+                    case .job(let job): received.append(job)
+                    case let other: others.append(other)
+                    }
+                } catch {
+                    logger.warning("undecodable message from the coordinator: \(error)")
+                }
+            }
+            if !received.isEmpty {
+                // One ack for every job of the batch.
+                state.withLock { $0.inFlight += received.count }
+                loop.trySend(
+                    WorkerReport.ack(received.map { JobAttempt(job: $0.job, attempt: $0.attempt) }).frames,
+                    on: dealer
+                )
+                for job in received { jobs.addTask { await self.execute(job) } }
+            }
+            for command in others { await handle(command) }
+        }
+    }
+
+    /// Handles the coordinator's messages other than jobs.
+    private func handle(_ command: WorkerCommand) async {
+        switch command {
+        case .job:
+            break
+        case .reregister:
+            let free = state.withLock { s in
+                s.owed = 0
+                return s.draining ? 0 : config.concurrency - s.inFlight
+            }
+            try? await loop.send(hello.frames, on: dealer)
+            if free > 0 { try? await loop.send(WorkerReport.ready(credit: free).frames, on: dealer) }
+        case .drainAck:
+            state.withLock { $0.drainAcked = true }
+            checkDone()
+        case .error(let code, let message):
+            logger.warning("the coordinator rejected a report: \(code): \(message)")
+        }
+    }
+
+    // MARK: Execution
+
+    private func execute(_ job: JobAssignment) async {
+        let sink = JobSink(attempt: job.attempt, outbox: outbox)
+        var status = RunResult.Status.completed
+        var value: JSONValue = .null
+        var code: PoolErrorCode?
+        var message: String?
+        if let factory = registry.factory(for: job.flow) {
+            do {
+                let invocation = try factory(job.input)
+                do {
+                    let result = try await invocation.flow.run(
+                        invocation.store,
+                        namespace: job.namespace,
+                        runId: job.runId,
+                        params: invocation.params,
+                        sink: sink,
+                        logger: logger
+                    )
+                    value = result.value
+                } catch {
+                    status = .failed
+                    code = .flowFailed
+                    message = "\(error)"
+                }
+            } catch {
+                status = .failed
+                code = .badInput
+                message = "flow \(job.flow) rejected its input: \(error)"
+            }
+        } else {
+            status = .failed
+            code = .unknownFlow
+            message =
+                "this worker has no flow named \"\(job.flow)\" (it has: \(registry.names.joined(separator: ", ")))"
+        }
+        let terminal: RawEvent
+        if let t = sink.terminal {
+            terminal = t
+        } else {
+            // Nothing ran (unknown flow, bad input): the run still gets exactly one terminal event.
+            let event = StreamEvent(
+                namespace: job.namespace,
+                runId: job.runId,
+                seq: 1,
+                type: .error,
+                node: job.flow,
+                timestamp: WallClock.now,
+                content: ["message": .string(message ?? "failed"), "code": .string(code?.rawValue ?? "failed")]
+            )
+            let wire = WireEvent(event: event, attempt: job.attempt)
+            terminal = RawEvent(topic: wire.topicBytes, envelope: wire.envelopeBytes)
+            outbox.push([terminal.topic, terminal.envelope])
+        }
+        if status == .failed {
+            logger.debug(
+                "run failed: \(message ?? "")",
+                metadata: ["job.id": "\(job.job)", "run.id": "\(job.runId)"]
+            )
+        }
+        let report = WorkerReport.result(
+            WorkerResult(
+                job: job.job,
+                attempt: job.attempt,
+                status: status,
+                result: value,
+                errorCode: code,
+                errorMessage: message,
+                terminal: terminal
+            )
+        )
+        try? await loop.send(report.frames, on: dealer)
+        state.withLock { s in
+            s.inFlight -= 1
+            s.completed += 1
+            if status == .failed { s.failed += 1 }
+            s.owed += 1
+        }
+        grantCredit(force: false)
+        checkDone()
+    }
+
+    // MARK: Credit
+
+    /// Grants freed slots to the coordinator, unless draining or the event backlog is too long.
+    private func grantCredit(force: Bool) {
+        let credit: Int = state.withLock { s in
+            guard !s.draining, s.owed > 0, outbox.count <= config.maxEventBacklog else { return 0 }
+            let batch = max(1, config.concurrency / 8)
+            guard force || s.owed >= batch || s.inFlight == 0 else { return 0 }
+            defer { s.owed = 0 }
+            return s.owed
+        }
+        if credit > 0 { loop.trySend(WorkerReport.ready(credit: credit).frames, on: dealer) }
+    }
+
+    // MARK: Events
+
+    private func pump() async throws {
+        while let batch = await outbox.takeBatch() {
+            try await send(batch)
+            grantCredit(force: false)
+        }
+    }
+
+    /// Sends events packed into batch messages and waits until libzmq has taken the last one.
+    private func send(_ batch: [[[UInt8]]]) async throws {
+        let messages = EventBatch.pack(batch)
+        guard let last = messages.last else { return }
+        if messages.count > 1 { try await loop.send(contentsOf: Array(messages.dropLast()), on: publisher) }
+        try await loop.sendConfirmed(last, on: publisher)
+        outbox.markSent(batch.count)
+    }
+
+    // MARK: Heartbeats and drain
+
+    private func heartbeats() async {
+        while !Task.isCancelled && !state.withLock({ $0.finished }) {
+            let s = state.withLock { $0 }
+            loop.trySend(
+                WorkerReport.heartbeat(inFlight: s.inFlight, completed: s.completed, draining: s.draining).frames,
+                on: dealer
+            )
+            grantCredit(force: true)
+            // Without a coordinator to acknowledge the drain, stop waiting for it after a while.
+            if s.draining, !s.drainAcked, let started = s.drainStarted,
+                WallClock.monotonic - started > Self.drainAckTimeout
+            {
+                logger.warning("no drain acknowledgement from the coordinator; stopping anyway")
+                state.withLock { $0.drainAcked = true }
+                checkDone()
+            }
+            logger.debug(
+                "heartbeat",
+                metadata: [
+                    "in_flight": "\(s.inFlight)", "owed": "\(s.owed)", "backlog": "\(outbox.count)",
+                    "completed": "\(s.completed)",
+                ]
+            )
+            try? await Task.sleep(for: config.heartbeatInterval)
+        }
+    }
+
+    private func beginDrain() {
+        let s = state.withLock { s in
+            s.draining = true
+            s.drainStarted = WallClock.monotonic
+            return s
+        }
+        logger.info("draining: finishing \(s.inFlight) runs, taking no new ones")
+        loop.trySend(
+            WorkerReport.heartbeat(inFlight: s.inFlight, completed: s.completed, draining: true).frames,
+            on: dealer
+        )
+    }
+
+    private func checkDone() {
+        let waiter: CheckedContinuation<Void, Never>? = state.withLock { s in
+            guard s.draining, s.drainAcked, s.inFlight == 0, !s.finished else { return nil }
+            s.finished = true
+            defer { s.doneWaiter = nil }
+            return s.doneWaiter
+        }
+        waiter?.resume()
+    }
+
+    /// Returns once a drain has completed, or when the task is cancelled.
+    private func waitUntilDone() async {
+        await withTaskCancellationHandler {
+            await withCheckedContinuation { (c: CheckedContinuation<Void, Never>) in
+                let done = state.withLock { s in
+                    if s.finished || Task.isCancelled { return true }
+                    s.doneWaiter = c
+                    return false
+                }
+                if done { c.resume() }
+            }
+        } onCancel: {
+            let waiter = state.withLock { s in
+                defer { s.doneWaiter = nil }
+                return s.doneWaiter
+            }
+            waiter?.resume()
+        }
+    }
+}

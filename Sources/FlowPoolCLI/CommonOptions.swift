@@ -1,0 +1,81 @@
+import ArgumentParser
+import Foundation
+import Logging
+
+/// Where the coordinator is: `--coordinator`, else `FLOWPOOL_COORDINATOR`, else `127.0.0.1:5570`.
+struct ConnectionOptions: ParsableArguments {
+    @Option(
+        name: .long,
+        help: "Coordinator control endpoint: HOST, HOST:PORT or tcp://HOST:PORT (env FLOWPOOL_COORDINATOR)."
+    )
+    var coordinator: String = Environment.string("FLOWPOOL_COORDINATOR") ?? "127.0.0.1:5570"
+
+    @Option(name: .long, help: "Seconds to wait for the coordinator's replies.")
+    var timeout: Double = 10
+
+    var timeoutDuration: Duration { .milliseconds(Int(timeout * 1000)) }
+
+    func validate() throws {
+        guard !coordinator.isEmpty else { throw ValidationError("--coordinator must not be empty") }
+        guard timeout > 0 else { throw ValidationError("--timeout must be positive") }
+    }
+}
+
+/// Log verbosity: `--log-level`, else `FLOWPOOL_LOG_LEVEL`, else `info`. Logs go to standard error.
+struct LogOptions: ParsableArguments {
+    @Option(name: .long, help: "trace, debug, info, notice, warning, error or critical (env FLOWPOOL_LOG_LEVEL).")
+    var logLevel: String = Environment.string("FLOWPOOL_LOG_LEVEL") ?? "info"
+
+    func validate() throws {
+        guard Logger.Level(rawValue: logLevel) != nil else {
+            throw ValidationError("unknown --log-level \(logLevel)")
+        }
+    }
+
+    /// Bootstraps swift-log once for the process and returns a logger for `label`.
+    func makeLogger(_ label: String) -> Logger {
+        let level = Logger.Level(rawValue: logLevel) ?? .info
+        LogBootstrap.once(level: level)
+        var logger = Logger(label: label)
+        logger.logLevel = level
+        return logger
+    }
+}
+
+enum LogBootstrap {
+    private static let done = NSLock()
+    nonisolated(unsafe) private static var bootstrapped = false
+
+    /// Bootstraps logging to standard error (guarded by `done`, so safe from any thread).
+    static func once(level: Logger.Level) {
+        done.lock()
+        defer { done.unlock() }
+        guard !bootstrapped else { return }
+        bootstrapped = true
+        LoggingSystem.bootstrap { label in
+            var handler = StreamLogHandler.standardError(label: label)
+            handler.logLevel = level
+            return handler
+        }
+    }
+}
+
+/// Environment variables with defaults.
+enum Environment {
+    static func string(_ name: String) -> String? {
+        guard let value = ProcessInfo.processInfo.environment[name], !value.isEmpty else { return nil }
+        return value
+    }
+
+    static func int(_ name: String) -> Int? { string(name).flatMap(Int.init) }
+}
+
+/// Writes a line to standard output and flushes it (output may be a pipe read by another program).
+func printFlushed(_ line: String) {
+    FileHandle.standardOutput.write(Data((line + "\n").utf8))
+}
+
+/// Writes a line to standard error.
+func printError(_ line: String) {
+    FileHandle.standardError.write(Data((line + "\n").utf8))
+}

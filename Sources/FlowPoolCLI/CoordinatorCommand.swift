@@ -1,0 +1,133 @@
+import ArgumentParser
+import FlowCore
+import FlowPool
+import Foundation
+import Logging
+import ServiceLifecycle
+import UnixSignals
+
+/// `flowpool coordinator`: accepts runs, leases them to workers, relays their events.
+struct CoordinatorCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "coordinator",
+        abstract: "Run the coordinator (long-running). SIGTERM drains: no new runs, accepted ones finish.",
+        discussion: """
+            Binds four TCP ports on --bind-host: control (clients), workers, events-in (workers publish), \
+            events-out (subscribers). Port 0 picks a free port; the chosen endpoints are printed at start-up \
+            and, with --endpoints-file, written there as JSON. Workers and clients only need the control \
+            endpoint: the others are sent in the welcome reply, with --advertise-host as their host.
+            """
+    )
+
+    @Option(help: "Address to bind on (env FLOWPOOL_BIND_HOST).")
+    var bindHost: String = Environment.string("FLOWPOOL_BIND_HOST") ?? "0.0.0.0"
+
+    @Option(
+        help:
+            "Host that workers and clients should connect to for the other ports (env FLOWPOOL_ADVERTISE_HOST; default: the host they reached the control port on)."
+    )
+    var advertiseHost: String?
+
+    @Option(help: "Control port, clients (env FLOWPOOL_CONTROL_PORT; 0 = any).")
+    var controlPort: Int = Environment.int("FLOWPOOL_CONTROL_PORT") ?? 5570
+
+    @Option(help: "Worker port (env FLOWPOOL_WORKER_PORT; 0 = any).")
+    var workerPort: Int = Environment.int("FLOWPOOL_WORKER_PORT") ?? 5571
+
+    @Option(help: "Event ingest port, workers publish here (env FLOWPOOL_EVENTS_IN_PORT; 0 = any).")
+    var eventsInPort: Int = Environment.int("FLOWPOOL_EVENTS_IN_PORT") ?? 5572
+
+    @Option(help: "Event publish port, subscribers connect here (env FLOWPOOL_EVENTS_OUT_PORT; 0 = any).")
+    var eventsOutPort: Int = Environment.int("FLOWPOOL_EVENTS_OUT_PORT") ?? 5573
+
+    @Option(help: "Accepted runs waiting for a worker before submits are refused with pool_full.")
+    var maxQueue: Int = 10_000
+
+    @Option(help: "Attempts per run before it fails with attempts_exhausted.")
+    var maxAttempts: Int = 3
+
+    @Option(help: "Milliseconds without a heartbeat after which a worker is dead and its runs are redispatched.")
+    var heartbeatTimeoutMs: Int = 2000
+
+    @Option(help: "Milliseconds a dispatched run may wait for the worker's ack.")
+    var ackTimeoutMs: Int = 5000
+
+    @Option(help: "Milliseconds an attempt may run before it is dispatched again.")
+    var leaseTimeoutMs: Int = 60_000
+
+    @Option(help: "Replay buffer budget in MiB.")
+    var replayMb: Int = 256
+
+    @Option(help: "Largest message accepted on any socket, in bytes (ZMQ_MAXMSGSIZE).")
+    var maxMessageBytes: Int = 4 << 20
+
+    @Option(help: "Events queued per subscriber before that subscriber misses some (and repairs them).")
+    var subscriberHwm: Int = 100_000
+
+    @Option(help: "Seconds a draining coordinator waits for accepted runs.")
+    var drainTimeout: Double = 30
+
+    @Option(help: "Write the bound endpoints as JSON to this file once ready.")
+    var endpointsFile: String?
+
+    @OptionGroup var log: LogOptions
+
+    func validate() throws {
+        for (name, port) in [
+            ("control", controlPort), ("worker", workerPort), ("events-in", eventsInPort),
+            ("events-out", eventsOutPort),
+        ] where !(0...65535).contains(port) {
+            throw ValidationError("--\(name)-port must be 0…65535")
+        }
+        guard maxQueue > 0, maxAttempts > 0 else { throw ValidationError("--max-queue and --max-attempts must be > 0") }
+        guard heartbeatTimeoutMs > 0, ackTimeoutMs > 0, leaseTimeoutMs > 0 else {
+            throw ValidationError("timeouts must be > 0")
+        }
+        guard maxMessageBytes >= 1024 else { throw ValidationError("--max-message-bytes must be at least 1024") }
+    }
+
+    func run() async throws {
+        let logger = log.makeLogger("flowpool.coordinator")
+        let configuration = CoordinatorConfiguration(
+            bindHost: bindHost,
+            advertisedHost: advertiseHost ?? Environment.string("FLOWPOOL_ADVERTISE_HOST"),
+            controlPort: controlPort,
+            workerPort: workerPort,
+            eventsInPort: eventsInPort,
+            eventsOutPort: eventsOutPort,
+            maxQueue: maxQueue,
+            maxAttempts: maxAttempts,
+            heartbeatTimeout: .milliseconds(heartbeatTimeoutMs),
+            ackTimeout: .milliseconds(ackTimeoutMs),
+            leaseTimeout: .milliseconds(leaseTimeoutMs),
+            replayBytes: replayMb << 20,
+            maxMessageBytes: maxMessageBytes,
+            subscriberHighWaterMark: subscriberHwm,
+            drainTimeout: .milliseconds(Int(drainTimeout * 1000))
+        )
+        let endpointsFile = self.endpointsFile
+        let coordinator = Coordinator(configuration: configuration, logger: logger) { endpoints in
+            printFlushed("control    \(endpoints.control)")
+            printFlushed("workers    \(endpoints.workers)")
+            printFlushed("events-in  \(endpoints.eventsIn)")
+            printFlushed("events-out \(endpoints.eventsOut)")
+            if let endpointsFile {
+                let json = """
+                    {"control":"\(endpoints.control)","workers":"\(endpoints.workers)",\
+                    "events_in":"\(endpoints.eventsIn)","events_out":"\(endpoints.eventsOut)","pid":\(getpid())}
+                    """
+                let tmp = endpointsFile + ".tmp"
+                _ = FileManager.default.createFile(atPath: tmp, contents: Data(json.utf8))
+                _ = rename(tmp, endpointsFile)
+            }
+        }
+        let group = ServiceGroup(
+            configuration: .init(
+                services: [.init(service: coordinator)],
+                gracefulShutdownSignals: [.sigterm, .sigint],
+                logger: logger
+            )
+        )
+        try await group.run()
+    }
+}

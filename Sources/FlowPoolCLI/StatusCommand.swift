@@ -1,0 +1,58 @@
+import ArgumentParser
+import FlowCore
+import FlowPool
+import Logging
+
+/// `flowpool status`: workers, queue depth, in-flight runs, counters.
+struct StatusCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "status",
+        abstract: "Show workers (alive, in flight, completed), queue depth and drop/reject counters."
+    )
+
+    @Flag(help: "Print the raw status JSON.")
+    var json = false
+
+    @OptionGroup var connection: ConnectionOptions
+    @OptionGroup var log: LogOptions
+
+    func run() async throws {
+        let logger = log.makeLogger("flowpool.status")
+        let pool = try await PoolClient.connect(
+            to: connection.coordinator,
+            timeout: connection.timeoutDuration,
+            logger: logger
+        )
+        let body = try await pool.status()
+        await pool.close()
+        if json {
+            printFlushed(body.wireText)
+            return
+        }
+        let workers = body["workers"]?.arrayValue ?? []
+        printFlushed(
+            "coordinator \(body["coordinator"]?.stringValue ?? "?")\(body["draining"]?.boolValue == true ? " (draining)" : "")"
+        )
+        printFlushed(
+            "queue \(body["queue_depth"]?.intValue ?? 0)  in flight \(body["in_flight"]?.intValue ?? 0)  active runs \(body["active_jobs"]?.intValue ?? 0)"
+        )
+        printFlushed("workers \(workers.count)")
+        for w in workers {
+            printFlushed(
+                "  \(w["id"]?.stringValue ?? "?") \(w["host"]?.stringValue ?? "")/\(w["pid"]?.intValue ?? 0)  concurrency \(w["concurrency"]?.intValue ?? 0)  in flight \(w["in_flight"]?.intValue ?? 0)  completed \(w["completed"]?.intValue ?? 0)  last seen \(w["last_seen_ms"]?.intValue ?? 0) ms\(w["draining"]?.boolValue == true ? "  draining" : "")"
+            )
+        }
+        if case .object(let counters) = body["counters"] ?? .null {
+            printFlushed("counters")
+            for key in counters.keys.sorted() { printFlushed("  \(key) \(counters[key]?.intValue ?? 0)") }
+        }
+        for key in ["peer_disconnects", "handshake_failures"] {
+            printFlushed("  \(key) \(body[key]?.intValue ?? 0)")
+        }
+        if let replay = body["replay"] {
+            printFlushed(
+                "replay runs \(replay["runs"]?.intValue ?? 0) bytes \(replay["bytes"]?.intValue ?? 0) evicted runs \(replay["evicted_runs"]?.intValue ?? 0)"
+            )
+        }
+    }
+}

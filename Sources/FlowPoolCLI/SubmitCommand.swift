@@ -1,0 +1,185 @@
+import ArgumentParser
+import FlowCore
+import FlowPool
+import Foundation
+import Logging
+
+/// `flowpool submit`: submits one run (or N numbered runs) of a flow.
+struct SubmitCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "submit",
+        abstract: "Submit a run of FLOW; optionally wait for its result and print its events.",
+        discussion: """
+            With --count N, submits N runs whose inputs are numbered (an object input gets "n": i and its \
+            "question", if any, gets " #i" appended), waits for all results and prints a summary: completed, \
+            failed, rejected submits, duplicates suppressed by the coordinator, wall time and runs/s.
+            Exit status: 0 when every run completed, 1 when one failed, 2 when a submit was refused.
+            """
+    )
+
+    @Argument(help: "The registered flow name, such as agent4.")
+    var flow: String
+
+    @Option(help: "The namespace of the run's events.")
+    var namespace: String
+
+    @Option(help: "The flow's input as JSON.")
+    var input: String = "{}"
+
+    @Option(help: "The run id (default: assigned by the coordinator).")
+    var runId: String?
+
+    @Flag(help: "Wait for the result and print it.")
+    var wait = false
+
+    @Flag(help: "Print the run's events while it runs (implies --wait).")
+    var events = false
+
+    @Option(help: "Submit this many numbered runs and print a summary.")
+    var count: Int?
+
+    @Option(help: "With --count: runs in flight at once.")
+    var window: Int = 2000
+
+    @OptionGroup var connection: ConnectionOptions
+    @OptionGroup var log: LogOptions
+
+    func validate() throws {
+        do { _ = try JSONValue(wireText: input) } catch { throw ValidationError("--input is not valid JSON: \(error)") }
+        if let count, count < 1 { throw ValidationError("--count must be at least 1") }
+        guard window >= 1 else { throw ValidationError("--window must be at least 1") }
+    }
+
+    func run() async throws {
+        let logger = log.makeLogger("flowpool.submit")
+        let value = try JSONValue(wireText: input)
+        let pool = try await PoolClient.connect(
+            to: connection.coordinator,
+            timeout: connection.timeoutDuration,
+            logger: logger
+        )
+        defer { _ = pool }
+        let status: Int32
+        if let count {
+            status = try await submitMany(pool, value, count: count)
+        } else {
+            status = try await submitOne(pool, value)
+        }
+        await pool.close()
+        if status != 0 { throw ExitCode(status) }
+    }
+
+    private func submitOne(_ pool: PoolClient, _ value: JSONValue) async throws -> Int32 {
+        let runId = self.runId ?? RunID.make()
+        var subscription: PoolEvents?
+        if events { subscription = try await pool.events(matching: "\(namespace)/\(runId)") }
+        let submission: PoolClient.Submission
+        do {
+            submission = try await pool.submit(flow, namespace: namespace, input: value, runId: runId)
+        } catch let error as PoolError {
+            printError("submit refused: \(error.remoteCode?.rawValue ?? error.code.rawValue): \(error.message)")
+            return 2
+        }
+        printError("accepted \(submission.namespace)/\(submission.runId) (job \(submission.job))")
+        guard wait || events else {
+            printFlushed(submission.runId)
+            return 0
+        }
+        if let subscription {
+            for await event in subscription {
+                printFlushed(SubscribeCommand.humanLine(WireEvent(event: event, attempt: 1)))
+                if event.type.isTerminal { break }
+            }
+        }
+        let result = try await pool.result(of: submission)
+        if result.status == .completed {
+            printFlushed(result.result.wireText)
+            return 0
+        }
+        printError(
+            "run failed after \(result.attempts) attempt(s): \(result.errorCode?.rawValue ?? ""): \(result.errorMessage ?? "")"
+        )
+        return 1
+    }
+
+    enum Outcome: Sendable {
+        case completed(Int)
+        case failed(Int)
+        case rejected(Int)
+    }
+
+    private func numbered(_ value: JSONValue, _ i: Int) -> JSONValue {
+        guard case .object(var o) = value else { return ["input": value, "n": .int(i)] }
+        o["n"] = .int(i)
+        if case .string(let q) = o["question"] { o["question"] = .string("\(q) #\(i)") }
+        return .object(o)
+    }
+
+    private func submitMany(_ pool: PoolClient, _ value: JSONValue, count: Int) async throws -> Int32 {
+        let before = try await pool.status()
+        let clock = ContinuousClock()
+        let start = clock.now
+        let flow = self.flow
+        let namespace = self.namespace
+        var completedCount = 0
+        var failedCount = 0
+        var rejectedCount = 0
+        var retryCount = 0
+        func tally(_ outcome: Outcome) {
+            switch outcome {
+            case .completed(let r):
+                completedCount += 1
+                retryCount += r
+            case .failed(let r):
+                failedCount += 1
+                retryCount += r
+            case .rejected(let r):
+                rejectedCount += 1
+                retryCount += r
+            }
+        }
+        try await withThrowingTaskGroup(of: Outcome.self) { group in
+            var inFlight = 0
+            for i in 0..<count {
+                if inFlight >= window, let outcome = try await group.next() {
+                    tally(outcome)
+                    inFlight -= 1
+                }
+                let input = numbered(value, i)
+                group.addTask {
+                    var backoff = 1
+                    var retries = 0
+                    while true {
+                        do {
+                            let s = try await pool.submit(flow, namespace: namespace, input: input)
+                            let r = try await pool.result(of: s)
+                            return r.status == .completed ? .completed(retries) : .failed(retries)
+                        } catch let error as PoolError where error.remoteCode == .poolFull {
+                            retries += 1
+                            try await Task.sleep(for: .milliseconds(backoff))
+                            backoff = min(backoff * 2, 200)
+                        } catch let error as PoolError where error.code == .rejected {
+                            return .rejected(retries)
+                        }
+                    }
+                }
+                inFlight += 1
+            }
+            for try await outcome in group { tally(outcome) }
+        }
+        let elapsed = clock.now - start
+        let after = try await pool.status()
+        let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
+        let duplicates =
+            (after["counters"]?["duplicate_results"]?.intValue ?? 0)
+            - (before["counters"]?["duplicate_results"]?.intValue ?? 0)
+        let c = completedCount
+        let f = failedCount
+        let r = rejectedCount
+        printFlushed(
+            "submitted \(count) completed \(c) failed \(f) rejected \(r) pool_full_retries \(retryCount) duplicates_suppressed \(duplicates) wall_s \(String(format: "%.3f", seconds)) runs_per_s \(String(format: "%.0f", Double(c + f) / max(seconds, 1e-9)))"
+        )
+        if r > 0 { return 2 }
+        return f > 0 ? 1 : 0
+    }
+}

@@ -1,0 +1,63 @@
+import ArgumentParser
+import FlowCore
+import FlowPool
+import Logging
+import ServiceLifecycle
+import UnixSignals
+
+/// `flowpool worker`: runs flows for a coordinator.
+struct WorkerCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "worker",
+        abstract: "Run a worker (long-running). SIGTERM drains: it takes nothing new, finishes what it holds, exits 0."
+    )
+
+    @OptionGroup var connection: ConnectionOptions
+
+    @Option(help: "Runs executed at once.")
+    var concurrency: Int = 32
+
+    @Option(help: "Milliseconds between heartbeats.")
+    var heartbeatMs: Int = 250
+
+    @Option(help: "This worker's id (default: random).")
+    var workerId: String?
+
+    @OptionGroup var log: LogOptions
+
+    func validate() throws {
+        guard (1...10_000).contains(concurrency) else { throw ValidationError("--concurrency must be 1…10000") }
+        guard heartbeatMs >= 10 else { throw ValidationError("--heartbeat-ms must be at least 10") }
+    }
+
+    /// The flows this executable's workers can run, beyond ``FlowRegistry/shared``'s built-ins (`agent4`,
+    /// `sleep`, `fail`). Add a flow with one line, e.g. `registry.register("sales_agent") { … }`.
+    static func registerFlows(in registry: FlowRegistry) {
+        _ = registry
+    }
+
+    func run() async throws {
+        let logger = log.makeLogger("flowpool.worker")
+        let registry = FlowRegistry.shared
+        Self.registerFlows(in: registry)
+        let worker = Worker(
+            configuration: WorkerConfiguration(
+                coordinator: connection.coordinator,
+                concurrency: concurrency,
+                heartbeatInterval: .milliseconds(heartbeatMs),
+                workerId: workerId,
+                connectTimeout: connection.timeoutDuration
+            ),
+            registry: registry,
+            logger: logger
+        )
+        let group = ServiceGroup(
+            configuration: .init(
+                services: [.init(service: worker)],
+                gracefulShutdownSignals: [.sigterm, .sigint],
+                logger: logger
+            )
+        )
+        try await group.run()
+    }
+}

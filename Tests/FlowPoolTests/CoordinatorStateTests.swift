@@ -1,0 +1,344 @@
+import FlowCore
+import Testing
+
+@testable import FlowPool
+
+/// The coordinator's bookkeeping without sockets: leases, redispatch, duplicates, terminal events.
+@Suite("Coordinator state machine")
+struct CoordinatorStateTests {
+    let w1: [UInt8] = Array("w1".utf8)
+    let w2: [UInt8] = Array("w2".utf8)
+    let client: [UInt8] = Array("c".utf8)
+
+    func makeState(maxQueue: Int = 100, maxAttempts: Int = 3) -> CoordinatorState {
+        CoordinatorState(
+            config: CoordinatorConfiguration(
+                maxQueue: maxQueue,
+                maxAttempts: maxAttempts,
+                heartbeatTimeout: .seconds(2),
+                ackTimeout: .seconds(5),
+                leaseTimeout: .seconds(60),
+                terminalGrace: .seconds(1)
+            ),
+            instanceId: "t"
+        )
+    }
+
+    func register(_ s: inout CoordinatorState, _ w: [UInt8], credit: Int, now: Double = 0) {
+        _ = s.report(
+            .hello(
+                WorkerHello(
+                    workerId: String(decoding: w, as: UTF8.self),
+                    host: "h",
+                    pid: 1,
+                    concurrency: credit,
+                    flows: []
+                )
+            ),
+            from: w,
+            now: now
+        )
+        _ = s.report(.ready(credit: credit), from: w, now: now)
+    }
+
+    func jobs(_ actions: [CoordinatorState.Action]) -> [(worker: [UInt8], job: JobAssignment)] {
+        actions.compactMap { action in
+            guard case .toWorker(let w, let frames) = action, case .job(let j)? = try? WorkerCommand.decode(frames)
+            else {
+                return nil
+            }
+            return (w, j)
+        }
+    }
+
+    func terminal(_ job: JobAssignment, seq: Int = 2) -> RawEvent {
+        let wire = WireEvent(
+            event: StreamEvent(
+                namespace: job.namespace,
+                runId: job.runId,
+                seq: UInt64(seq),
+                type: .final,
+                node: "n",
+                timestamp: 1,
+                content: "done"
+            ),
+            attempt: job.attempt
+        )
+        return RawEvent(topic: wire.topicBytes, envelope: wire.envelopeBytes)
+    }
+
+    func event(_ job: JobAssignment, seq: Int, attempt: Int? = nil) -> (EnvelopeHeader, RawEvent) {
+        let wire = WireEvent(
+            event: StreamEvent(
+                namespace: job.namespace,
+                runId: job.runId,
+                seq: UInt64(seq),
+                type: .chunk,
+                node: "n",
+                timestamp: 1,
+                content: "x"
+            ),
+            attempt: attempt ?? job.attempt
+        )
+        let raw = RawEvent(topic: wire.topicBytes, envelope: wire.envelopeBytes)
+        return (try! EnvelopeHeader.scan(topic: raw.topic, envelope: raw.envelope), raw)
+    }
+
+    func result(_ job: JobAssignment, terminalSeq: Int = 2) -> WorkerReport {
+        .result(
+            WorkerResult(
+                job: job.job,
+                attempt: job.attempt,
+                status: .completed,
+                result: "done",
+                terminal: terminal(job, seq: terminalSeq)
+            )
+        )
+    }
+
+    func published(_ actions: [CoordinatorState.Action]) -> [RawEvent] {
+        actions.compactMap { if case .publish(let r) = $0 { return r } else { return nil } }
+    }
+
+    @Test("a dead worker's job is dispatched again; the late duplicate result is discarded and counted")
+    func redispatchAndDuplicate() throws {
+        var s = makeState()
+        register(&s, w1, credit: 1)
+        let first = try #require(
+            jobs(
+                s.submit(
+                    SubmitRequest(id: "1", flow: "f", namespace: "ns", runId: "r", input: nil),
+                    client: client,
+                    now: 0
+                )
+            ).first
+        )
+        #expect(first.worker == w1 && first.job.attempt == 1)
+        register(&s, w2, credit: 1, now: 1.5)
+        // w1 falls silent; w2 keeps heartbeating.
+        _ = s.report(.heartbeat(inFlight: 0, completed: 0, draining: false), from: w2, now: 2.5)
+        let again = try #require(jobs(s.tick(now: 2.6)).first)
+        #expect(again.worker == w2 && again.job.attempt == 2)
+        #expect(s.counters.workersLost == 1 && s.counters.jobsRedispatched == 1)
+        // The stale attempt's events are not forwarded; the current one's are.
+        let (h1, r1) = event(first.job, seq: 1)
+        #expect(s.event(h1, raw: r1, now: 2.7).0 == .drop)
+        let (h2, r2) = event(again.job, seq: 1)
+        #expect(s.event(h2, raw: r2, now: 2.7).0 == .forward)
+        // Current attempt's terminal event, then its result: accepted, and the result goes to the client once.
+        let t2 = terminal(again.job)
+        _ = s.event(try EnvelopeHeader.scan(topic: t2.topic, envelope: t2.envelope), raw: t2, now: 2.75)
+        let accepted = s.report(result(again.job), from: w2, now: 2.8)
+        #expect(accepted.contains { if case .toClient = $0 { return true } else { return false } })
+        // The old attempt's late result: discarded, counted.
+        let late = s.report(result(first.job), from: w1, now: 2.9)
+        #expect(late.isEmpty)
+        #expect(s.counters.duplicateResults == 1)
+    }
+
+    @Test("exactly one terminal event: the bus copy when it comes, else the result's copy after the grace period")
+    func terminalOnce() throws {
+        var s = makeState()
+        register(&s, w1, credit: 2)
+        let a = try #require(
+            jobs(
+                s.submit(
+                    SubmitRequest(id: "a", flow: "f", namespace: "ns", runId: "a", input: nil),
+                    client: client,
+                    now: 0
+                )
+            ).first
+        ).job
+        let b = try #require(
+            jobs(
+                s.submit(
+                    SubmitRequest(id: "b", flow: "f", namespace: "ns", runId: "b", input: nil),
+                    client: client,
+                    now: 0
+                )
+            ).first
+        ).job
+        // a: the bus terminal arrives first and is held until the result.
+        let ta = terminal(a)
+        let ha = try EnvelopeHeader.scan(topic: ta.topic, envelope: ta.envelope)
+        let (d, held) = s.event(ha, raw: ta, now: 0.1)
+        #expect(d == .hold && published(held).isEmpty)
+        #expect(published(s.report(result(a), from: w1, now: 0.2)) == [ta])
+        // A second copy of the terminal is dropped.
+        #expect(s.event(ha, raw: ta, now: 0.3).0 == .drop)
+        // b: the result arrives first; nothing is published until the grace period ends.
+        #expect(published(s.report(result(b), from: w1, now: 0.2)).isEmpty)
+        #expect(published(s.tick(now: 0.5)).isEmpty)
+        #expect(published(s.tick(now: 1.3)).count == 1)
+        #expect(s.counters.terminalsFromResult == 1)
+        #expect(s.activeJobs == 0)
+        #expect(s.counters.jobsCompleted == 2)
+    }
+
+    @Test("a result whose events died with its worker is not trusted: the run is dispatched again")
+    func incompleteResult() throws {
+        var s = makeState()
+        register(&s, w1, credit: 1)
+        register(&s, w2, credit: 1)
+        let first = try #require(
+            jobs(
+                s.submit(
+                    SubmitRequest(id: "1", flow: "f", namespace: "ns", runId: "r", input: nil),
+                    client: client,
+                    now: 0
+                )
+            ).first
+        )
+        // The result arrives, the events never do, and the worker falls silent.
+        let pushed = s.report(result(first.job), from: first.worker, now: 0.5)
+        #expect(pushed.isEmpty, "no result to the client before the run's terminal event")
+        let other = first.worker == w1 ? w2 : w1
+        _ = s.report(.heartbeat(inFlight: 0, completed: 0, draining: false), from: other, now: 2.5)
+        let again = try #require(jobs(s.tick(now: 2.6)).first)
+        #expect(again.worker == other && again.job.attempt == 2)
+        let t2 = terminal(again.job)
+        _ = s.event(try EnvelopeHeader.scan(topic: t2.topic, envelope: t2.envelope), raw: t2, now: 2.7)
+        let done = s.report(result(again.job), from: other, now: 2.8)
+        #expect(published(done) == [t2])
+        #expect(done.filter { if case .toClient = $0 { return true } else { return false } }.count == 1)
+        #expect(s.counters.jobsCompleted == 1)
+    }
+
+    @Test("a run whose attempts are all lost fails with attempts_exhausted and a synthesized error event")
+    func attemptsExhausted() throws {
+        var s = makeState(maxAttempts: 1)
+        register(&s, w1, credit: 1)
+        let j = try #require(
+            jobs(
+                s.submit(
+                    SubmitRequest(id: "x", flow: "f", namespace: "ns", runId: "x", input: nil),
+                    client: client,
+                    now: 0
+                )
+            ).first
+        ).job
+        let (h, r) = event(j, seq: 1)
+        _ = s.event(h, raw: r, now: 0.1)
+        let actions = s.tick(now: 5)
+        let events = published(actions)
+        #expect(events.count == 1)
+        let e = try #require(try? events[0].decode())
+        #expect(e.event.type == .error && e.event.seq == 2)
+        let replies = actions.compactMap { action -> ControlReply? in
+            if case .toClient(_, let frames) = action { return try? ControlReply.decode(frames) }
+            return nil
+        }
+        guard case .result(let res)? = replies.first else {
+            Issue.record("no result pushed")
+            return
+        }
+        #expect(res.status == .failed && res.errorCode == .attemptsExhausted)
+    }
+
+    @Test("submits beyond the queue bound are refused with pool_full; duplicates of active runs too")
+    func backpressure() {
+        var s = makeState(maxQueue: 2)
+        for i in 0..<2 {
+            _ = s.submit(
+                SubmitRequest(id: "\(i)", flow: "f", namespace: "ns", runId: "r\(i)", input: nil),
+                client: client,
+                now: 0
+            )
+        }
+        let refused = s.submit(SubmitRequest(id: "2", flow: "f", namespace: "ns", input: nil), client: client, now: 0)
+        guard case .toClient(_, let frames)? = refused.first,
+            case .error(_, let code, _)? = try? ControlReply.decode(frames)
+        else {
+            Issue.record("expected an error reply")
+            return
+        }
+        #expect(code == .poolFull)
+        #expect(s.queue.count == 2)
+    }
+}
+
+@Suite("Replay buffer")
+struct ReplayBufferTests {
+    func raw(_ run: String, _ seq: Int) -> RawEvent {
+        RawEvent(topic: Array("ns/\(run)/chunk".utf8), envelope: [UInt8](repeating: 0x20, count: 100))
+    }
+
+    @Test("stays within its byte budget, evicting the oldest finished runs first")
+    func evictsFinishedFirst() {
+        let perEvent = 100 + 12 + ReplayBuffer.overheadPerEvent
+        var b = ReplayBuffer(maxBytes: perEvent * 25, maxRuns: 100)
+        for seq in 1...10 { b.append(runKey: "ns/old", attempt: 1, seq: seq, raw: raw("old", seq)) }
+        b.finish(runKey: "ns/old")
+        for seq in 1...10 { b.append(runKey: "ns/act", attempt: 1, seq: seq, raw: raw("act", seq)) }
+        for seq in 1...10 { b.append(runKey: "ns/new", attempt: 1, seq: seq, raw: raw("new", seq)) }
+        #expect(b.totalBytes <= perEvent * 25)
+        #expect(b.runs["ns/old"] == nil, "the finished run went first")
+        #expect(b.runs["ns/act"] != nil && b.runs["ns/new"] != nil)
+        #expect(b.evictedRuns == 1)
+        #expect(b.events(runKey: "ns/act", attempt: 1, from: 3, to: 5)?.count == 3)
+    }
+}
+
+@Suite("Subscriber sequencing")
+struct EventSequencerTests {
+    func e(_ seq: Int, attempt: Int = 1, run: String = "r", type: EventType = .chunk) -> WireEvent {
+        WireEvent(
+            event: StreamEvent(
+                namespace: "ns",
+                runId: run,
+                seq: UInt64(seq),
+                type: type,
+                node: "n",
+                timestamp: 0,
+                content: nil
+            ),
+            attempt: attempt
+        )
+    }
+
+    @Test("a gap is repaired from replay before later events are delivered; duplicates dropped")
+    func gapRepair() throws {
+        var s = EventSequencer(repairPrefix: true)
+        #expect(s.live(e(1)).deliver.map(\.event.seq) == [1])
+        let (none, repair) = s.live(e(4))
+        #expect(none.isEmpty)
+        let range = try #require(repair)
+        #expect(range.fromSeq == 2 && range.toSeq == 3 && range.attempt == 1)
+        #expect(s.live(e(5)).deliver.isEmpty, "held while repairing")
+        let out = s.replayed([e(3), e(2)], for: range)
+        #expect(out.map(\.event.seq) == [2, 3, 4, 5])
+        #expect(s.live(e(3)).deliver.isEmpty, "duplicate")
+        #expect(s.statistics.gaps == 2 && s.statistics.repaired == 2 && s.statistics.lost == 0)
+        #expect(s.statistics.duplicates == 1)
+    }
+
+    @Test("a newer attempt supersedes an older one; stale events are dropped")
+    func attempts() {
+        var s = EventSequencer(repairPrefix: true)
+        _ = s.live(e(1))
+        _ = s.live(e(2))
+        #expect(s.live(e(1, attempt: 2)).deliver.count == 1)
+        #expect(s.live(e(3, attempt: 1)).deliver.isEmpty)
+        #expect(s.statistics.stale == 1)
+        #expect(s.live(e(2, attempt: 2, type: .final)).deliver.count == 1)
+        #expect(s.live(e(2, attempt: 2, type: .final)).deliver.isEmpty)
+    }
+
+    @Test("history then live: overlap is delivered once")
+    func historyThenLive() {
+        var s = EventSequencer(repairPrefix: true)
+        #expect(s.history([e(1), e(2), e(3)]).count == 3)
+        #expect(s.live(e(2)).deliver.isEmpty)
+        #expect(s.live(e(3)).deliver.isEmpty)
+        #expect(s.live(e(4)).deliver.map(\.event.seq) == [4])
+    }
+
+    @Test("an unrepairable gap is counted lost and the run goes on")
+    func lost() throws {
+        var s = EventSequencer(repairPrefix: true)
+        _ = s.live(e(1))
+        let range = try #require(s.live(e(5)).repair)
+        #expect(s.repairFailed(range).map(\.event.seq) == [5])
+        #expect(s.statistics.lost == 3)
+    }
+}

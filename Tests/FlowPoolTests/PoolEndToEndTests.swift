@@ -1,0 +1,299 @@
+import FlowCore
+import FlowPool
+import Foundation
+import Testing
+
+/// Real `flowpool` processes on loopback: the pool's guarantees end to end.
+@Suite("Pool end to end", .serialized, .timeLimit(.minutes(2)))
+struct PoolEndToEndTests {
+    @Test("every run ends with one result and one terminal event when a worker is SIGKILLed mid-load")
+    func workerKilledMidLoad() async throws {
+        try await PoolHarness.with(workers: 2, workerArguments: ["--concurrency", "8"]) { pool in
+            try await PoolClient.withConnection(to: pool.control) { client in
+                let events = try await client.events(matching: "killtest")
+                let collector = EventCollector()
+                async let collecting: Void = events.collect(into: collector)
+                let runs = 300
+                let results = try await withThrowingTaskGroup(of: RunResult.self) { group in
+                    for i in 0..<runs {
+                        group.addTask {
+                            let s = try await client.submit(
+                                "sleep",
+                                namespace: "killtest",
+                                input: ["ms": 20, "n": .int(i)],
+                                runId: "run-\(i)"
+                            )
+                            return try await client.result(of: s)
+                        }
+                    }
+                    var results: [RunResult] = []
+                    var killed = false
+                    for try await r in group {
+                        results.append(r)
+                        if !killed && results.count >= 60 {
+                            killed = true
+                            pool.workers[0].signal(SIGKILL)
+                        }
+                    }
+                    return results
+                }
+                #expect(results.count == runs)
+                #expect(Set(results.map(\.runId)).count == runs, "exactly one result per run")
+                #expect(results.allSatisfy { $0.status == .completed })
+                try await pool.until(seconds: 20, "one terminal event per run") { collector.terminals >= runs }
+                events.close()
+                await collecting
+                let byRun = collector.byRun
+                #expect(byRun.count == runs)
+                for (_, runEvents) in byRun { expectCompleteRun(runEvents) }
+                let status = try await pool.status()
+                if events.statistics.lost > 0 {
+                    print("kill test diagnostics: \(events.statistics) \(status["counters"] ?? nil)")
+                    for (run, runEvents) in byRun
+                    where runEvents.last?.event.seq
+                        != UInt64(runEvents.filter { $0.attempt == runEvents.last?.attempt }.count)
+                    {
+                        print(run, runEvents.map { "\($0.attempt).\($0.event.seq).\($0.event.type)" })
+                    }
+                }
+                #expect(status["counters"]?["workers_lost"]?.intValue ?? 0 >= 1)
+                #expect(status["counters"]?["jobs_redispatched"]?.intValue ?? 0 >= 1)
+                #expect(status["counters"]?["jobs_completed"]?.intValue == runs)
+                #expect(status["counters"]?["duplicate_results"] != nil)
+                #expect(events.statistics.lost == 0)
+            }
+        }
+    }
+
+    @Test("SIGTERM drains a worker: it finishes what it holds, takes nothing new and exits 0")
+    func workerDrains() async throws {
+        try await PoolHarness.with(
+            workers: 1,
+            coordinatorArguments: ["--heartbeat-timeout-ms", "5000"],
+            workerArguments: ["--concurrency", "4"]
+        ) { pool in
+            try await PoolClient.withConnection(to: pool.control) { client in
+                var submissions: [PoolClient.Submission] = []
+                for i in 0..<8 {
+                    submissions.append(
+                        try await client.submit("sleep", namespace: "drain", input: ["ms": 800, "n": .int(i)])
+                    )
+                }
+                try await pool.until(seconds: 10, "4 runs in flight") {
+                    try await pool.status()["in_flight"]?.intValue == 4
+                }
+                let worker = pool.workers[0]
+                worker.signal(SIGTERM)
+                let exit = await worker.waitForExit(seconds: 15)
+                #expect(exit == 0, "worker exit status \(String(describing: exit)): \(worker.stderr)")
+                let status = try await pool.status()
+                #expect(status["counters"]?["jobs_completed"]?.intValue == 4, "held runs finished")
+                #expect(status["queue_depth"]?.intValue == 4, "nothing new was taken")
+                #expect(status["counters"]?["jobs_redispatched"]?.intValue == 0)
+                _ = try pool.startWorker(["--concurrency", "4"])
+                for s in submissions {
+                    let r = try await client.result(of: s)
+                    #expect(r.status == .completed && r.attempts == 1)
+                }
+            }
+        }
+    }
+
+    @Test("SIGTERM drains the coordinator: it refuses new runs, finishes accepted ones and exits 0")
+    func coordinatorDrains() async throws {
+        try await PoolHarness.with(workers: 1, workerArguments: ["--concurrency", "4"]) { pool in
+            let client = try await PoolClient.connect(to: pool.control)
+            var submissions: [PoolClient.Submission] = []
+            for i in 0..<4 {
+                submissions.append(
+                    try await client.submit("sleep", namespace: "cdrain", input: ["ms": 600, "n": .int(i)])
+                )
+            }
+            pool.coordinator.signal(SIGTERM)
+            try await pool.until(seconds: 10, "draining") { try await client.status()["draining"]?.boolValue == true }
+            do {
+                _ = try await client.submit("agent4", namespace: "cdrain", input: ["question": "late"])
+                Issue.record("a submit was accepted while draining")
+            } catch let error as PoolError {
+                #expect(error.remoteCode == .draining)
+            }
+            for s in submissions { #expect(try await client.result(of: s).status == .completed) }
+            let exit = await pool.coordinator.waitForExit(seconds: 15)
+            #expect(exit == 0, "coordinator exit status \(String(describing: exit))")
+            await client.close()
+        }
+    }
+
+    @Test("a flow written for the local engine runs remotely unchanged, with the same result")
+    func sameFlowLocallyAndRemotely() async throws {
+        let local = try await Agent4.makeFlow().run(Agent4.makeStore(question: "same"), namespace: "local")
+        try await PoolHarness.with(workers: 1) { pool in
+            try await PoolClient.withConnection(to: pool.control) { client in
+                let remote = try await client.run(Agent4.makeFlow(), namespace: "remote", input: ["question": "same"])
+                #expect(remote == local.value)
+                do {
+                    _ = try await client.run("fail", namespace: "remote", input: ["message": "boom"])
+                    Issue.record("a failing flow returned a result")
+                } catch let error as PoolError {
+                    #expect(error.code == .runFailed && error.remoteCode == .flowFailed)
+                }
+            }
+        }
+    }
+
+    @Test("a full pool answers submit with pool_full")
+    func poolFull() async throws {
+        try await PoolHarness.with(workers: 0, coordinatorArguments: ["--max-queue", "5"]) { pool in
+            try await PoolClient.withConnection(to: pool.control) { client in
+                var accepted: [PoolClient.Submission] = []
+                for i in 0..<5 {
+                    accepted.append(
+                        try await client.submit("agent4", namespace: "full", input: ["question": .string("q\(i)")])
+                    )
+                }
+                do {
+                    _ = try await client.submit("agent4", namespace: "full", input: ["question": "one too many"])
+                    Issue.record("the sixth submit was accepted")
+                } catch let error as PoolError {
+                    #expect(error.code == .rejected)
+                    #expect(error.remoteCode == .poolFull)
+                    #expect(error.message.contains("full"))
+                }
+                #expect(try await pool.counter("submits_rejected_full") == 1)
+                _ = try pool.startWorker()
+                for s in accepted { #expect(try await client.result(of: s).status == .completed) }
+            }
+        }
+    }
+
+    @Test("two namespaces at once: each subscriber sees only its own")
+    func namespacesAreSeparate() async throws {
+        try await PoolHarness.with(workers: 1) { pool in
+            try await PoolClient.withConnection(to: pool.control) { client in
+                let a = try await client.events(matching: "alpha")
+                let b = try await client.events(matching: "alpha2")
+                let ca = EventCollector()
+                let cb = EventCollector()
+                async let ra: Void = a.collect(into: ca)
+                async let rb: Void = b.collect(into: cb)
+                try await withThrowingTaskGroup(of: Void.self) { group in
+                    for i in 0..<20 {
+                        group.addTask {
+                            _ = try await client.run(
+                                "agent4",
+                                namespace: "alpha",
+                                input: ["question": .string("a\(i)")]
+                            )
+                        }
+                        group.addTask {
+                            _ = try await client.run(
+                                "agent4",
+                                namespace: "alpha2",
+                                input: ["question": .string("b\(i)")]
+                            )
+                        }
+                    }
+                    try await group.waitForAll()
+                }
+                try await pool.until(seconds: 10, "all events") { ca.count >= 260 && cb.count >= 260 }
+                a.close()
+                b.close()
+                await ra
+                await rb
+                #expect(ca.events.allSatisfy { $0.event.namespace == "alpha" })
+                #expect(cb.events.allSatisfy { $0.event.namespace == "alpha2" })
+                #expect(ca.count == 20 * 13 && cb.count == 20 * 13)
+            }
+        }
+    }
+
+    @Test("a late subscriber with from-start gets history then live events without gap or duplicate")
+    func lateSubscriberFromStart() async throws {
+        try await PoolHarness.with(workers: 1) { pool in
+            try await PoolClient.withConnection(to: pool.control) { client in
+                for i in 0..<30 {
+                    _ = try await client.run("agent4", namespace: "late", input: ["question": .string("before \(i)")])
+                }
+                // Live runs are in progress while the late subscriber joins.
+                async let live: Void = withThrowingTaskGroup(of: Void.self) { group in
+                    for i in 0..<60 {
+                        group.addTask {
+                            _ = try await client.run(
+                                "sleep",
+                                namespace: "late",
+                                input: ["ms": .int(50 + i * 5), "n": .int(i)]
+                            )
+                        }
+                    }
+                    try await group.waitForAll()
+                }
+                try await Task.sleep(for: .milliseconds(150))
+                let events = try await client.events(matching: "late", fromStart: true)
+                let collector = EventCollector()
+                async let collecting: Void = events.collect(into: collector)
+                try await live
+                try await pool.until(seconds: 20, "90 terminal events") { collector.terminals >= 90 }
+                events.close()
+                await collecting
+                let byRun = collector.byRun
+                #expect(byRun.count == 90)
+                for (_, runEvents) in byRun { expectCompleteRun(runEvents) }
+                #expect(collector.terminals == 90)
+                #expect(events.statistics.fromHistory > 30 * 13 - 1)
+                #expect(events.statistics.lost == 0)
+            }
+        }
+    }
+
+    @Test("a stalled subscriber slows neither workers nor other subscribers; its drops are counted and repairable")
+    func stalledSubscriber() async throws {
+        try await PoolHarness.with(workers: 2, coordinatorArguments: ["--subscriber-hwm", "20000"]) { pool in
+            try await PoolClient.withConnection(to: pool.control) { client in
+                // A subscriber that reads nothing at all: its socket stops reading, its pipe fills up.
+                let frozen = try await FrozenSubscriber.connect(
+                    to: pool.endpoints["events_out"]?.stringValue ?? "",
+                    prefix: "slow/"
+                )
+                defer { frozen.close() }
+                let fast = try await client.events(matching: "slow")
+                // A subscriber whose consumer stalls: its local buffer overflows.
+                let stalled = try await client.events(matching: "slow", bufferSize: 50)
+                let collector = EventCollector()
+                async let collecting: Void = fast.collect(into: collector)
+                let runs = 400
+                let clock = ContinuousClock()
+                let started = clock.now
+                try await withThrowingTaskGroup(of: Void.self) { group in
+                    for i in 0..<runs {
+                        group.addTask {
+                            _ = try await client.run("agent4", namespace: "slow", input: ["question": .string("q\(i)")])
+                        }
+                    }
+                    try await group.waitForAll()
+                }
+                let elapsed = clock.now - started
+                #expect(elapsed < .seconds(60))
+                try await pool.until(seconds: 20, "fast subscriber complete") { collector.terminals >= runs }
+                fast.close()
+                await collecting
+                #expect(collector.count == runs * 13, "the fast subscriber got every event")
+                #expect(fast.statistics.lost == 0)
+                // Now read the stalled one: it lost events while stalled, and knows it.
+                let late = EventCollector()
+                async let draining: Void = stalled.collect(into: late)
+                try await Task.sleep(for: .milliseconds(500))
+                stalled.close()
+                await draining
+                let s = stalled.statistics
+                #expect(s.bufferDrops + s.gaps > 0, "drops were counted: \(s)")
+                #expect(s.lost == 0, "every gap inside a run it saw was repaired: \(s)")
+                for (_, runEvents) in late.byRun where runEvents.last?.event.type.isTerminal == true {
+                    expectCompleteRun(runEvents, expectedLastAttemptEvents: 13)
+                }
+                // Everything it missed is still in the replay buffer.
+                let history = try await client.replay(pattern: "slow")
+                #expect(history.count == runs * 13)
+            }
+        }
+    }
+}

@@ -1,0 +1,270 @@
+import FlowCore
+import Foundation
+import Testing
+
+@testable import FlowPool
+
+@Suite("Wire JSON codec")
+struct WireJSONTests {
+    @Test(
+        "round-trips values",
+        arguments: [
+            JSONValue.null, true, false, 0, -1, 42, .int(Int.max), .int(Int.min), 1.5, -0.25, 1e-7, 6.02e23, 12.0,
+            "", "plain", "quote \" backslash \\ slash / newline \n tab \t nul \u{0} bell \u{7}",
+            "é 中文 😀", [], [1, "a", nil, [true]], [:], ["k": ["nested": [1, 2, 3]], "e": [:]],
+        ] as [JSONValue]
+    )
+    func roundTrip(_ value: JSONValue) throws {
+        let bytes = value.wireBytes
+        let back = try JSONValue(wireBytes: bytes)
+        #expect(back == value)
+        // Foundation agrees that the text is valid JSON.
+        #expect((try? JSONSerialization.jsonObject(with: Data(bytes), options: [.fragmentsAllowed])) != nil)
+    }
+
+    @Test("parses standard JSON written by Foundation")
+    func foundationInterop() throws {
+        let object: [String: Any] = ["a": [1, 2.5, "x", NSNull(), true], "b": ["c": "\u{1F600}\n"]]
+        let data = try JSONSerialization.data(withJSONObject: object)
+        let value = try JSONValue(wireBytes: Array(data))
+        #expect(value["a"]?[1] == 2.5)
+        #expect(value["a"]?[3] == .null)
+        #expect(value["b"]?["c"] == "\u{1F600}\n")
+    }
+
+    @Test("decodes escapes and surrogate pairs")
+    func escapes() throws {
+        let v = try JSONValue(wireText: #""\u00e9\ud83d\ude00\/\b\f\n\r\t\"\\""#)
+        #expect(v == "é😀/\u{8}\u{c}\n\r\t\"\\")
+    }
+
+    @Test(
+        "rejects hostile or malformed input with a code",
+        arguments: [
+            ("", JSONWireError.Code.unexpectedEnd),
+            ("   ", .unexpectedEnd),
+            ("{", .unexpectedEnd),
+            ("[1,", .unexpectedEnd),
+            ("[1,]", .unexpectedByte),
+            ("{\"a\":1,}", .unexpectedByte),
+            ("{\"a\" 1}", .unexpectedByte),
+            ("{a:1}", .unexpectedByte),
+            ("01", .badNumber),
+            ("-", .badNumber),
+            ("1.", .badNumber),
+            ("1e", .badNumber),
+            ("1e999", .badNumber),
+            ("+1", .unexpectedByte),
+            ("NaN", .unexpectedByte),
+            ("tru", .unexpectedEnd),
+            ("trux", .unexpectedByte),
+            ("\"abc", .unexpectedEnd),
+            ("\"a\u{1}b\"", .badString),
+            ("\"\\x\"", .badString),
+            ("\"\\ud800\"", .badString),
+            ("\"\\udc00\"", .badString),
+            ("\"\\u12G4\"", .badString),
+            ("{\"a\":1,\"a\":2}", .duplicateKey),
+            ("1 2", .trailingBytes),
+            ("{} x", .trailingBytes),
+            (String(repeating: "[", count: 100) + String(repeating: "]", count: 100), .tooDeep),
+            (String(repeating: "{\"a\":", count: 100) + "1" + String(repeating: "}", count: 100), .tooDeep),
+        ]
+    )
+    func rejects(_ text: String, _ code: JSONWireError.Code) {
+        #expect {
+            _ = try JSONValue(wireText: text)
+        } throws: { error in
+            (error as? JSONWireError)?.code == code
+        }
+    }
+
+    @Test("rejects invalid UTF-8 inside strings")
+    func invalidUTF8() {
+        for bad: [UInt8] in [[0x22, 0xFF, 0x22], [0x22, 0xC3, 0x22], [0x22, 0xED, 0xA0, 0x80, 0x22]] {
+            #expect(throws: JSONWireError.self) { try JSONValue(wireBytes: bad) }
+        }
+    }
+
+    @Test("random bytes never crash the parser")
+    func fuzz() {
+        var rng = SystemRandomNumberGenerator()
+        let alphabet = Array("{}[]\",:0123456789-+.eEtrufalsn \\u\n".utf8) + [0x00, 0xFF, 0xC3]
+        for _ in 0..<5000 {
+            let n = Int.random(in: 0..<40, using: &rng)
+            let bytes = (0..<n).map { _ in alphabet.randomElement(using: &rng)! }
+            _ = try? JSONValue(wireBytes: bytes)
+            _ = try? EnvelopeHeader.scan(topic: Array("a/b/c".utf8), envelope: bytes)
+        }
+    }
+}
+
+@Suite("Event envelopes")
+struct WireEventTests {
+    static let event = StreamEvent(
+        namespace: "sales_agent",
+        runId: "run-1",
+        seq: 3,
+        type: .chunk,
+        node: "final_answer",
+        timestamp: 1_764_042_442.125,
+        content: ["text": "tok0 "]
+    )
+
+    @Test("encodes the documented envelope and decodes it back")
+    func roundTrip() throws {
+        let wire = WireEvent(event: Self.event, attempt: 2)
+        #expect(String(decoding: wire.topicBytes, as: UTF8.self) == "sales_agent/run-1/chunk")
+        let text = String(decoding: wire.envelopeBytes, as: UTF8.self)
+        #expect(
+            text
+                == #"{"v":1,"ns":"sales_agent","run":"run-1","attempt":2,"seq":3,"type":"chunk","node":"final_answer","ts":1764042442.125,"content":{"text":"tok0 "}}"#
+        )
+        let back = try WireEvent.decode(topic: wire.topicBytes, envelope: wire.envelopeBytes)
+        #expect(back == wire)
+        let header = try EnvelopeHeader.scan(topic: wire.topicBytes, envelope: wire.envelopeBytes)
+        #expect(header.attempt == 2 && header.seq == 3 && !header.isTerminal)
+        #expect(header.runKey == "sales_agent/run-1")
+    }
+
+    @Test("ignores unknown envelope fields")
+    func unknownFields() throws {
+        let env =
+            #"{"v":1,"extra":{"x":[1]},"ns":"n","run":"r","attempt":1,"seq":1,"type":"final","node":"f","ts":1,"content":null}"#
+        let h = try EnvelopeHeader.scan(topic: Array("n/r/final".utf8), envelope: Array(env.utf8))
+        #expect(h.isTerminal)
+        let e = try WireEvent.decode(topic: Array("n/r/final".utf8), envelope: Array(env.utf8))
+        #expect(e.event.content == .null)
+    }
+
+    @Test(
+        "rejects bad envelopes",
+        arguments: [
+            (
+                "n/r/chunk",
+                #"{"v":2,"ns":"n","run":"r","attempt":1,"seq":1,"type":"chunk","node":"x","ts":1,"content":1}"#,
+                JSONWireError.Code.unsupportedVersion
+            ),
+            (
+                "n/r/chunk", #"{"ns":"n","run":"r","attempt":1,"seq":1,"type":"chunk","node":"x","ts":1,"content":1}"#,
+                .badField
+            ),
+            (
+                "n/r/chunk",
+                #"{"v":1,"ns":"n","run":"r","attempt":0,"seq":1,"type":"chunk","node":"x","ts":1,"content":1}"#,
+                .badField
+            ),
+            (
+                "n/r/chunk",
+                #"{"v":1,"ns":"n","run":"r","attempt":1,"seq":"1","type":"chunk","node":"x","ts":1,"content":1}"#,
+                .badField
+            ),
+            (
+                "n/r/chunk",
+                #"{"v":1,"ns":"n","run":"OTHER","attempt":1,"seq":1,"type":"chunk","node":"x","ts":1,"content":1}"#,
+                .badField
+            ),
+            (
+                "n/r/chunk", #"{"v":1,"ns":"n","run":"r","attempt":1,"seq":1,"type":"chunk","node":"x","ts":1}"#,
+                .badField
+            ),
+            (
+                "n/r", #"{"v":1,"ns":"n","run":"r","attempt":1,"seq":1,"type":"chunk","node":"x","ts":1,"content":1}"#,
+                .badField
+            ),
+            ("n//chunk", #"{}"#, .badField),
+            ("n/r/chunk", #"{"v":1,"v":1}"#, .duplicateKey),
+            ("n/r/chunk", #"[1]"#, .unexpectedByte),
+        ]
+    )
+    func rejects(_ topic: String, _ envelope: String, _ code: JSONWireError.Code) {
+        #expect {
+            _ = try EnvelopeHeader.scan(topic: Array(topic.utf8), envelope: Array(envelope.utf8))
+        } throws: { error in
+            (error as? JSONWireError)?.code == code
+        }
+        #expect(throws: JSONWireError.self) {
+            _ = try WireEvent.decode(topic: Array(topic.utf8), envelope: Array(envelope.utf8))
+        }
+    }
+}
+
+@Suite("Protocol messages")
+struct ProtocolMessageTests {
+    @Test("worker reports and commands round-trip")
+    func workerMessages() throws {
+        let terminal = RawEvent(topic: Array("n/r/final".utf8), envelope: Array("{}".utf8))
+        let reports: [WorkerReport] = [
+            .hello(WorkerHello(workerId: "w", host: "h", pid: 1, concurrency: 4, flows: ["agent4"])),
+            .ready(credit: 3),
+            .heartbeat(inFlight: 1, completed: 2, draining: true),
+            .ack([JobAttempt(job: "j1", attempt: 1)]),
+            .ack([JobAttempt(job: "j1", attempt: 1), JobAttempt(job: "j2", attempt: 2)]),
+            .result(
+                WorkerResult(
+                    job: "j",
+                    attempt: 2,
+                    status: .failed,
+                    result: nil,
+                    errorCode: .flowFailed,
+                    errorMessage: "x",
+                    terminal: terminal
+                )
+            ),
+            .bye,
+        ]
+        for report in reports { #expect(try WorkerReport.decode(report.frames) == report) }
+        let job = JobAssignment(job: "j", attempt: 1, flow: "agent4", namespace: "n", runId: "r", input: ["q": 1])
+        for command: WorkerCommand in [.job(job), .reregister, .drainAck, .error(code: .badRequest, message: "m")] {
+            #expect(try WorkerCommand.decode([command.frame]) == command)
+        }
+    }
+
+    @Test("control requests round-trip and refuse what they must")
+    func controlMessages() throws {
+        let requests: [ControlRequest] = [
+            .hello(id: "h"), .status(id: "s"), .getResult(id: "g", namespace: "n", runId: "r"),
+            .submit(
+                SubmitRequest(
+                    id: "1",
+                    flow: "agent4",
+                    namespace: "n",
+                    runId: "r",
+                    input: ["question": "q"],
+                    reply: false,
+                    maxAttempts: 2
+                )
+            ),
+            .replay(
+                ReplayRequest(
+                    id: "p",
+                    pattern: "n",
+                    ranges: [ReplayRange(namespace: "n", runId: "r", attempt: 1, fromSeq: 2, toSeq: 3)]
+                )
+            ),
+        ]
+        for request in requests { #expect(try ControlRequest.decode(request.frame) == request) }
+        let batch = ControlRequest.submitBatch(
+            id: "b",
+            runs: [
+                SubmitRequest(id: "1", flow: "agent4", namespace: "n", input: ["question": "q"]),
+                SubmitRequest(id: "2", flow: "agent4", namespace: "n", runId: "r2", input: nil, maxAttempts: 1),
+            ]
+        )
+        #expect(try ControlRequest.decode(batch.frame) == batch)
+        let answers = ControlReply.acceptedBatch(
+            id: "b",
+            answers: [
+                .accepted(id: "1", job: "j", namespace: "n", runId: "r"),
+                .error(id: "2", code: .poolFull, message: "full"),
+            ]
+        )
+        #expect(try ControlReply.decode(answers.frames) == answers)
+        #expect(throws: JSONWireError.self) {
+            try ControlRequest.decode(Array(#"{"v":1,"op":"replay","id":"x"}"#.utf8))
+        }
+        #expect(throws: JSONWireError.self) {
+            try WorkerReport.decode([Array(#"{"v":1,"op":"result","job":"j","attempt":1,"status":"completed"}"#.utf8)])
+        }
+    }
+}
