@@ -179,6 +179,24 @@ struct EventTests {
         #expect(first.first?.content == ["answer": "early"])
     }
 
+    @Test func aFlowThatThrowsAfterANodeEmittedFinalKeepsThatFinal() async throws {
+        struct Finisher: Node {
+            func exec(_ prep: Void) async throws { emit(.final, ["answer": "done"]) }
+        }
+        let streamer = EventStreamer()
+        let events = try streamer.subscribe("t")
+        var flow = Flow(name: "f")
+        let finisher = flow.add(Finisher())
+        let failing = flow.add(FailingNode())
+        flow.connect(finisher, to: failing)
+        await #expect(throws: FailingNode.Failure.self) { try await flow.run(namespace: "t", sink: streamer) }
+        try await SetNode(name: "s", key: "k", value: 1).run(namespace: "t", runId: "marker", sink: streamer)
+        let collected = try await collect(events, terminals: 2)
+        #expect(collected.map(\.type) == [.final, .final])
+        #expect(collected.first?.content == ["answer": "done"])
+        #expect(collected.last?.runId == "marker")
+    }
+
     @Test func emitOutsideARunIsANoOp() async throws {
         let streamer = EventStreamer()
         let events = try streamer.subscribe("*")
@@ -222,6 +240,32 @@ struct EventTests {
         #expect(streamer.subscriptionCount == 0)
         #expect(throws: FlowError.self) { try streamer.subscribe("bad//pattern") }
         #expect(EventStreamer.getInstance() === EventStreamer.shared)
+    }
+
+    @Test func aSubscriptionIteratedInPlaceStaysAlive() async throws {
+        let streamer = EventStreamer()
+        let consumer = Task {
+            var types: [EventType] = []
+            for await event in try streamer.subscribe("sales_agent") {
+                types.append(event.type)
+                if event.type.isTerminal { break }
+            }
+            return types
+        }
+        try await withDeadline(.seconds(20), "the subscription") {
+            while streamer.subscriptionCount == 0 { try await Task.sleep(for: .milliseconds(1)) }
+        }
+        try await Agent4.makeFlow().run(Agent4.makeStore(question: "q"), namespace: "sales_agent", sink: streamer)
+        let types = try await withDeadline(.seconds(20), "the consumer") {
+            try await withTaskCancellationHandler {
+                try await consumer.value
+            } onCancel: {
+                consumer.cancel()
+            }
+        }
+        #expect(types.count == 13)
+        #expect(types.last == .final)
+        #expect(streamer.subscriptionCount == 0)
     }
 
     /// A sink other than the streamer receives the same events, in seq order.

@@ -172,21 +172,18 @@ extension SocketLoopTests {
     }
 
     @Test func handlersForwardOnTheLoopThread() async throws {
-        // An event bus built from two handlers: XSUB → XPUB for messages, XPUB → XSUB for subscriptions.
+        // An event bus on the loop thread: XSUB → XPUB for messages, XPUB → XSUB for subscriptions.
         let context = try Context()
         try await withSocketLoop(context: context, name: "test-bus", logger: .test) { loop in
-            let handles = Mutex<[String: SocketLoop.SocketHandle]>([:])
             let xsub = try Socket(context, .xsub)
             let publishers = try xsub.bind("tcp://127.0.0.1:*")
             let xpub = try Socket(context, .xpub)
             let subscribers = try xpub.bind("tcp://127.0.0.1:*")
-            let xsubHandle = try loop.add(xsub) { message, io in
-                if let target = handles.withLock({ $0["xpub"] }) { io.send(message, on: target) }
+            let downstream = Counter()
+            let upstream = Counter()
+            _ = try loop.addForwarder(frontend: xsub, backend: xpub) { _, direction in
+                direction == .downstream ? downstream.increment() : upstream.increment()
             }
-            let xpubHandle = try loop.add(xpub) { message, io in
-                if let target = handles.withLock({ $0["xsub"] }) { io.send(message, on: target) }
-            }
-            handles.withLock { $0 = ["xsub": xsubHandle, "xpub": xpubHandle] }
 
             let pub = try Socket(context, .pub)
             try pub.connect(publishers)
@@ -205,6 +202,8 @@ extension SocketLoopTests {
             try pub.send(multipart: [bytes("sales_agent/r/final"), bytes("{\"ok\":true}")])
             #expect(try await sub.receiveMultipart() == [bytes("sales_agent/r/final"), bytes("{\"ok\":true}")])
             #expect(try await sub.receivesNothing(within: 0.1))
+            #expect(upstream.value >= 1, "the subscription went upstream")
+            #expect(downstream.value >= 2, "the probe and the final event came downstream")
         }
     }
 

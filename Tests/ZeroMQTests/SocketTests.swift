@@ -153,7 +153,9 @@ import ZeroMQ
         let push = try Socket(context, .push)
         try push.connect(endpoint)
         let big = patterned(count: 8 << 20 + 17, seed: 1)
-        let frames: [[UInt8]] = [bytes("header"), big, [], patterned(count: 1 << 20, seed: 2), patterned(count: 9 << 20, seed: 3)]
+        let frames: [[UInt8]] = [
+            bytes("header"), big, [], patterned(count: 1 << 20, seed: 2), patterned(count: 9 << 20, seed: 3),
+        ]
         try await push.sendEventually(frames)
         let received = try await pull.receiveMultipart(within: 20)
         #expect(received.count == frames.count)

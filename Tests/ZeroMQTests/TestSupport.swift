@@ -121,7 +121,9 @@ func patterned(count: Int, seed: UInt8) -> [UInt8] {
             let length = min(chunk.count, count - offset)
             chunk.withUnsafeBufferPointer { source in
                 UnsafeMutableRawPointer(buffer.baseAddress! + offset).copyMemory(
-                    from: source.baseAddress!, byteCount: length)
+                    from: source.baseAddress!,
+                    byteCount: length
+                )
             }
             withUnsafeBytes(of: number.littleEndian) { tag in
                 for index in 0..<min(4, length) { buffer[offset + index] = tag[index] }

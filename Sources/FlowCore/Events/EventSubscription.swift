@@ -36,7 +36,7 @@ public final class EventSubscription: AsyncSequence, Sendable {
     public func cancel() { buffer.cancel() }
 
     public func makeAsyncIterator() -> AsyncIterator {
-        AsyncIterator(lifetime: IterationLifetime(buffer: buffer))
+        AsyncIterator(lifetime: IterationLifetime(subscription: self))
     }
 
     /// Returns events one by one from batches taken from the buffer.
@@ -45,14 +45,15 @@ public final class EventSubscription: AsyncSequence, Sendable {
         public typealias Failure = Never
 
         private static let yieldsBeforeWaiting = 4
-        private let lifetime: IterationLifetime
-        private var batch: [StreamEvent?] = []
-        private var index = 0
+        @usableFromInline let lifetime: IterationLifetime
+        @usableFromInline var batch: [StreamEvent?] = []
+        @usableFromInline var index = 0
 
         init(lifetime: IterationLifetime) {
             self.lifetime = lifetime
         }
 
+        @inlinable
         public mutating func next() async -> StreamEvent? {
             if index < batch.count {
                 defer { index += 1 }
@@ -61,6 +62,7 @@ public final class EventSubscription: AsyncSequence, Sendable {
             return await refill(isolation: nil)
         }
 
+        @inlinable
         public mutating func next(isolation actor: isolated (any Actor)?) async -> StreamEvent? {
             if index < batch.count {
                 defer { index += 1 }
@@ -69,7 +71,8 @@ public final class EventSubscription: AsyncSequence, Sendable {
             return await refill(isolation: actor)
         }
 
-        private mutating func refill(isolation actor: isolated (any Actor)?) async -> StreamEvent? {
+        @usableFromInline
+        mutating func refill(isolation actor: isolated (any Actor)?) async -> StreamEvent? {
             batch.removeAll(keepingCapacity: true)
             index = 0
             var yields = 0
@@ -95,8 +98,12 @@ public final class EventSubscription: AsyncSequence, Sendable {
 }
 
 /// Ends the subscription when the iterator that owns it goes away.
+@usableFromInline
+///
+/// It also keeps the subscription alive, so that `for await event in try streamer.subscribe(…)` works.
 final class IterationLifetime: Sendable {
-    let buffer: SubscriptionBuffer
-    init(buffer: SubscriptionBuffer) { self.buffer = buffer }
-    deinit { buffer.cancel() }
+    let subscription: EventSubscription
+    var buffer: SubscriptionBuffer { subscription.buffer }
+    init(subscription: EventSubscription) { self.subscription = subscription }
+    deinit { subscription.cancel() }
 }

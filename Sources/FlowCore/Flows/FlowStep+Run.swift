@@ -9,6 +9,10 @@ extension FlowStep {
     /// `{"message": …, "node": …}` (the innermost failing node) if the flow throws; `cancelled` if the task is
     /// cancelled. Whether anybody listens or not, the same code runs and the same result comes back.
     ///
+    /// Once a node has emitted a terminal event the stream is closed: later emits are ignored (counted in
+    /// ``FlowResult/ignoredEvents``, with one warning to `logger`), and if the flow then throws, the error
+    /// still reaches the caller but no second terminal event is emitted.
+    ///
     /// - Parameters:
     ///   - shared: The store the nodes share; read it afterwards for everything the flow wrote.
     ///   - namespace: The namespace of the run's events, such as `sales_agent`.

@@ -54,7 +54,9 @@ extension Socket {
     public func bytesOption(_ option: Int32) throws -> [UInt8] {
         var buffer = [UInt8](repeating: 0, count: 256)
         var size = buffer.count
-        guard zmq_getsockopt(handle, option, &buffer, &size) == 0 else { throw ZeroMQError.last("get option \(option)") }
+        guard zmq_getsockopt(handle, option, &buffer, &size) == 0 else {
+            throw ZeroMQError.last("get option \(option)")
+        }
         return Array(buffer[..<size])
     }
 

@@ -71,7 +71,8 @@ extension Socket {
             throw ZeroMQError(
                 .tooManyFrames,
                 "message of \(total) frames exceeds the bound of \(maxFrames); discarded",
-                operation: "receive")
+                operation: "receive"
+            )
         }
         return frames
     }

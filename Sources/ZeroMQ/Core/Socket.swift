@@ -17,7 +17,8 @@ import Darwin
 /// terminating its context never hangs; pass another `linger` to keep the tail for a bounded time.
 /// The socket closes when the last reference goes away, or earlier with ``close()``.
 public final class Socket {
-    @usableFromInline var handle: UnsafeMutableRawPointer?
+    // Used from one thread at a time, so the dynamic exclusivity check on every call is not needed.
+    @exclusivity(unchecked) @usableFromInline var handle: UnsafeMutableRawPointer?
     /// The context the socket belongs to (kept alive by the socket).
     public let context: Context
     /// The socket's type.

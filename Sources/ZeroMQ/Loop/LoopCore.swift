@@ -57,7 +57,11 @@ final class LoopCore {
 
     func run() {
         let wakeItem = zmq_pollitem_t(
-            socket: nil, fd: shared.wake.readDescriptor, events: Int16(ZMQ_POLLIN), revents: 0)
+            socket: nil,
+            fd: shared.wake.readDescriptor,
+            events: Int16(ZMQ_POLLIN),
+            revents: 0
+        )
         processShared()
         while running {
             let polled = entries
@@ -73,7 +77,9 @@ final class LoopCore {
             if ready < 0 {
                 let errno = zmq_errno()
                 if errno == EINTR { continue }
-                if errno != ETERM { logger.error("socket loop poll failed: \(ZeroMQError(errno: errno, operation: "poll"))") }
+                if errno != ETERM {
+                    logger.error("socket loop poll failed: \(ZeroMQError(errno: errno, operation: "poll"))")
+                }
                 break
             }
             if items[0].revents != 0 {
@@ -111,9 +117,12 @@ final class LoopCore {
             switch command {
             case .add(let registration):
                 let entry = Entry(
-                    id: registration.id, socket: registration.socket.value, receiver: registration.receiver,
+                    id: registration.id,
+                    socket: registration.socket.value,
+                    receiver: registration.receiver,
                     maxFrames: registration.maxFrames,
-                    capacity: shared.state.withLock { $0.outbound[registration.id]?.capacity ?? 1 })
+                    capacity: shared.state.withLock { $0.outbound[registration.id]?.capacity ?? 1 }
+                )
                 entries.append(entry)
                 byID[entry.id] = entry
             case .remove(let id):

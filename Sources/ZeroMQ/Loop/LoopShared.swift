@@ -69,7 +69,8 @@ final class LoopShared: Sendable {
             sent: sent.load(ordering: .relaxed),
             inboundDropped: dropped,
             oversizedDiscarded: oversized.load(ordering: .relaxed),
-            outboundFailed: outboundFailed.load(ordering: .relaxed))
+            outboundFailed: outboundFailed.load(ordering: .relaxed)
+        )
     }
 
     static func stoppedError(_ operation: String) -> ZeroMQError {
@@ -80,21 +81,31 @@ final class LoopShared: Sendable {
         _ socket: Transfer<Socket>,
         receiver: Receiver,
         maxFrames: Int,
-        outboundCapacity: Int
+        outboundCapacity: Int,
+        reservedID: Int? = nil
     ) throws -> SocketLoop.SocketHandle {
         let id: Int? = state.withLock { state in
             guard !state.stopped else { return nil }
-            let id = state.nextID
-            state.nextID += 1
+            let id = reservedID ?? state.nextID
+            if reservedID == nil { state.nextID += 1 }
             state.outbound[id] = OutboundQueue(capacity: max(1, outboundCapacity))
             state.commands.append(
-                .add(Registration(id: id, socket: socket, receiver: receiver, maxFrames: max(1, maxFrames))))
+                .add(Registration(id: id, socket: socket, receiver: receiver, maxFrames: max(1, maxFrames)))
+            )
             return id
         }
         guard let id else { throw Self.stoppedError("add socket") }
         if case .stream(let buffer) = receiver { buffers.withLock { $0.append(buffer) } }
         wake.wake()
         return SocketLoop.SocketHandle(id: id)
+    }
+
+    /// Reserves a socket id for a later ``add(_:receiver:maxFrames:outboundCapacity:reservedID:)``.
+    func reserveID() -> Int {
+        state.withLock { state in
+            defer { state.nextID += 1 }
+            return state.nextID
+        }
     }
 
     /// Queues a command; `false` when the loop has stopped.
@@ -161,7 +172,8 @@ final class LoopShared: Sendable {
                     if state.stopped { return .failure(Self.stoppedError("send")) }
                     guard state.outbound[id] != nil else {
                         return .failure(
-                            ZeroMQError(.socketNotFound, "no socket #\(id) in this loop", operation: "send"))
+                            ZeroMQError(.socketNotFound, "no socket #\(id) in this loop", operation: "send")
+                        )
                     }
                     if Task.isCancelled { return .failure(CancellationError()) }
                     if state.outbound[id]!.hasRoom {
@@ -170,7 +182,8 @@ final class LoopShared: Sendable {
                         return .success(())
                     }
                     state.outbound[id]!.waiters.append(
-                        Waiter(id: waiterID, messages: messages, continuation: continuation))
+                        Waiter(id: waiterID, messages: messages, continuation: continuation)
+                    )
                     return nil
                 }
                 if let immediate {

@@ -11,7 +11,8 @@ struct Outgoing: Sendable {
 /// A one-shot result of a send, completed by the loop thread and awaited by the sender.
 final class Confirmation: Sendable {
     private let state = Mutex<(result: Result<Void, any Error>?, waiter: CheckedContinuation<Void, any Error>?)>(
-        (nil, nil))
+        (nil, nil)
+    )
 
     /// Completes the confirmation; later calls are ignored.
     func complete(_ result: Result<Void, any Error>) {

@@ -13,7 +13,8 @@ import Synchronization
 ///   wake-up, one continuation resumption per batch), bounded per ``InboundPolicy``.
 /// - **Inbound on the loop thread** (``add(_:maxFrames:outboundCapacity:handler:)``): a synchronous
 ///   ``Handler`` runs for each message on the loop thread itself and may send on any socket of the loop
-///   (forwarding without a thread hop).
+///   (forwarding without a thread hop); ``addForwarder(frontend:backend:maxFrames:inspect:)`` builds an
+///   XSUB/XPUB event bus from two such handlers.
 /// - **Outbound** (``send(_:on:)``, ``send(contentsOf:on:)``, ``trySend(_:on:)``,
 ///   ``sendConfirmed(_:on:)``): messages join the socket's queue, bounded by `outboundCapacity` messages
 ///   (a caller that finds it full suspends until there is room; `trySend` returns `false` instead), and
@@ -148,7 +149,11 @@ public final class SocketLoop: Sendable {
             buffer = InboundBuffer(capacity: capacity, dropsWhenFull: true, wake: shared.wake)
         }
         let handle = try shared.add(
-            Transfer(socket), receiver: .stream(buffer), maxFrames: maxFrames, outboundCapacity: outboundCapacity)
+            Transfer(socket),
+            receiver: .stream(buffer),
+            maxFrames: maxFrames,
+            outboundCapacity: outboundCapacity
+        )
         return (handle, InboundMessages(buffer: buffer))
     }
 
@@ -162,7 +167,11 @@ public final class SocketLoop: Sendable {
         handler: @escaping Handler
     ) throws -> SocketHandle {
         try shared.add(
-            Transfer(socket), receiver: .handler(handler), maxFrames: maxFrames, outboundCapacity: outboundCapacity)
+            Transfer(socket),
+            receiver: .handler(handler),
+            maxFrames: maxFrames,
+            outboundCapacity: outboundCapacity
+        )
     }
 
     /// Closes a socket on the loop thread; its ``InboundMessages`` end and queued messages are dropped.
@@ -213,10 +222,12 @@ public final class SocketLoop: Sendable {
     public func perform<T: Sendable>(_ body: @escaping @Sendable (IO) throws -> T) async throws -> T {
         try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<T, any Error>) in
             let accepted = shared.enqueue(
-                command: .perform({ io in continuation.resume(with: Result { try body(io) }) }))
+                command: .perform({ io in continuation.resume(with: Result { try body(io) }) })
+            )
             if !accepted {
                 continuation.resume(
-                    throwing: ZeroMQError(.loopStopped, "the socket loop has stopped", operation: "perform"))
+                    throwing: ZeroMQError(.loopStopped, "the socket loop has stopped", operation: "perform")
+                )
             }
         }
     }

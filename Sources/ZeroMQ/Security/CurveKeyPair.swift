@@ -20,7 +20,10 @@ public struct CurveKeyPair: Sendable, Hashable {
         var publicKey = [CChar](repeating: 0, count: 41)
         guard secretKey.utf8.count == 40, zmq_curve_public(&publicKey, secretKey) == 0 else {
             throw ZeroMQError(
-                .invalidArgument, "a CURVE secret key is 40 Z85 characters", operation: "derive CURVE public key")
+                .invalidArgument,
+                "a CURVE secret key is 40 Z85 characters",
+                operation: "derive CURVE public key"
+            )
         }
         self.init(publicKey: Self.string(publicKey), secretKey: secretKey)
     }

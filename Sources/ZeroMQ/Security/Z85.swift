@@ -6,7 +6,10 @@ public enum Z85 {
     public static func encode(_ bytes: [UInt8]) throws -> String {
         guard bytes.count % 4 == 0 else {
             throw ZeroMQError(
-                .invalidArgument, "Z85 encodes a multiple of 4 bytes, got \(bytes.count)", operation: "Z85 encode")
+                .invalidArgument,
+                "Z85 encodes a multiple of 4 bytes, got \(bytes.count)",
+                operation: "Z85 encode"
+            )
         }
         if bytes.isEmpty { return "" }
         var output = [CChar](repeating: 0, count: bytes.count * 5 / 4 + 1)
@@ -21,8 +24,10 @@ public enum Z85 {
         let utf8 = Array(string.utf8)
         guard utf8.count % 5 == 0 else {
             throw ZeroMQError(
-                .invalidArgument, "Z85 decodes a multiple of 5 characters, got \(utf8.count)",
-                operation: "Z85 decode")
+                .invalidArgument,
+                "Z85 decodes a multiple of 5 characters, got \(utf8.count)",
+                operation: "Z85 decode"
+            )
         }
         if utf8.isEmpty { return [] }
         var output = [UInt8](repeating: 0, count: utf8.count * 4 / 5)

@@ -85,7 +85,8 @@ public final class ZAPHandler: Sendable {
         policy.denied.add(1, ordering: .relaxed)
         logger.warning(
             "refused \(mechanism) client",
-            metadata: ["peer.address": "\(address)", "peer.key": "\(key ?? "-")"])
+            metadata: ["peer.address": "\(address)", "peer.key": "\(key ?? "-")"]
+        )
         return [Array("1.0".utf8), requestID, Array("400".utf8), Array("client key not allowed".utf8), [], []]
     }
 }

@@ -6,6 +6,6 @@ struct BenchCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "flowpool-bench",
         abstract: "Benchmarks of FlowPool: in process, the ZeroMQ binding, and the pool.",
-        subcommands: [InProcessBench.self, PoolBench.self]
+        subcommands: [InProcessBench.self, ZeroMQBench.self, PoolBench.self]
     )
 }
