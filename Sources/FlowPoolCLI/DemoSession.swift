@@ -23,7 +23,7 @@ struct DemoSession: Sendable {
     var logger: Logger
 
     /// How long a child may take to exit after SIGTERM before it gets SIGKILL.
-    static let grace: Duration = .seconds(10)
+    static let grace: Duration = .seconds(5)
     /// How long the coordinator may take to print its endpoints.
     static let coordinatorReadyTimeout: Duration = .seconds(20)
     /// How long the workers may take to register.
@@ -47,7 +47,10 @@ struct DemoSession: Sendable {
                         return .success
                     }
                     group.addTask {
-                        for await signal in signals { return .interrupted("\(signal)") }
+                        for await signal in signals {
+                            printFlushed("\n\(signal): stopping the pool (SIGTERM, SIGKILL after \(Self.grace))")
+                            return .interrupted("\(signal)")
+                        }
                         return nil
                     }
                     defer { group.cancelAll() }
@@ -100,7 +103,7 @@ struct DemoSession: Sendable {
             "coordinator",
             arguments: [
                 "coordinator", "--bind-host", "127.0.0.1", "--control-port", "0", "--worker-port", "0",
-                "--events-in-port", "0", "--events-out-port", "0", "--drain-timeout", "10",
+                "--events-in-port", "0", "--events-out-port", "0", "--drain-timeout", "2",
                 "--log-level", logLevel,
             ]
         )

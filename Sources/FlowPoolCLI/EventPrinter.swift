@@ -68,7 +68,9 @@ final class EventPrinter: Sendable {
                 text.text += event.content["text"]?.stringValue ?? ""
                 text.count += 1
                 let trimmed = text.text.trimmingCharacters(in: .whitespaces)
-                if trimmed.count >= Self.textLineLength || trimmed.last.map({ ".!?\n".contains($0) }) == true {
+                if trimmed.count >= Self.textLineLength
+                    || (trimmed.count >= 24 && trimmed.last.map({ ".!?".contains($0) }) == true)
+                {
                     lines.append(textLine(event, text))
                     pending[key] = nil
                 } else {
