@@ -53,7 +53,10 @@ enum AgentRegistration {
             return provider
         }
         guard let ms = Int(text), (0...10_000).contains(ms) else {
-            throw LLMError(.configuration, "\(tokenDelayVariable) must be 0…10000 milliseconds, got '\(text.prefix(20))'")
+            throw LLMError(
+                .configuration,
+                "\(tokenDelayVariable) must be 0…10000 milliseconds, got '\(text.prefix(20))'"
+            )
         }
         return OfflineProvider(tokenDelay: .milliseconds(ms))
     }

@@ -21,7 +21,7 @@ struct DemoCommand: AsyncParsableCommand {
         discussion: """
             Needs no keys and no network: the agents use the offline model unless the environment selects \
             another (see FLOWPOOL_LLM). Exit status: 0 when every run completed and the pool stopped cleanly, \
-            1 on any failure, 130 when interrupted.
+            1 on any failure, 128 + the signal number when interrupted (130 for Ctrl-C).
             """
     )
 
@@ -33,7 +33,8 @@ struct DemoCommand: AsyncParsableCommand {
 
     @Option(
         name: .customLong("question"),
-        help: "Your own question as 'AGENT: TEXT', e.g. 'stock_agent: Last price of AAPL?' (repeatable; replaces the built-in ones)."
+        help:
+            "Your own question as 'AGENT: TEXT', e.g. 'stock_agent: Last price of AAPL?' (repeatable; replaces the built-in ones)."
     )
     var customQuestions: [String] = []
 
@@ -76,6 +77,12 @@ struct DemoCommand: AsyncParsableCommand {
     }
 
     func run() async throws {
+        do {
+            _ = try AgentRegistration.provider()
+        } catch {
+            printError("flowpool demo: the agents' model is misconfigured: \(error)")
+            throw ExitCode.failure
+        }
         let session = DemoSession(
             questions: try plannedQuestions(),
             workers: workers,
@@ -92,41 +99,9 @@ struct DemoCommand: AsyncParsableCommand {
         case .failure(let message):
             printError("flowpool demo: \(message)")
             throw ExitCode.failure
-        case .interrupted(let signal):
+        case .interrupted(let signal, let number):
             printError("flowpool demo: interrupted by \(signal); the pool was stopped")
-            throw ExitCode(130)
-        }
-    }
-}
-
-/// One question for one agent.
-struct DemoQuestion: Sendable {
-    var agent: String
-    var text: String
-}
-
-/// The built-in questions: ones the offline model answers from the shipped data.
-enum DemoQuestions {
-    static let sales = [
-        "What were total sales in the North region in March 2024?",
-        "What were the top 3 products by units sold in 2024?",
-        "Which region had the highest sales in 2024?",
-        "Compare sales in the East and West regions in Q1 2025",
-    ]
-    static let stock = [
-        "What is the last price of AAPL?",
-        "How did NVDA perform over the last 30 days?",
-        "Compare TSLA and META over the last 90 days",
-        "What's the 50-day moving average of MSFT?",
-    ]
-
-    /// The most built-in questions per agent.
-    static var perAgentLimit: Int { min(sales.count, stock.count) }
-
-    /// `perAgent` questions for each agent, alternating agents.
-    static func builtIn(perAgent: Int) -> [DemoQuestion] {
-        (0..<perAgent).flatMap { i in
-            [DemoQuestion(agent: SalesAgent.name, text: sales[i]), DemoQuestion(agent: StockAgent.name, text: stock[i])]
+            throw ExitCode(128 + number)
         }
     }
 }

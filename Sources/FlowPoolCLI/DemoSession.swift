@@ -9,9 +9,12 @@ import UnixSignals
 struct DemoSession: Sendable {
     /// How a demo ended.
     enum Outcome: Sendable {
+        /// Every run completed and the pool stopped cleanly.
         case success
+        /// Something failed; the message says what.
         case failure(String)
-        case interrupted(String)
+        /// A signal (its name and number) stopped the demo.
+        case interrupted(String, Int32)
     }
 
     var questions: [DemoQuestion]
@@ -49,7 +52,7 @@ struct DemoSession: Sendable {
                     group.addTask {
                         for await signal in signals {
                             printFlushed("\n\(signal): stopping the pool (SIGTERM, SIGKILL after \(Self.grace))")
-                            return .interrupted("\(signal)")
+                            return .interrupted("\(signal)", signal.rawValue)
                         }
                         return nil
                     }
@@ -72,7 +75,9 @@ struct DemoSession: Sendable {
         var unclean: [String] = []
         for child in stopped.reversed() {
             let exit = child.exit.map(\.description) ?? "still running"
-            printFlushed("  \(child.name.padding(toLength: 12, withPad: " ", startingAt: 0)) pid \(child.pid ?? 0)  \(exit)")
+            printFlushed(
+                "  \(child.name.padding(toLength: 12, withPad: " ", startingAt: 0)) pid \(child.pid ?? 0)  \(exit)"
+            )
             if child.exit?.isSuccess != true {
                 unclean.append("\(child.name) (\(exit))")
                 if case .success = outcome {
@@ -173,7 +178,7 @@ struct DemoSession: Sendable {
         for namespace in namespaces {
             subscriptions.append((namespace, try await client.events(matching: namespace)))
         }
-        let tracker = RunTracker()
+        let tracker = DemoRunTracker()
         let clock = ContinuousClock()
         let begin = clock.now
         let (submissions, results) = try await withThrowingTaskGroup(of: Void.self) { group in
@@ -202,7 +207,9 @@ struct DemoSession: Sendable {
         printFlushed(printer.bold("answers"))
         var failed: [String] = []
         for (question, (submission, result)) in zip(questions, zip(submissions, results)) {
-            printFlushed("\(printer.label(namespace: submission.namespace, runId: submission.runId)) Q: \(question.text)")
+            printFlushed(
+                "\(printer.label(namespace: submission.namespace, runId: submission.runId)) Q: \(question.text)"
+            )
             if result.status == .completed {
                 printFlushed("  A: \(result.result.stringValue ?? result.result.wireText)")
             } else {
@@ -224,7 +231,10 @@ struct DemoSession: Sendable {
             throw DemoError(.mixedNamespaces, "events reached the wrong subscription: \(foreign.prefix(5))")
         }
         if !failed.isEmpty {
-            throw DemoError(.runFailed, "\(failed.count) of \(results.count) runs failed: \(failed.joined(separator: ", "))")
+            throw DemoError(
+                .runFailed,
+                "\(failed.count) of \(results.count) runs failed: \(failed.joined(separator: ", "))"
+            )
         }
     }
 
@@ -252,7 +262,7 @@ struct DemoSession: Sendable {
     }
 
     /// Prints a subscription's events until it is closed.
-    private func consume(_ events: PoolEvents, namespace: String, _ tracker: RunTracker) async {
+    private func consume(_ events: PoolEvents, namespace: String, _ tracker: DemoRunTracker) async {
         await withTaskCancellationHandler {
             for await event in events {
                 tracker.record(event, subscribedTo: namespace)
@@ -307,71 +317,4 @@ private final class StartedChildren: Sendable {
     var all: [ProcessSupervisor.Child] { children.withLock { $0 } }
 
     func append(_ child: ProcessSupervisor.Child) { children.withLock { $0.append(child) } }
-}
-
-/// What a demo's subscriptions saw: events per namespace, terminal events per run, misrouted events.
-final class RunTracker: Sendable {
-    private struct State {
-        var expected: Set<String>?
-        var terminal: Set<String> = []
-        var counts: [String: Int] = [:]
-        var foreign: [String] = []
-        var waiters: [CheckedContinuation<Void, Never>] = []
-
-        var done: Bool { expected.map { $0.isSubset(of: terminal) } ?? false }
-    }
-
-    private let state = Mutex(State())
-
-    /// Events received per namespace.
-    var eventCounts: [String: Int] { state.withLock { $0.counts } }
-
-    /// Events that arrived on another namespace's subscription (`ns/run` seen on `subscription`).
-    var foreign: [String] { state.withLock { $0.foreign } }
-
-    /// Names the runs (`ns/run`) whose terminal events ``allTerminal()`` waits for.
-    func expect(_ runs: [String]) {
-        resume { $0.expected = Set(runs) }
-    }
-
-    /// Counts an event.
-    func record(_ event: StreamEvent, subscribedTo namespace: String) {
-        resume { state in
-            state.counts[event.namespace, default: 0] += 1
-            if event.namespace != namespace {
-                state.foreign.append("\(event.namespace)/\(event.runId) on \(namespace)")
-            }
-            if event.type.isTerminal { state.terminal.insert("\(event.namespace)/\(event.runId)") }
-        }
-    }
-
-    /// Waits until every expected run has had its terminal event (cancellation ends the wait).
-    func allTerminal() async {
-        await withTaskCancellationHandler {
-            await withCheckedContinuation { (c: CheckedContinuation<Void, Never>) in
-                let done = state.withLock { state in
-                    if state.done || Task.isCancelled { return true }
-                    state.waiters.append(c)
-                    return false
-                }
-                if done { c.resume() }
-            }
-        } onCancel: {
-            let waiters = state.withLock { state in
-                defer { state.waiters = [] }
-                return state.waiters
-            }
-            for w in waiters { w.resume() }
-        }
-    }
-
-    private func resume(_ update: (inout State) -> Void) {
-        let waiters = state.withLock { state in
-            update(&state)
-            guard state.done else { return [CheckedContinuation<Void, Never>]() }
-            defer { state.waiters = [] }
-            return state.waiters
-        }
-        for w in waiters { w.resume() }
-    }
 }

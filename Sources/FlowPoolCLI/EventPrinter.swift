@@ -121,7 +121,9 @@ final class EventPrinter: Sendable {
         case .toolsExecuted:
             let results = (c["results"]?.arrayValue ?? []).map { r in
                 let ok = r["ok"]?.boolValue == true ? "ok" : "failed"
-                let ms = (r["ms"]?.doubleValue ?? r["ms"]?.intValue.map(Double.init)).map { String(format: " %.1f ms", $0) }
+                let ms = (r["ms"]?.doubleValue ?? r["ms"]?.intValue.map(Double.init)).map {
+                    String(format: " %.1f ms", $0)
+                }
                 return "\(r["tool"]?.stringValue ?? "?") \(ok)\(ms ?? "")"
             }
             text = results.joined(separator: "; ")

@@ -99,7 +99,9 @@ final class ProcessSupervisor: Sendable {
         let child = Child(name: name, arguments: arguments)
         children.withLock { $0.append(child) }
         if case .terminated = requests.yield(StartRequest(child: child, environment: environment)) {
-            child.markFailed(ProcessSupervisorError(.spawnFailed, "\(name) not started: the supervisor's scope has ended"))
+            child.markFailed(
+                ProcessSupervisorError(.spawnFailed, "\(name) not started: the supervisor's scope has ended")
+            )
         }
         return try await child.started()
     }

@@ -217,7 +217,8 @@ private enum ShippedData {
     /// `12.34` → 1234.
     static func cents(_ text: Substring) -> Int {
         let parts = text.split(separator: ".")
-        let fraction = parts.count > 1 ? String(parts[1].prefix(2)).padding(toLength: 2, withPad: "0", startingAt: 0) : "00"
+        let fraction =
+            parts.count > 1 ? String(parts[1].prefix(2)).padding(toLength: 2, withPad: "0", startingAt: 0) : "00"
         return Int(parts[0])! * 100 + Int(fraction)!
     }
 
