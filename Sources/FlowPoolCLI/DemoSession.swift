@@ -128,11 +128,36 @@ struct DemoSession: Sendable {
             printFlushed("  worker-\(i)     pid \(worker.pid ?? 0)")
         }
         try await PoolClient.withConnection(to: control, timeout: .seconds(10), logger: logger) { client in
-            let alive = try await waitForWorkers(client, supervisor: supervisor)
-            printFlushed("pool ready: \(alive) workers alive after \(Self.seconds(clock.now - begin))")
-            try await exchange(client)
+            // A child that exits before the end fails the demo at once rather than at a timeout.
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                group.addTask {
+                    let alive = try await waitForWorkers(client, supervisor: supervisor)
+                    printFlushed("pool ready: \(alive) workers alive after \(Self.seconds(clock.now - begin))")
+                    try await exchange(client)
+                }
+                group.addTask { try await Self.failOnExit(of: supervisor.all) }
+                defer { group.cancelAll() }
+                try await group.next()
+            }
         }
         printFlushed("stopping the pool: SIGTERM, SIGKILL after \(Self.grace)")
+    }
+
+    /// Throws ``DemoError`` `.poolFailed` when one of `children` exits; returns when cancelled.
+    private static func failOnExit(of children: [ProcessSupervisor.Child]) async throws {
+        let first = await withTaskGroup(of: (ProcessSupervisor.Child, ProcessSupervisor.Child.Exit)?.self) { group in
+            for child in children {
+                group.addTask { await child.exitedUnlessCancelled().map { (child, $0) } }
+            }
+            defer { group.cancelAll() }
+            return await group.next() ?? nil
+        }
+        guard let (child, exit) = first else { return }
+        throw DemoError(
+            .poolFailed,
+            "\(child.name) (pid \(child.pid ?? 0)) exited unexpectedly (\(exit))",
+            details: child.stderrTail
+        )
     }
 
     /// Reads the coordinator's control endpoint from its start-up lines.

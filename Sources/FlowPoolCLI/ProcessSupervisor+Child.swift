@@ -59,7 +59,9 @@ extension ProcessSupervisor {
             var pid: Int32?
             var exit: Exit?
             var startWaiters: [CheckedContinuation<Void, any Error>] = []
-            var exitWaiters: [CheckedContinuation<Exit, Never>] = []
+            var exitWaiters: [UInt64: CheckedContinuation<Exit?, Never>] = [:]
+            var nextWaiter: UInt64 = 0
+            var cancelledWaiters: Set<UInt64> = []
             var stopRequested = false
             var stopWaiter: CheckedContinuation<Bool, Never>?
             var stdoutTail = RingOfLines(limit: Child.tailLimit)
@@ -93,13 +95,40 @@ extension ProcessSupervisor {
 
         /// Waits until the process exits.
         func exited() async -> Exit {
-            await withCheckedContinuation { (c: CheckedContinuation<Exit, Never>) in
+            await withCheckedContinuation { (c: CheckedContinuation<Exit?, Never>) in
                 let exit: Exit? = state.withLock { state in
                     if let exit = state.exit { return exit }
-                    state.exitWaiters.append(c)
+                    state.nextWaiter += 1
+                    state.exitWaiters[state.nextWaiter] = c
                     return nil
                 }
                 if let exit { c.resume(returning: exit) }
+            } ?? .failed(ProcessSupervisorError(.spawnFailed, "\(name): no exit status"))
+        }
+
+        /// Waits until the process exits; nil when the waiting task is cancelled first.
+        func exitedUnlessCancelled() async -> Exit? {
+            let key = state.withLock { state in
+                state.nextWaiter += 1
+                return state.nextWaiter
+            }
+            return await withTaskCancellationHandler {
+                await withCheckedContinuation { (c: CheckedContinuation<Exit?, Never>) in
+                    let immediate: Exit?? = state.withLock { state in
+                        if let exit = state.exit { return .some(exit) }
+                        if state.cancelledWaiters.remove(key) != nil { return .some(nil) }
+                        state.exitWaiters[key] = c
+                        return nil
+                    }
+                    if let immediate { c.resume(returning: immediate) }
+                }
+            } onCancel: {
+                let waiter = state.withLock { state -> CheckedContinuation<Exit?, Never>? in
+                    if let waiter = state.exitWaiters.removeValue(forKey: key) { return waiter }
+                    if state.exit == nil { state.cancelledWaiters.insert(key) }
+                    return nil
+                }
+                waiter?.resume(returning: nil)
             }
         }
 
@@ -134,13 +163,13 @@ extension ProcessSupervisor {
                 state.exit = exit
                 defer {
                     state.startWaiters = []
-                    state.exitWaiters = []
+                    state.exitWaiters = [:]
                     state.stopWaiter = nil
                 }
                 return (state.startWaiters, state.exitWaiters, state.stopWaiter)
             }
             for w in starters { w.resume() }
-            for w in waiters { w.resume(returning: exit) }
+            for w in waiters.values { w.resume(returning: exit) }
             stopper?.resume(returning: false)
         }
 
@@ -150,13 +179,13 @@ extension ProcessSupervisor {
                 state.exit = .failed(error)
                 defer {
                     state.startWaiters = []
-                    state.exitWaiters = []
+                    state.exitWaiters = [:]
                     state.stopWaiter = nil
                 }
                 return (state.startWaiters, state.exitWaiters, state.stopWaiter)
             }
             for w in starters { w.resume(throwing: error) }
-            for w in waiters { w.resume(returning: .failed(error)) }
+            for w in waiters.values { w.resume(returning: .failed(error)) }
             stopper?.resume(returning: false)
         }
 

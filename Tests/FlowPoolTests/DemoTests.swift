@@ -74,6 +74,23 @@ struct DemoTests {
         }
     }
 
+    @Test("demo: a worker killed mid-run fails the demo at once with a clear message, and no child is left")
+    func demoFailsFastWhenAWorkerDies() async throws {
+        let demo = try DemoProcess(arguments: [
+            "demo", "--no-color", "--questions", "1", "--token-delay-ms", "60", "--log-level", "warning",
+        ])
+        defer { demo.reap() }
+        try await demo.waitFor("a streamed chunk", seconds: 45) { $0.contains(" chunk ") }
+        let worker = try #require(demo.reportedPid(of: "worker-1"))
+        kill(worker, SIGKILL)
+        let exit = await demo.process.waitForExit(seconds: 30)
+        #expect(exit == 1, "demo exit \(String(describing: exit))\n\(demo.process.stderr)")
+        #expect(demo.process.stderr.contains("worker-1 (pid \(worker)) exited unexpectedly"), "\(demo.process.stderr)")
+        for pid in demo.childPids {
+            #expect(kill(pid, 0) == -1 && errno == ESRCH, "child \(pid) still exists")
+        }
+    }
+
     @Test("ask: live events and an answer with the figure computed from the shipped data")
     func askAnswersWithTheRightNumber() async throws {
         let demo = try DemoProcess(arguments: [
@@ -134,6 +151,17 @@ private final class DemoProcess: Sendable {
                 return Int32(fields[2])
             }
         )
+    }
+
+    /// The pid the demo reported for one child (`coordinator`, `worker-1`, …).
+    func reportedPid(of name: String) -> Int32? {
+        for line in lines {
+            let fields = line.split(separator: " ")
+            if line.hasPrefix("  "), fields.count >= 3, fields[0] == name, fields[1] == "pid" {
+                return Int32(fields[2])
+            }
+        }
+        return nil
     }
 
     /// Run id → namespace and question, from `[ns run] submitted: question`.
