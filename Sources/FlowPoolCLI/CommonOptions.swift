@@ -6,7 +6,8 @@ import Logging
 struct ConnectionOptions: ParsableArguments {
     @Option(
         name: .long,
-        help: "Coordinator control endpoint: HOST, HOST:PORT or tcp://HOST:PORT (env FLOWPOOL_COORDINATOR).")
+        help: "Coordinator control endpoint: HOST, HOST:PORT or tcp://HOST:PORT (env FLOWPOOL_COORDINATOR)."
+    )
     var coordinator: String = Environment.string("FLOWPOOL_COORDINATOR") ?? "127.0.0.1:5570"
 
     @Option(name: .long, help: "Seconds to wait for the coordinator's replies.")

@@ -22,7 +22,10 @@ struct CoordinatorCommand: AsyncParsableCommand {
     @Option(help: "Address to bind on (env FLOWPOOL_BIND_HOST).")
     var bindHost: String = Environment.string("FLOWPOOL_BIND_HOST") ?? "0.0.0.0"
 
-    @Option(help: "Host that workers and clients should connect to for the other ports (env FLOWPOOL_ADVERTISE_HOST; default: the host they reached the control port on).")
+    @Option(
+        help:
+            "Host that workers and clients should connect to for the other ports (env FLOWPOOL_ADVERTISE_HOST; default: the host they reached the control port on)."
+    )
     var advertiseHost: String?
 
     @Option(help: "Control port, clients (env FLOWPOOL_CONTROL_PORT; 0 = any).")

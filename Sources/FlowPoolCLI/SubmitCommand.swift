@@ -96,7 +96,9 @@ struct SubmitCommand: AsyncParsableCommand {
             printFlushed(result.result.wireText)
             return 0
         }
-        printError("run failed after \(result.attempts) attempt(s): \(result.errorCode?.rawValue ?? ""): \(result.errorMessage ?? "")")
+        printError(
+            "run failed after \(result.attempts) attempt(s): \(result.errorCode?.rawValue ?? ""): \(result.errorMessage ?? "")"
+        )
         return 1
     }
 
@@ -125,9 +127,15 @@ struct SubmitCommand: AsyncParsableCommand {
         var retryCount = 0
         func tally(_ outcome: Outcome) {
             switch outcome {
-            case .completed(let r): completedCount += 1; retryCount += r
-            case .failed(let r): failedCount += 1; retryCount += r
-            case .rejected(let r): rejectedCount += 1; retryCount += r
+            case .completed(let r):
+                completedCount += 1
+                retryCount += r
+            case .failed(let r):
+                failedCount += 1
+                retryCount += r
+            case .rejected(let r):
+                rejectedCount += 1
+                retryCount += r
             }
         }
         try await withThrowingTaskGroup(of: Outcome.self) { group in

@@ -25,13 +25,26 @@ struct CoordinatorStateTests {
     }
 
     func register(_ s: inout CoordinatorState, _ w: [UInt8], credit: Int, now: Double = 0) {
-        _ = s.report(.hello(WorkerHello(workerId: String(decoding: w, as: UTF8.self), host: "h", pid: 1, concurrency: credit, flows: [])), from: w, now: now)
+        _ = s.report(
+            .hello(
+                WorkerHello(
+                    workerId: String(decoding: w, as: UTF8.self),
+                    host: "h",
+                    pid: 1,
+                    concurrency: credit,
+                    flows: []
+                )
+            ),
+            from: w,
+            now: now
+        )
         _ = s.report(.ready(credit: credit), from: w, now: now)
     }
 
     func jobs(_ actions: [CoordinatorState.Action]) -> [(worker: [UInt8], job: JobAssignment)] {
         actions.compactMap { action in
-            guard case .toWorker(let w, let frames) = action, case .job(let j)? = try? WorkerCommand.decode(frames) else {
+            guard case .toWorker(let w, let frames) = action, case .job(let j)? = try? WorkerCommand.decode(frames)
+            else {
                 return nil
             }
             return (w, j)
@@ -40,7 +53,15 @@ struct CoordinatorStateTests {
 
     func terminal(_ job: JobAssignment, seq: Int = 2) -> RawEvent {
         let wire = WireEvent(
-            event: StreamEvent(namespace: job.namespace, runId: job.runId, seq: UInt64(seq), type: .final, node: "n", timestamp: 1, content: "done"),
+            event: StreamEvent(
+                namespace: job.namespace,
+                runId: job.runId,
+                seq: UInt64(seq),
+                type: .final,
+                node: "n",
+                timestamp: 1,
+                content: "done"
+            ),
             attempt: job.attempt
         )
         return RawEvent(topic: wire.topicBytes, envelope: wire.envelopeBytes)
@@ -48,7 +69,15 @@ struct CoordinatorStateTests {
 
     func event(_ job: JobAssignment, seq: Int, attempt: Int? = nil) -> (EnvelopeHeader, RawEvent) {
         let wire = WireEvent(
-            event: StreamEvent(namespace: job.namespace, runId: job.runId, seq: UInt64(seq), type: .chunk, node: "n", timestamp: 1, content: "x"),
+            event: StreamEvent(
+                namespace: job.namespace,
+                runId: job.runId,
+                seq: UInt64(seq),
+                type: .chunk,
+                node: "n",
+                timestamp: 1,
+                content: "x"
+            ),
             attempt: attempt ?? job.attempt
         )
         let raw = RawEvent(topic: wire.topicBytes, envelope: wire.envelopeBytes)
@@ -56,7 +85,15 @@ struct CoordinatorStateTests {
     }
 
     func result(_ job: JobAssignment, terminalSeq: Int = 2) -> WorkerReport {
-        .result(WorkerResult(job: job.job, attempt: job.attempt, status: .completed, result: "done", terminal: terminal(job, seq: terminalSeq)))
+        .result(
+            WorkerResult(
+                job: job.job,
+                attempt: job.attempt,
+                status: .completed,
+                result: "done",
+                terminal: terminal(job, seq: terminalSeq)
+            )
+        )
     }
 
     func published(_ actions: [CoordinatorState.Action]) -> [RawEvent] {
@@ -67,7 +104,15 @@ struct CoordinatorStateTests {
     func redispatchAndDuplicate() throws {
         var s = makeState()
         register(&s, w1, credit: 1)
-        let first = try #require(jobs(s.submit(SubmitRequest(id: "1", flow: "f", namespace: "ns", runId: "r", input: nil), client: client, now: 0)).first)
+        let first = try #require(
+            jobs(
+                s.submit(
+                    SubmitRequest(id: "1", flow: "f", namespace: "ns", runId: "r", input: nil),
+                    client: client,
+                    now: 0
+                )
+            ).first
+        )
         #expect(first.worker == w1 && first.job.attempt == 1)
         register(&s, w2, credit: 1, now: 1.5)
         // w1 falls silent; w2 keeps heartbeating.
@@ -93,8 +138,24 @@ struct CoordinatorStateTests {
     func terminalOnce() throws {
         var s = makeState()
         register(&s, w1, credit: 2)
-        let a = try #require(jobs(s.submit(SubmitRequest(id: "a", flow: "f", namespace: "ns", runId: "a", input: nil), client: client, now: 0)).first).job
-        let b = try #require(jobs(s.submit(SubmitRequest(id: "b", flow: "f", namespace: "ns", runId: "b", input: nil), client: client, now: 0)).first).job
+        let a = try #require(
+            jobs(
+                s.submit(
+                    SubmitRequest(id: "a", flow: "f", namespace: "ns", runId: "a", input: nil),
+                    client: client,
+                    now: 0
+                )
+            ).first
+        ).job
+        let b = try #require(
+            jobs(
+                s.submit(
+                    SubmitRequest(id: "b", flow: "f", namespace: "ns", runId: "b", input: nil),
+                    client: client,
+                    now: 0
+                )
+            ).first
+        ).job
         // a: the bus terminal arrives first and is held until the result.
         let ta = terminal(a)
         let ha = try EnvelopeHeader.scan(topic: ta.topic, envelope: ta.envelope)
@@ -116,7 +177,15 @@ struct CoordinatorStateTests {
     func attemptsExhausted() throws {
         var s = makeState(maxAttempts: 1)
         register(&s, w1, credit: 1)
-        let j = try #require(jobs(s.submit(SubmitRequest(id: "x", flow: "f", namespace: "ns", runId: "x", input: nil), client: client, now: 0)).first).job
+        let j = try #require(
+            jobs(
+                s.submit(
+                    SubmitRequest(id: "x", flow: "f", namespace: "ns", runId: "x", input: nil),
+                    client: client,
+                    now: 0
+                )
+            ).first
+        ).job
         let (h, r) = event(j, seq: 1)
         _ = s.event(h, raw: r, now: 0.1)
         let actions = s.tick(now: 5)
@@ -139,10 +208,16 @@ struct CoordinatorStateTests {
     func backpressure() {
         var s = makeState(maxQueue: 2)
         for i in 0..<2 {
-            _ = s.submit(SubmitRequest(id: "\(i)", flow: "f", namespace: "ns", runId: "r\(i)", input: nil), client: client, now: 0)
+            _ = s.submit(
+                SubmitRequest(id: "\(i)", flow: "f", namespace: "ns", runId: "r\(i)", input: nil),
+                client: client,
+                now: 0
+            )
         }
         let refused = s.submit(SubmitRequest(id: "2", flow: "f", namespace: "ns", input: nil), client: client, now: 0)
-        guard case .toClient(_, let frames)? = refused.first, case .error(_, let code, _)? = try? ControlReply.decode(frames) else {
+        guard case .toClient(_, let frames)? = refused.first,
+            case .error(_, let code, _)? = try? ControlReply.decode(frames)
+        else {
             Issue.record("expected an error reply")
             return
         }
@@ -177,7 +252,15 @@ struct ReplayBufferTests {
 struct EventSequencerTests {
     func e(_ seq: Int, attempt: Int = 1, run: String = "r", type: EventType = .chunk) -> WireEvent {
         WireEvent(
-            event: StreamEvent(namespace: "ns", runId: run, seq: UInt64(seq), type: type, node: "n", timestamp: 0, content: nil),
+            event: StreamEvent(
+                namespace: "ns",
+                runId: run,
+                seq: UInt64(seq),
+                type: type,
+                node: "n",
+                timestamp: 0,
+                content: nil
+            ),
             attempt: attempt
         )
     }

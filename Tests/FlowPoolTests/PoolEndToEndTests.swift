@@ -58,11 +58,17 @@ struct PoolEndToEndTests {
 
     @Test("SIGTERM drains a worker: it finishes what it holds, takes nothing new and exits 0")
     func workerDrains() async throws {
-        try await PoolHarness.with(workers: 1, workerArguments: ["--concurrency", "4"]) { pool in
+        try await PoolHarness.with(
+            workers: 1,
+            coordinatorArguments: ["--heartbeat-timeout-ms", "5000"],
+            workerArguments: ["--concurrency", "4"]
+        ) { pool in
             try await PoolClient.withConnection(to: pool.control) { client in
                 var submissions: [PoolClient.Submission] = []
                 for i in 0..<8 {
-                    submissions.append(try await client.submit("sleep", namespace: "drain", input: ["ms": 800, "n": .int(i)]))
+                    submissions.append(
+                        try await client.submit("sleep", namespace: "drain", input: ["ms": 800, "n": .int(i)])
+                    )
                 }
                 try await pool.until(seconds: 10, "4 runs in flight") {
                     try await pool.status()["in_flight"]?.intValue == 4
@@ -84,13 +90,57 @@ struct PoolEndToEndTests {
         }
     }
 
+    @Test("SIGTERM drains the coordinator: it refuses new runs, finishes accepted ones and exits 0")
+    func coordinatorDrains() async throws {
+        try await PoolHarness.with(workers: 1, workerArguments: ["--concurrency", "4"]) { pool in
+            let client = try await PoolClient.connect(to: pool.control)
+            var submissions: [PoolClient.Submission] = []
+            for i in 0..<4 {
+                submissions.append(
+                    try await client.submit("sleep", namespace: "cdrain", input: ["ms": 600, "n": .int(i)])
+                )
+            }
+            pool.coordinator.signal(SIGTERM)
+            try await pool.until(seconds: 10, "draining") { try await client.status()["draining"]?.boolValue == true }
+            do {
+                _ = try await client.submit("agent4", namespace: "cdrain", input: ["question": "late"])
+                Issue.record("a submit was accepted while draining")
+            } catch let error as PoolError {
+                #expect(error.remoteCode == .draining)
+            }
+            for s in submissions { #expect(try await client.result(of: s).status == .completed) }
+            let exit = await pool.coordinator.waitForExit(seconds: 15)
+            #expect(exit == 0, "coordinator exit status \(String(describing: exit))")
+            await client.close()
+        }
+    }
+
+    @Test("a flow written for the local engine runs remotely unchanged, with the same result")
+    func sameFlowLocallyAndRemotely() async throws {
+        let local = try await Agent4.makeFlow().run(Agent4.makeStore(question: "same"), namespace: "local")
+        try await PoolHarness.with(workers: 1) { pool in
+            try await PoolClient.withConnection(to: pool.control) { client in
+                let remote = try await client.run(Agent4.makeFlow(), namespace: "remote", input: ["question": "same"])
+                #expect(remote == local.value)
+                do {
+                    _ = try await client.run("fail", namespace: "remote", input: ["message": "boom"])
+                    Issue.record("a failing flow returned a result")
+                } catch let error as PoolError {
+                    #expect(error.code == .runFailed && error.remoteCode == .flowFailed)
+                }
+            }
+        }
+    }
+
     @Test("a full pool answers submit with pool_full")
     func poolFull() async throws {
         try await PoolHarness.with(workers: 0, coordinatorArguments: ["--max-queue", "5"]) { pool in
             try await PoolClient.withConnection(to: pool.control) { client in
                 var accepted: [PoolClient.Submission] = []
                 for i in 0..<5 {
-                    accepted.append(try await client.submit("agent4", namespace: "full", input: ["question": .string("q\(i)")]))
+                    accepted.append(
+                        try await client.submit("agent4", namespace: "full", input: ["question": .string("q\(i)")])
+                    )
                 }
                 do {
                     _ = try await client.submit("agent4", namespace: "full", input: ["question": "one too many"])
@@ -120,10 +170,18 @@ struct PoolEndToEndTests {
                 try await withThrowingTaskGroup(of: Void.self) { group in
                     for i in 0..<20 {
                         group.addTask {
-                            _ = try await client.run("agent4", namespace: "alpha", input: ["question": .string("a\(i)")])
+                            _ = try await client.run(
+                                "agent4",
+                                namespace: "alpha",
+                                input: ["question": .string("a\(i)")]
+                            )
                         }
                         group.addTask {
-                            _ = try await client.run("agent4", namespace: "alpha2", input: ["question": .string("b\(i)")])
+                            _ = try await client.run(
+                                "agent4",
+                                namespace: "alpha2",
+                                input: ["question": .string("b\(i)")]
+                            )
                         }
                     }
                     try await group.waitForAll()
@@ -180,7 +238,7 @@ struct PoolEndToEndTests {
 
     @Test("a stalled subscriber slows neither workers nor other subscribers; its drops are counted and repairable")
     func stalledSubscriber() async throws {
-        try await PoolHarness.with(workers: 2, coordinatorArguments: ["--subscriber-hwm", "2000"]) { pool in
+        try await PoolHarness.with(workers: 2, coordinatorArguments: ["--subscriber-hwm", "20000"]) { pool in
             try await PoolClient.withConnection(to: pool.control) { client in
                 // A subscriber that reads nothing at all: its socket stops reading, its pipe fills up.
                 let frozen = try await FrozenSubscriber.connect(

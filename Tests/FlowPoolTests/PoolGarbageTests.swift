@@ -31,7 +31,8 @@ struct PoolGarbageTests {
                     return answers
                 }
                 let context = try Context()
-                try await withSocketLoop(context: context, name: "fp-garbage", logger: Logger(label: "garbage")) { loop in
+                try await withSocketLoop(context: context, name: "fp-garbage", logger: Logger(label: "garbage")) {
+                    loop in
                     // Control endpoint: a DEALER that checks the error replies.
                     let dealer = try Socket(context, .dealer)
                     try dealer.connect(controlEndpoint)
@@ -43,7 +44,10 @@ struct PoolGarbageTests {
                         ([Array("[1,2,3]".utf8)], .badRequest),
                         ([Array("{\"v\":2,\"op\":\"status\",\"id\":\"x\"}".utf8)], .unsupportedVersion),
                         ([Array("{\"v\":1,\"op\":\"explode\",\"id\":\"x\"}".utf8)], .unknownOp),
-                        ([Array("{\"v\":1,\"op\":\"submit\",\"id\":\"x\",\"flow\":\"agent4\",\"ns\":\"a/b\"}".utf8)], .badRequest),
+                        (
+                            [Array("{\"v\":1,\"op\":\"submit\",\"id\":\"x\",\"flow\":\"agent4\",\"ns\":\"a/b\"}".utf8)],
+                            .badRequest
+                        ),
                         ([Array("{}".utf8), Array("{}".utf8)], .badFrames),
                     ]
                     for (frames, code) in cases {
@@ -80,7 +84,10 @@ struct PoolGarbageTests {
                     try await loop.send(
                         [
                             Array("legit/r/chunk".utf8),
-                            Array("{\"v\":2,\"ns\":\"legit\",\"run\":\"r\",\"attempt\":1,\"seq\":1,\"type\":\"chunk\",\"node\":\"n\",\"ts\":1,\"content\":1}".utf8),
+                            Array(
+                                "{\"v\":2,\"ns\":\"legit\",\"run\":\"r\",\"attempt\":1,\"seq\":1,\"type\":\"chunk\",\"node\":\"n\",\"ts\":1,\"content\":1}"
+                                    .utf8
+                            ),
                         ],
                         on: pub
                     )
@@ -116,7 +123,10 @@ struct PoolGarbageTests {
                 #expect(answers.count == 200)
                 #expect(answers.allSatisfy { $0 == .string(Agent4.expectedAnswer) })
                 // Still serving.
-                #expect(try await client.run("agent4", namespace: "legit", input: ["question": "after"]) == .string(Agent4.expectedAnswer))
+                #expect(
+                    try await client.run("agent4", namespace: "legit", input: ["question": "after"])
+                        == .string(Agent4.expectedAnswer)
+                )
                 #expect(pool.coordinator.isRunning)
             }
         }

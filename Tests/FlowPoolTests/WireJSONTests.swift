@@ -140,19 +140,38 @@ struct WireEventTests {
     @Test(
         "rejects bad envelopes",
         arguments: [
-            ("n/r/chunk", #"{"v":2,"ns":"n","run":"r","attempt":1,"seq":1,"type":"chunk","node":"x","ts":1,"content":1}"#,
-                JSONWireError.Code.unsupportedVersion),
-            ("n/r/chunk", #"{"ns":"n","run":"r","attempt":1,"seq":1,"type":"chunk","node":"x","ts":1,"content":1}"#,
-                .badField),
-            ("n/r/chunk", #"{"v":1,"ns":"n","run":"r","attempt":0,"seq":1,"type":"chunk","node":"x","ts":1,"content":1}"#,
-                .badField),
-            ("n/r/chunk", #"{"v":1,"ns":"n","run":"r","attempt":1,"seq":"1","type":"chunk","node":"x","ts":1,"content":1}"#,
-                .badField),
-            ("n/r/chunk", #"{"v":1,"ns":"n","run":"OTHER","attempt":1,"seq":1,"type":"chunk","node":"x","ts":1,"content":1}"#,
-                .badField),
-            ("n/r/chunk", #"{"v":1,"ns":"n","run":"r","attempt":1,"seq":1,"type":"chunk","node":"x","ts":1}"#, .badField),
-            ("n/r", #"{"v":1,"ns":"n","run":"r","attempt":1,"seq":1,"type":"chunk","node":"x","ts":1,"content":1}"#,
-                .badField),
+            (
+                "n/r/chunk",
+                #"{"v":2,"ns":"n","run":"r","attempt":1,"seq":1,"type":"chunk","node":"x","ts":1,"content":1}"#,
+                JSONWireError.Code.unsupportedVersion
+            ),
+            (
+                "n/r/chunk", #"{"ns":"n","run":"r","attempt":1,"seq":1,"type":"chunk","node":"x","ts":1,"content":1}"#,
+                .badField
+            ),
+            (
+                "n/r/chunk",
+                #"{"v":1,"ns":"n","run":"r","attempt":0,"seq":1,"type":"chunk","node":"x","ts":1,"content":1}"#,
+                .badField
+            ),
+            (
+                "n/r/chunk",
+                #"{"v":1,"ns":"n","run":"r","attempt":1,"seq":"1","type":"chunk","node":"x","ts":1,"content":1}"#,
+                .badField
+            ),
+            (
+                "n/r/chunk",
+                #"{"v":1,"ns":"n","run":"OTHER","attempt":1,"seq":1,"type":"chunk","node":"x","ts":1,"content":1}"#,
+                .badField
+            ),
+            (
+                "n/r/chunk", #"{"v":1,"ns":"n","run":"r","attempt":1,"seq":1,"type":"chunk","node":"x","ts":1}"#,
+                .badField
+            ),
+            (
+                "n/r", #"{"v":1,"ns":"n","run":"r","attempt":1,"seq":1,"type":"chunk","node":"x","ts":1,"content":1}"#,
+                .badField
+            ),
             ("n//chunk", #"{}"#, .badField),
             ("n/r/chunk", #"{"v":1,"v":1}"#, .duplicateKey),
             ("n/r/chunk", #"[1]"#, .unexpectedByte),

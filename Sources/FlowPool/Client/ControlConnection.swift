@@ -15,6 +15,8 @@ final class ControlConnection: Sendable {
 
     private struct State {
         var waiters: [String: CheckedContinuation<ControlReply, any Error>] = [:]
+        /// Deadlines of requests sent with ``ControlConnection/send(_:deadline:)``, checked by ``sweep(now:)``.
+        var deadlines: [String: Double] = [:]
         var resultWaiters: [String: CheckedContinuation<RunResult, any Error>] = [:]
         var earlyResults: [String: RunResult] = [:]
         var replays: [String: [RawEvent]] = [:]
@@ -97,9 +99,61 @@ final class ControlConnection: Sendable {
         }
     }
 
-    /// Sends a request without waiting (the reply, if any, is matched later).
-    func send(_ request: ControlRequest) async throws {
-        try await loop.send([request.frame], on: handle)
+    /// Sends a request and waits for its reply without a timer task per request: the deadline is checked by
+    /// ``sweep(now:)``, which the owner calls periodically.
+    func send(_ request: ControlRequest, timeout: Duration) async throws -> ControlReply {
+        let id = request.id
+        let deadline = WallClock.monotonic + timeout.seconds
+        return try await withTaskCancellationHandler {
+            try await withCheckedThrowingContinuation { (c: CheckedContinuation<ControlReply, any Error>) in
+                let closed = state.withLock { state in
+                    if state.closed { return true }
+                    state.waiters[id] = c
+                    state.deadlines[id] = deadline
+                    return false
+                }
+                if closed {
+                    c.resume(throwing: PoolError(.closed, "the connection to \(endpoint) is closed"))
+                    return
+                }
+                if !loop.trySend([request.frame], on: handle) {
+                    state.withLock {
+                        _ = $0.waiters.removeValue(forKey: id)
+                        _ = $0.deadlines.removeValue(forKey: id)
+                    }
+                    c.resume(throwing: PoolError(.closed, "cannot queue a request to \(endpoint)"))
+                }
+            }
+        } onCancel: {
+            let c = state.withLock { state in
+                state.deadlines.removeValue(forKey: id)
+                return state.waiters.removeValue(forKey: id)
+            }
+            c?.resume(throwing: CancellationError())
+        }
+    }
+
+    /// Fails the requests sent with ``send(_:timeout:)`` whose deadline has passed.
+    func sweep(now: Double) {
+        let expired: [(String, CheckedContinuation<ControlReply, any Error>)] = state.withLock { state in
+            var expired: [(String, CheckedContinuation<ControlReply, any Error>)] = []
+            for (id, deadline) in state.deadlines where deadline < now {
+                state.deadlines.removeValue(forKey: id)
+                if let c = state.waiters.removeValue(forKey: id) { expired.append((id, c)) }
+            }
+            return expired
+        }
+        for (id, c) in expired {
+            c.resume(throwing: PoolError(.timeout, "no reply to request \(id) from \(endpoint) in time"))
+        }
+    }
+
+    /// Sweeps expired requests every 100 ms until cancelled or closed.
+    func runSweeper() async {
+        while !Task.isCancelled && !state.withLock({ $0.closed }) {
+            try? await Task.sleep(for: .milliseconds(100))
+            sweep(now: WallClock.monotonic)
+        }
     }
 
     /// Waits for the pushed `result` of the submit with request id `id`.
@@ -182,7 +236,10 @@ final class ControlConnection: Sendable {
                 logger.warning("reply without id from \(endpoint): \(reply)")
                 return
             }
-            let w = state.withLock { $0.waiters.removeValue(forKey: id) }
+            let w = state.withLock { state in
+                state.deadlines.removeValue(forKey: id)
+                return state.waiters.removeValue(forKey: id)
+            }
             w?.resume(returning: reply)
         }
     }

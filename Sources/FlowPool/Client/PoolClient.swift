@@ -22,6 +22,8 @@ public final class PoolClient: Sendable {
     let logger: Logger
     /// How long a request waits for the coordinator's reply.
     public let requestTimeout: Duration
+    /// Fails submits whose reply is overdue (one task for all of them, instead of a timer per request).
+    private let sweeper: Task<Void, Never>
 
     private init(
         context: Context,
@@ -29,7 +31,8 @@ public final class PoolClient: Sendable {
         control: ControlConnection,
         welcome: Welcome,
         logger: Logger,
-        requestTimeout: Duration
+        requestTimeout: Duration,
+        sweeper: Task<Void, Never>
     ) {
         self.context = context
         self.loop = loop
@@ -37,6 +40,7 @@ public final class PoolClient: Sendable {
         self.welcome = welcome
         self.logger = logger
         self.requestTimeout = requestTimeout
+        self.sweeper = sweeper
     }
 
     /// Connects to a coordinator's control endpoint and fetches its other endpoints.
@@ -64,7 +68,8 @@ public final class PoolClient: Sendable {
                 control: control,
                 welcome: welcome,
                 logger: logger,
-                requestTimeout: timeout
+                requestTimeout: timeout,
+                sweeper: Task { await control.runSweeper() }
             )
         } catch {
             await loop.shutdown()
@@ -100,6 +105,7 @@ public final class PoolClient: Sendable {
 
     /// Closes the connection and its sockets.
     public func close() async {
+        sweeper.cancel()
         control.close()
         await loop.shutdown()
     }
@@ -149,7 +155,7 @@ public final class PoolClient: Sendable {
             reply: wantResult,
             maxAttempts: maxAttempts
         )
-        let reply = try await control.request(.submit(request), timeout: requestTimeout)
+        let reply = try await control.send(.submit(request), timeout: requestTimeout)
         switch reply {
         case .accepted(_, let job, let ns, let run):
             return Submission(requestId: id, job: job, namespace: ns, runId: run)
@@ -169,7 +175,12 @@ public final class PoolClient: Sendable {
     ///
     /// - Throws: ``PoolError`` `rejected` (not accepted), `runFailed` (the run ended with `error`; the
     ///   remote code says why, such as `flow_failed` or `attempts_exhausted`).
-    public func run(_ flow: String, namespace: String, input: JSONValue, runId: String? = nil) async throws
+    public func run(
+        _ flow: String,
+        namespace: String,
+        input: JSONValue,
+        runId: String? = nil
+    ) async throws
         -> JSONValue
     {
         let submission = try await submit(flow, namespace: namespace, input: input, runId: runId)
@@ -185,7 +196,12 @@ public final class PoolClient: Sendable {
     }
 
     /// Runs a flow on the pool by its name: the same flow value that runs locally, registered on the workers.
-    public func run(_ flow: some FlowStep, namespace: String, input: JSONValue, runId: String? = nil) async throws
+    public func run(
+        _ flow: some FlowStep,
+        namespace: String,
+        input: JSONValue,
+        runId: String? = nil
+    ) async throws
         -> JSONValue
     {
         try await run(flow.name, namespace: namespace, input: input, runId: runId)

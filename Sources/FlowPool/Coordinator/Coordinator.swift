@@ -133,7 +133,11 @@ public struct Coordinator: Service {
     }
 
     /// Creates, configures and binds the four sockets on the loop thread.
-    private static func openSockets(engine: CoordinatorEngine, loop: SocketLoop, context: Context) async throws
+    private static func openSockets(
+        engine: CoordinatorEngine,
+        loop: SocketLoop,
+        context: Context
+    ) async throws
         -> CoordinatorEndpoints
     {
         let config = engine.config

@@ -285,7 +285,12 @@ final class CoordinatorEngine: Sendable {
 
     /// Sends to a ROUTER peer; false when the peer is unknown (`ZMQ_ROUTER_MANDATORY`).
     @discardableResult
-    func send(_ identity: [UInt8], _ frames: [[UInt8]], _ handle: SocketLoop.SocketHandle, _ io: SocketLoop.IO)
+    func send(
+        _ identity: [UInt8],
+        _ frames: [[UInt8]],
+        _ handle: SocketLoop.SocketHandle,
+        _ io: SocketLoop.IO
+    )
         -> Bool
     {
         let message = [identity] + frames

@@ -26,7 +26,8 @@ struct CoordinatorState {
         case awaitingTerminal(deadline: Double, fallback: RawEvent)
     }
 
-    struct Job {
+    /// One accepted run. A class: the event path mutates it in place without copying its strings and input.
+    final class Job {
         let id: String
         let flow: String
         let namespace: String
@@ -44,6 +45,28 @@ struct CoordinatorState {
         var busTerminal: RawEvent?
         /// The accepted result, once there is one.
         var result: RunResult?
+
+        init(
+            id: String,
+            flow: String,
+            namespace: String,
+            runId: String,
+            runKey: String,
+            input: JSONValue,
+            client: [UInt8]?,
+            requestId: String,
+            maxAttempts: Int
+        ) {
+            self.id = id
+            self.flow = flow
+            self.namespace = namespace
+            self.runId = runId
+            self.runKey = runKey
+            self.input = input
+            self.client = client
+            self.requestId = requestId
+            self.maxAttempts = maxAttempts
+        }
     }
 
     struct WorkerEntry {
@@ -190,11 +213,10 @@ struct CoordinatorState {
             return []
         case .ack(let jobId, let attempt):
             workers[worker]?.lastSeen = now
-            if var job = jobs[jobId], job.attempt == attempt,
+            if let job = jobs[jobId], job.attempt == attempt,
                 case .leased(let w, let ackDeadline, let leaseDeadline, _) = job.phase
             {
                 job.phase = .leased(worker: w, ackDeadline: ackDeadline, leaseDeadline: leaseDeadline, acked: true)
-                jobs[jobId] = job
             }
             return []
         case .result(let r):
@@ -210,7 +232,7 @@ struct CoordinatorState {
     }
 
     private mutating func accept(_ r: WorkerResult, from worker: [UInt8], now: Double) -> [Action] {
-        guard var job = jobs[r.job] else {
+        guard let job = jobs[r.job] else {
             counters.duplicateResults += 1
             return []
         }
@@ -235,12 +257,10 @@ struct CoordinatorState {
         var actions: [Action] = []
         if let client = job.client { actions.append(reply(client, .result(result))) }
         if let terminal = job.busTerminal {
-            jobs[job.id] = job
             actions += finish(job.id, terminal: terminal)
         } else {
             let fallback = validTerminal(r.terminal, job: job) ?? synthesizedTerminal(job, result: result)
             job.phase = .awaitingTerminal(deadline: now + config.terminalGrace.seconds, fallback: fallback)
-            jobs[job.id] = job
         }
         return actions
     }
@@ -266,7 +286,7 @@ struct CoordinatorState {
     mutating func event(_ header: EnvelopeHeader, raw: RawEvent, now: Double) -> (EventDisposition, [Action]) {
         counters.eventsReceived += 1
         let runKey = header.runKey
-        guard let jobId = runs[runKey], var job = jobs[jobId] else {
+        guard let jobId = runs[runKey], let job = jobs[jobId] else {
             counters.eventsUnknownRun += 1
             return (.drop, [])
         }
@@ -284,12 +304,10 @@ struct CoordinatorState {
                     return (.drop, [])
                 }
                 job.busTerminal = raw
-                jobs[jobId] = job
                 return (.hold, [])
             }
         }
         if header.seq > job.lastSeq { job.lastSeq = header.seq }
-        jobs[jobId] = job
         replay.append(runKey: runKey, attempt: header.attempt, seq: header.seq, raw: raw)
         counters.eventsForwarded += 1
         return (.forward, [])
@@ -321,7 +339,7 @@ struct CoordinatorState {
     mutating func dispatch(now: Double) -> [Action] {
         var actions: [Action] = []
         while let jobId = queue.first {
-            guard var job = jobs[jobId], case .queued = job.phase else {
+            guard let job = jobs[jobId], case .queued = job.phase else {
                 _ = queue.popFirst()
                 continue
             }
@@ -343,7 +361,6 @@ struct CoordinatorState {
                 leaseDeadline: now + config.leaseTimeout.seconds,
                 acked: false
             )
-            jobs[jobId] = job
             workers[target]!.credit -= 1
             workers[target]!.jobs.insert(jobId)
             let assignment = JobAssignment(
@@ -405,7 +422,7 @@ struct CoordinatorState {
 
     /// Puts a leased job back at the head of the queue, or fails it when it has used all its attempts.
     private mutating func requeue(_ jobId: String, now: Double, reason: String) -> [Action] {
-        guard var job = jobs[jobId] else { return [] }
+        guard let job = jobs[jobId] else { return [] }
         guard case .leased(let worker, _, _, _) = job.phase else { return [] }
         workers[worker]?.jobs.remove(jobId)
         job.busTerminal = nil
@@ -422,7 +439,6 @@ struct CoordinatorState {
                 errorMessage: "all \(job.maxAttempts) attempts were lost (last: \(reason))"
             )
             job.result = result
-            jobs[jobId] = job
             counters.terminalsSynthesized += 1
             var actions: [Action] = []
             if let client = job.client { actions.append(reply(client, .result(result))) }
@@ -430,7 +446,6 @@ struct CoordinatorState {
             return actions
         }
         job.phase = .queued
-        jobs[jobId] = job
         queue.prepend(jobId)
         return []
     }

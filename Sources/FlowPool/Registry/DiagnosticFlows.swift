@@ -49,7 +49,9 @@ public enum DiagnosticFlows {
 
         var name: String { "fail" }
 
-        func prep(_ shared: SharedStore) async throws -> String { shared["message"]?.stringValue ?? "failed on purpose" }
+        func prep(_ shared: SharedStore) async throws -> String {
+            shared["message"]?.stringValue ?? "failed on purpose"
+        }
 
         func exec(_ message: String) async throws -> JSONValue { throw Failure(description: message) }
 

@@ -11,8 +11,8 @@ struct ReplayBuffer {
         var raw: RawEvent
     }
 
-    /// One run's history.
-    struct RunLog {
+    /// One run's history (a class, so appending does not copy or look it up twice).
+    final class RunLog {
         var events: [Stored] = []
         var bytes = 0
         var finished = false
@@ -38,20 +38,24 @@ struct ReplayBuffer {
     /// Stores an event that was forwarded to subscribers.
     mutating func append(runKey: String, attempt: Int, seq: Int, raw: RawEvent) {
         let size = raw.topic.count + raw.envelope.count + Self.overheadPerEvent
-        if runs[runKey] == nil {
-            runs[runKey] = RunLog()
+        let log: RunLog
+        if let existing = runs[runKey] {
+            log = existing
+        } else {
+            log = RunLog()
+            runs[runKey] = log
             startedOrder.append(runKey)
         }
-        runs[runKey]!.events.append(Stored(attempt: attempt, seq: seq, raw: raw))
-        runs[runKey]!.bytes += size
+        log.events.append(Stored(attempt: attempt, seq: seq, raw: raw))
+        log.bytes += size
         totalBytes += size
         evictIfNeeded()
     }
 
     /// Marks a run finished, making it the first candidate for eviction among runs finished later.
     mutating func finish(runKey: String) {
-        guard runs[runKey] != nil, runs[runKey]!.finished == false else { return }
-        runs[runKey]!.finished = true
+        guard let log = runs[runKey], !log.finished else { return }
+        log.finished = true
         finishedOrder.append(runKey)
     }
 
@@ -98,7 +102,7 @@ struct ReplayBuffer {
     }
 
     private mutating func trimOldest(_ key: String) {
-        guard var log = runs[key] else { return }
+        guard let log = runs[key] else { return }
         var dropped = 0
         var freed = 0
         while totalBytes - freed > maxBytes, dropped < log.events.count {
@@ -110,7 +114,6 @@ struct ReplayBuffer {
         log.bytes -= freed
         totalBytes -= freed
         evictedEvents += dropped
-        runs[key] = log
     }
 
     /// Drops keys of evicted runs from the head of the start order so it stays proportional to `runs`.

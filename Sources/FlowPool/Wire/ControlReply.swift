@@ -46,7 +46,10 @@ public enum ControlReply: Sendable, Hashable {
             return [
                 PoolProtocol.message(
                     "error",
-                    ["id": id.map(JSONValue.string) ?? .null, "code": .string(code.rawValue), "message": .string(message)]
+                    [
+                        "id": id.map(JSONValue.string) ?? .null, "code": .string(code.rawValue),
+                        "message": .string(message),
+                    ]
                 )
             ]
         case .result(let r): return [r.frame]
@@ -144,7 +147,12 @@ public enum ControlReply: Sendable, Hashable {
             }
             let missing = (f.value("missing").arrayValue ?? []).compactMap(\.stringValue)
             return .replayBatch(
-                ReplayBatch(id: try f.string("id"), events: events, last: try f.bool("last", default: true), missing: missing)
+                ReplayBatch(
+                    id: try f.string("id"),
+                    events: events,
+                    last: try f.bool("last", default: true),
+                    missing: missing
+                )
             )
         default:
             throw JSONWireError(.unknownOp, "unknown op \"\(f.op.prefix(64))\"")

@@ -18,7 +18,10 @@ public struct EnvelopeHeader: Sendable, Hashable {
 
     /// Validates an event's two frames and extracts its header.
     /// - Throws: ``JSONWireError``.
-    public static func scan(topic: UnsafeRawBufferPointer, envelope: UnsafeRawBufferPointer) throws(JSONWireError)
+    public static func scan(
+        topic: UnsafeRawBufferPointer,
+        envelope: UnsafeRawBufferPointer
+    ) throws(JSONWireError)
         -> EnvelopeHeader
     {
         let parts = try TopicParts(topic)
@@ -93,7 +96,11 @@ public struct EnvelopeHeader: Sendable, Hashable {
 
     // MARK: Fast path
 
-    private static func fastScan(_ parts: TopicParts, topic t: UnsafeRawBufferPointer, envelope e: UnsafeRawBufferPointer)
+    private static func fastScan(
+        _ parts: TopicParts,
+        topic t: UnsafeRawBufferPointer,
+        envelope e: UnsafeRawBufferPointer
+    )
         throws(JSONWireError) -> EnvelopeHeader?
     {
         guard !parts.needsEscaping else { return nil }
@@ -142,7 +149,9 @@ public struct EnvelopeHeader: Sendable, Hashable {
             }
             let keyOffset = p.index
             let key = try p.parseString()
-            guard fields.insert(key) else { throw JSONWireError(.duplicateKey, "duplicate key \"\(key)\"", offset: keyOffset) }
+            guard fields.insert(key) else {
+                throw JSONWireError(.duplicateKey, "duplicate key \"\(key)\"", offset: keyOffset)
+            }
             try p.expect(UInt8(ascii: ":"), "':'")
             switch key {
             case "node":

@@ -53,7 +53,10 @@ public struct WireEvent: Sendable, Hashable {
     /// Unknown envelope fields are ignored (a v1 reader accepts additions); missing or mistyped fields,
     /// a `v` other than 1 and a topic that disagrees with the envelope are errors.
     /// - Throws: ``JSONWireError``.
-    public static func decode(topic: some Collection<UInt8>, envelope: some Collection<UInt8>) throws(JSONWireError)
+    public static func decode(
+        topic: some Collection<UInt8>,
+        envelope: some Collection<UInt8>
+    ) throws(JSONWireError)
         -> WireEvent
     {
         let topicString = try EventTopic.parse(topic)

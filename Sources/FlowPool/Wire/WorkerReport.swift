@@ -42,7 +42,9 @@ public enum WorkerReport: Sendable, Hashable {
             return [PoolProtocol.message("ack", ["job": .string(job), "attempt": .int(attempt)])]
         case .result(let r):
             var error: JSONValue = .null
-            if let code = r.errorCode { error = ["code": .string(code.rawValue), "message": .string(r.errorMessage ?? "")] }
+            if let code = r.errorCode {
+                error = ["code": .string(code.rawValue), "message": .string(r.errorMessage ?? "")]
+            }
             return [
                 PoolProtocol.message(
                     "result",

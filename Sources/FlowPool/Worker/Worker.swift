@@ -73,7 +73,7 @@ public struct Worker: Service {
         let eventsEndpoint = CoordinatorAddress.endpoint(host: host, port: welcome.eventsInPort)
 
         // Event publisher: XPUB with NODROP, so a slow coordinator pushes back instead of losing events.
-        let publisher = try Socket(context, .xpub, linger: 5000)
+        let publisher = try Socket(context, .xpub, linger: 1000)
         try publisher.set(.xpubNoDrop(true))
         try publisher.set(.sendHighWaterMark(100))
         try publisher.set(.reconnectInterval(100))
@@ -86,7 +86,7 @@ public struct Worker: Service {
         )
 
         // Job channel: DEALER with this worker's id as routing identity.
-        let dealer = try Socket(context, .dealer, linger: 5000)
+        let dealer = try Socket(context, .dealer, linger: 1000)
         try dealer.set(.routingID(Array(workerId.utf8)))
         try dealer.set(.reconnectInterval(100))
         try dealer.set(.reconnectIntervalMax(1000))
@@ -115,7 +115,9 @@ public struct Worker: Service {
         )
         logger.info(
             "worker connected",
-            metadata: ["workers": "\(workersEndpoint)", "events": "\(eventsEndpoint)", "concurrency": "\(config.concurrency)"]
+            metadata: [
+                "workers": "\(workersEndpoint)", "events": "\(eventsEndpoint)", "concurrency": "\(config.concurrency)",
+            ]
         )
         try await runtime.run(commands: commands)
     }

@@ -14,6 +14,8 @@ final class WorkerRuntime: Sendable {
         var owed = 0
         var draining = false
         var drainAcked = false
+        /// When draining began (monotonic seconds).
+        var drainStarted: Double?
         var finished = false
         var doneWaiter: CheckedContinuation<Void, Never>?
     }
@@ -27,6 +29,8 @@ final class WorkerRuntime: Sendable {
     let logger: Logger
     let outbox: EventOutbox
     private let state = Mutex(State())
+    /// Seconds a draining worker waits for `drain_ack` before it stops without one.
+    static let drainAckTimeout = 3.0
 
     init(
         workerId: String,
@@ -160,7 +164,8 @@ final class WorkerRuntime: Sendable {
         } else {
             status = .failed
             code = .unknownFlow
-            message = "this worker has no flow named \"\(job.flow)\" (it has: \(registry.names.joined(separator: ", ")))"
+            message =
+                "this worker has no flow named \"\(job.flow)\" (it has: \(registry.names.joined(separator: ", ")))"
         }
         let terminal: RawEvent
         if let t = sink.terminal {
@@ -245,7 +250,21 @@ final class WorkerRuntime: Sendable {
                 on: dealer
             )
             grantCredit(force: true)
-            logger.debug("heartbeat", metadata: ["in_flight": "\(s.inFlight)", "owed": "\(s.owed)", "backlog": "\(outbox.count)", "completed": "\(s.completed)"])
+            // Without a coordinator to acknowledge the drain, stop waiting for it after a while.
+            if s.draining, !s.drainAcked, let started = s.drainStarted,
+                WallClock.monotonic - started > Self.drainAckTimeout
+            {
+                logger.warning("no drain acknowledgement from the coordinator; stopping anyway")
+                state.withLock { $0.drainAcked = true }
+                checkDone()
+            }
+            logger.debug(
+                "heartbeat",
+                metadata: [
+                    "in_flight": "\(s.inFlight)", "owed": "\(s.owed)", "backlog": "\(outbox.count)",
+                    "completed": "\(s.completed)",
+                ]
+            )
             try? await Task.sleep(for: config.heartbeatInterval)
         }
     }
@@ -253,6 +272,7 @@ final class WorkerRuntime: Sendable {
     private func beginDrain() {
         let s = state.withLock { s in
             s.draining = true
+            s.drainStarted = WallClock.monotonic
             return s
         }
         logger.info("draining: finishing \(s.inFlight) runs, taking no new ones")

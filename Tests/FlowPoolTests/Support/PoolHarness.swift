@@ -1,8 +1,8 @@
 import FlowCore
 import FlowPool
 import Foundation
-import Synchronization
 import Logging
+import Synchronization
 import Testing
 import ZeroMQ
 
@@ -264,9 +264,17 @@ extension PoolEvents {
 
 /// Checks that a run's delivered events end with exactly one terminal event and that the events of its last
 /// attempt count 1, 2, 3, … without gap or duplicate.
-func expectCompleteRun(_ events: [WireEvent], expectedLastAttemptEvents: Int? = nil, sourceLocation: SourceLocation = #_sourceLocation) {
+func expectCompleteRun(
+    _ events: [WireEvent],
+    expectedLastAttemptEvents: Int? = nil,
+    sourceLocation: SourceLocation = #_sourceLocation
+) {
     let terminals = events.filter { $0.event.type.isTerminal }
-    #expect(terminals.count == 1, "\(events.first?.event.runId ?? "?"): \(terminals.count) terminal events", sourceLocation: sourceLocation)
+    #expect(
+        terminals.count == 1,
+        "\(events.first?.event.runId ?? "?"): \(terminals.count) terminal events",
+        sourceLocation: sourceLocation
+    )
     #expect(events.last?.event.type.isTerminal == true, sourceLocation: sourceLocation)
     guard let last = events.last else { return }
     let lastAttempt = events.filter { $0.attempt == last.attempt }.map { Int($0.event.seq) }

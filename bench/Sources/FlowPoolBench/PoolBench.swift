@@ -54,15 +54,19 @@ struct PoolBench: AsyncParsableCommand {
     }
 
     private func measureAll() async throws {
-        let exe = flowpool ?? URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
+        let exe =
+            flowpool
+            ?? URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
             .appendingPathComponent("flowpool").path
         print("pool bench: \(runs) agent4 runs, window \(window), worker concurrency \(concurrency), \(exe)")
-        print("| workers | jobs/s | events/s to subscriber | events lost | p50 ms | p99 ms | p99.9 ms |")
-        print("|---|---|---|---|---|---|---|")
+        print(
+            "| workers | jobs/s | events/s to subscriber | events lost | p50 ms | p99 ms | p99.9 ms | CPU µs/job coordinator | workers | client+subscriber |"
+        )
+        print("|---|---|---|---|---|---|---|---|---|---|")
         for w in workerCounts {
             let r = try await measure(workers: w, executable: exe)
             print(
-                "| \(w) | \(Int(r.jobsPerSecond)) | \(Int(r.eventsPerSecond)) | \(r.lost) | \(fmt(r.p50)) | \(fmt(r.p99)) | \(fmt(r.p999)) |"
+                "| \(w) | \(Int(r.jobsPerSecond)) | \(Int(r.eventsPerSecond)) | \(r.lost) | \(fmt(r.p50)) | \(fmt(r.p99)) | \(fmt(r.p999)) | \(Int(r.cpuCoordinator)) | \(Int(r.cpuWorkers)) | \(Int(r.cpuClient)) |"
             )
         }
     }
@@ -76,6 +80,20 @@ struct PoolBench: AsyncParsableCommand {
         var p50: Double
         var p99: Double
         var p999: Double
+        var cpuCoordinator: Double
+        var cpuWorkers: Double
+        var cpuClient: Double
+    }
+
+    /// CPU seconds (user + system) a process has used so far, from /proc.
+    static func cpuSeconds(_ pid: Int32) -> Double {
+        guard let text = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
+            let close = text.lastIndex(of: ")")
+        else { return 0 }
+        let fields = text[text.index(after: close)...].split(separator: " ")
+        // After the command: state is field 3, utime 14, stime 15 (1-based in proc(5)).
+        guard fields.count > 13, let user = Double(fields[11]), let system = Double(fields[12]) else { return 0 }
+        return (user + system) / Double(sysconf(Int32(_SC_CLK_TCK)))
     }
 
     private func measure(workers w: Int, executable: String) async throws -> Result {
@@ -113,7 +131,10 @@ struct PoolBench: AsyncParsableCommand {
             processes.append(
                 try spawn(
                     executable,
-                    ["worker", "--coordinator", control, "--concurrency", "\(concurrency)", "--log-level", workerLogLevel],
+                    [
+                        "worker", "--coordinator", control, "--concurrency", "\(concurrency)", "--log-level",
+                        workerLogLevel,
+                    ],
                     log: "\(dir)/worker\(i).err"
                 )
             )
@@ -132,6 +153,10 @@ struct PoolBench: AsyncParsableCommand {
         }
         counter.reset()
 
+        let pids = processes.map(\.processIdentifier)
+        let selfPid = getpid()
+        let cpuBefore = pids.map(Self.cpuSeconds)
+        let selfBefore = Self.cpuSeconds(selfPid)
         let clock = ContinuousClock()
         let start = clock.now
         let latencies = try await drive(client, runs: runs, label: "run")
@@ -141,6 +166,10 @@ struct PoolBench: AsyncParsableCommand {
         while counter.count < expected && clock.now < deadline { try await Task.sleep(for: .milliseconds(5)) }
         let eventsElapsed = counter.lastEventTime.map { $0 - start } ?? (clock.now - start)
         let received = counter.count
+        let cpuAfter = pids.map(Self.cpuSeconds)
+        let selfAfter = Self.cpuSeconds(selfPid)
+        let perJob = { (seconds: Double) in seconds * 1e6 / Double(runs) }
+        let workerCPU = zip(cpuAfter.dropFirst(), cpuBefore.dropFirst()).reduce(0) { $0 + $1.0 - $1.1 }
         await counter.stop()
         await client.close()
         for p in processes where p.isRunning { kill(p.processIdentifier, SIGTERM) }
@@ -150,7 +179,10 @@ struct PoolBench: AsyncParsableCommand {
             lost: max(0, expected - received),
             p50: Double(latencies.valueAtPercentile(50)) / 1000,
             p99: Double(latencies.valueAtPercentile(99)) / 1000,
-            p999: Double(latencies.valueAtPercentile(99.9)) / 1000
+            p999: Double(latencies.valueAtPercentile(99.9)) / 1000,
+            cpuCoordinator: perJob(cpuAfter[0] - cpuBefore[0]),
+            cpuWorkers: perJob(workerCPU),
+            cpuClient: perJob(selfAfter - selfBefore)
         )
     }
 
@@ -182,7 +214,8 @@ struct PoolBench: AsyncParsableCommand {
                             )
                             _ = try await client.result(of: s)
                             let d = clock.now - t0
-                            return UInt64(d.components.seconds) * 1_000_000 + UInt64(d.components.attoseconds / 1_000_000_000_000)
+                            return UInt64(d.components.seconds) * 1_000_000
+                                + UInt64(d.components.attoseconds / 1_000_000_000_000)
                         } catch let error as PoolError where error.remoteCode == .poolFull {
                             try await Task.sleep(for: .milliseconds(2))
                         }
@@ -217,7 +250,12 @@ final class SubscriberCounter: Sendable {
 
     static func start(endpoint: String, prefix: String) async throws -> SubscriberCounter {
         let context = try Context()
-        let loop = try SocketLoop(context: context, name: "fp-bench-sub", batchSize: 1024, logger: Logger(label: "bench"))
+        let loop = try SocketLoop(
+            context: context,
+            name: "fp-bench-sub",
+            batchSize: 1024,
+            logger: Logger(label: "bench")
+        )
         loop.start()
         let counter = SubscriberCounter(loop: loop)
         let socket = try Socket(context, .sub)
