@@ -59,10 +59,11 @@ struct DemoTests {
     @Test("demo: SIGINT mid-run stops the pool, exits 130 and leaves no child behind")
     func demoInterruptedStopsThePool() async throws {
         let demo = try DemoProcess(arguments: [
-            "demo", "--no-color", "--questions", "1", "--token-delay-ms", "60", "--log-level", "warning",
+            "demo", "--no-color", "--questions", "1", "--token-delay-ms", "100", "--log-level", "warning",
         ])
         defer { demo.reap() }
-        try await demo.waitFor("a streamed chunk", seconds: 45) { $0.contains(" chunk ") }
+        // Each answer streams for about 3 s from here: the signal lands mid-run.
+        try await demo.waitFor("a run's first event", seconds: 45) { $0.contains(" progress ") }
         demo.process.signal(SIGINT)
         let exit = await demo.process.waitForExit(seconds: 30)
         #expect(exit == 130, "demo exit \(String(describing: exit))\n\(demo.process.stderr)")
@@ -77,10 +78,11 @@ struct DemoTests {
     @Test("demo: a worker killed mid-run fails the demo at once with a clear message, and no child is left")
     func demoFailsFastWhenAWorkerDies() async throws {
         let demo = try DemoProcess(arguments: [
-            "demo", "--no-color", "--questions", "1", "--token-delay-ms", "60", "--log-level", "warning",
+            "demo", "--no-color", "--questions", "1", "--token-delay-ms", "100", "--log-level", "warning",
         ])
         defer { demo.reap() }
-        try await demo.waitFor("a streamed chunk", seconds: 45) { $0.contains(" chunk ") }
+        // Each answer streams for about 3 s from here: the signal lands mid-run.
+        try await demo.waitFor("a run's first event", seconds: 45) { $0.contains(" progress ") }
         let worker = try #require(demo.reportedPid(of: "worker-1"))
         kill(worker, SIGKILL)
         let exit = await demo.process.waitForExit(seconds: 30)
