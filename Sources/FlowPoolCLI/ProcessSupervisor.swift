@@ -59,6 +59,7 @@ final class ProcessSupervisor: Sendable {
         logger: Logger,
         _ body: @escaping @Sendable (ProcessSupervisor) async throws -> Result
     ) async throws -> Result {
+        // Unbounded but small: each `start` waits for its child, so at most one request per caller is pending.
         let (stream, continuation) = AsyncStream<StartRequest>.makeStream(bufferingPolicy: .unbounded)
         let supervisor = ProcessSupervisor(
             executable: executable,
