@@ -125,7 +125,9 @@ struct CoordinatorStateTests {
         #expect(s.event(h1, raw: r1, now: 2.7).0 == .drop)
         let (h2, r2) = event(again.job, seq: 1)
         #expect(s.event(h2, raw: r2, now: 2.7).0 == .forward)
-        // Current attempt's result: accepted, and the result goes to the client once.
+        // Current attempt's terminal event, then its result: accepted, and the result goes to the client once.
+        let t2 = terminal(again.job)
+        _ = s.event(try EnvelopeHeader.scan(topic: t2.topic, envelope: t2.envelope), raw: t2, now: 2.75)
         let accepted = s.report(result(again.job), from: w2, now: 2.8)
         #expect(accepted.contains { if case .toClient = $0 { return true } else { return false } })
         // The old attempt's late result: discarded, counted.
@@ -171,6 +173,35 @@ struct CoordinatorStateTests {
         #expect(s.counters.terminalsFromResult == 1)
         #expect(s.activeJobs == 0)
         #expect(s.counters.jobsCompleted == 2)
+    }
+
+    @Test("a result whose events died with its worker is not trusted: the run is dispatched again")
+    func incompleteResult() throws {
+        var s = makeState()
+        register(&s, w1, credit: 1)
+        register(&s, w2, credit: 1)
+        let first = try #require(
+            jobs(
+                s.submit(
+                    SubmitRequest(id: "1", flow: "f", namespace: "ns", runId: "r", input: nil),
+                    client: client,
+                    now: 0
+                )
+            ).first
+        )
+        // The result arrives, the events never do, and the worker falls silent.
+        let pushed = s.report(result(first.job), from: first.worker, now: 0.5)
+        #expect(pushed.isEmpty, "no result to the client before the run's terminal event")
+        let other = first.worker == w1 ? w2 : w1
+        _ = s.report(.heartbeat(inFlight: 0, completed: 0, draining: false), from: other, now: 2.5)
+        let again = try #require(jobs(s.tick(now: 2.6)).first)
+        #expect(again.worker == other && again.job.attempt == 2)
+        let t2 = terminal(again.job)
+        _ = s.event(try EnvelopeHeader.scan(topic: t2.topic, envelope: t2.envelope), raw: t2, now: 2.7)
+        let done = s.report(result(again.job), from: other, now: 2.8)
+        #expect(published(done) == [t2])
+        #expect(done.filter { if case .toClient = $0 { return true } else { return false } }.count == 1)
+        #expect(s.counters.jobsCompleted == 1)
     }
 
     @Test("a run whose attempts are all lost fails with attempts_exhausted and a synthesized error event")

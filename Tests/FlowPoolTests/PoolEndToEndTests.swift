@@ -47,6 +47,15 @@ struct PoolEndToEndTests {
                 #expect(byRun.count == runs)
                 for (_, runEvents) in byRun { expectCompleteRun(runEvents) }
                 let status = try await pool.status()
+                if events.statistics.lost > 0 {
+                    print("kill test diagnostics: \(events.statistics) \(status["counters"] ?? nil)")
+                    for (run, runEvents) in byRun
+                    where runEvents.last?.event.seq
+                        != UInt64(runEvents.filter { $0.attempt == runEvents.last?.attempt }.count)
+                    {
+                        print(run, runEvents.map { "\($0.attempt).\($0.event.seq).\($0.event.type)" })
+                    }
+                }
                 #expect(status["counters"]?["workers_lost"]?.intValue ?? 0 >= 1)
                 #expect(status["counters"]?["jobs_redispatched"]?.intValue ?? 0 >= 1)
                 #expect(status["counters"]?["jobs_completed"]?.intValue == runs)

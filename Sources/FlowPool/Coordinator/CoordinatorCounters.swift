@@ -19,6 +19,7 @@ public struct CoordinatorCounters: Sendable, Hashable {
     public var eventsUnknownRun = 0
     public var terminalsFromResult = 0
     public var terminalsSynthesized = 0
+    public var resultsIncomplete = 0
     public var rejectedBadJSON = 0
     public var rejectedBadFrames = 0
     public var rejectedBadVersion = 0
@@ -43,6 +44,7 @@ public struct CoordinatorCounters: Sendable, Hashable {
             "events_received": .int(eventsReceived), "events_forwarded": .int(eventsForwarded),
             "events_stale": .int(eventsStale), "events_unknown_run": .int(eventsUnknownRun),
             "terminals_from_result": .int(terminalsFromResult), "terminals_synthesized": .int(terminalsSynthesized),
+            "results_incomplete": .int(resultsIncomplete),
             "rejected_bad_json": .int(rejectedBadJSON), "rejected_bad_frames": .int(rejectedBadFrames),
             "rejected_bad_version": .int(rejectedBadVersion), "rejected_unknown_op": .int(rejectedUnknownOp),
             "rejected_bad_events": .int(rejectedBadEvents), "rejected_oversize": .int(rejectedOversize),

@@ -22,8 +22,9 @@ struct CoordinatorState {
         case queued
         /// Sent to `worker`; `acked` once the worker confirmed receipt.
         case leased(worker: [UInt8], ackDeadline: Double, leaseDeadline: Double, acked: Bool)
-        /// The result was accepted; waiting for the attempt's terminal event from the bus until `deadline`.
-        case awaitingTerminal(deadline: Double, fallback: RawEvent)
+        /// The result of `worker`'s attempt is in; waiting for the attempt's terminal event from the bus (which
+        /// follows all its events) until `deadline`.
+        case awaitingTerminal(deadline: Double, fallback: RawEvent, worker: [UInt8])
     }
 
     /// One accepted run. A class: the event path mutates it in place without copying its strings and input.
@@ -240,8 +241,11 @@ struct CoordinatorState {
             counters.duplicateResults += 1
             return []
         }
-        if case .leased(let w, _, _, _) = job.phase { workers[w]?.jobs.remove(job.id) }
-        if case .queued = job.phase { removeFromQueue(job.id) }
+        if case .queued = job.phase {
+            // The worker was declared dead but was not: its result still counts, and its death would cost it.
+            removeFromQueue(job.id)
+            workers[worker]?.jobs.insert(job.id)
+        }
         let result = RunResult(
             id: job.requestId,
             job: job.id,
@@ -254,15 +258,14 @@ struct CoordinatorState {
             errorMessage: r.errorMessage
         )
         job.result = result
-        var actions: [Action] = []
-        if let client = job.client { actions.append(reply(client, .result(result))) }
-        if let terminal = job.busTerminal {
-            actions += finish(job.id, terminal: terminal)
-        } else {
-            let fallback = validTerminal(r.terminal, job: job) ?? synthesizedTerminal(job, result: result)
-            job.phase = .awaitingTerminal(deadline: now + config.terminalGrace.seconds, fallback: fallback)
-        }
-        return actions
+        if let terminal = job.busTerminal { return finish(job.id, terminal: terminal) }
+        let fallback = validTerminal(r.terminal, job: job) ?? synthesizedTerminal(job, result: result)
+        job.phase = .awaitingTerminal(
+            deadline: now + config.terminalGrace.seconds,
+            fallback: fallback,
+            worker: worker
+        )
+        return []
     }
 
     /// The worker's copy of the terminal event, if it is well-formed and belongs to the job's current attempt.
@@ -317,6 +320,10 @@ struct CoordinatorState {
     private mutating func finish(_ jobId: String, terminal: RawEvent) -> [Action] {
         guard let job = jobs.removeValue(forKey: jobId), let result = job.result else { return [] }
         runs.removeValue(forKey: job.runKey)
+        switch job.phase {
+        case .leased(let w, _, _, _), .awaitingTerminal(_, _, let w): workers[w]?.jobs.remove(jobId)
+        case .queued: break
+        }
         if let h = try? EnvelopeHeader.scan(topic: terminal.topic, envelope: terminal.envelope) {
             replay.append(runKey: job.runKey, attempt: h.attempt, seq: h.seq, raw: terminal)
         }
@@ -330,7 +337,10 @@ struct CoordinatorState {
         while finishedOrder.count > config.resultRetention, let old = finishedOrder.popFirst() {
             if runs[old] == nil { finished.removeValue(forKey: old) }
         }
-        return [.publish(terminal)]
+        var actions: [Action] = []
+        if let client = job.client { actions.append(reply(client, .result(result))) }
+        actions.append(.publish(terminal))
+        return actions
     }
 
     // MARK: Dispatch and time
@@ -407,10 +417,16 @@ struct CoordinatorState {
                     counters.leasesExpired += 1
                     actions += requeue(jobId, now: now, reason: "lease expired")
                 }
-            case .awaitingTerminal(let deadline, let fallback):
-                if now > deadline {
+            case .awaitingTerminal(let deadline, let fallback, let worker):
+                guard now > deadline else { break }
+                if workers[worker] != nil {
+                    // The worker lives: its events are late, not lost; publish the result's copy of the terminal.
                     counters.terminalsFromResult += 1
                     actions += finish(jobId, terminal: fallback)
+                } else {
+                    // The worker is gone and the attempt's events with it: run the job again.
+                    counters.resultsIncomplete += 1
+                    actions += requeue(jobId, now: now, reason: "worker gone before its events arrived")
                 }
             case .queued:
                 break
@@ -423,9 +439,14 @@ struct CoordinatorState {
     /// Puts a leased job back at the head of the queue, or fails it when it has used all its attempts.
     private mutating func requeue(_ jobId: String, now: Double, reason: String) -> [Action] {
         guard let job = jobs[jobId] else { return [] }
-        guard case .leased(let worker, _, _, _) = job.phase else { return [] }
+        let worker: [UInt8]
+        switch job.phase {
+        case .leased(let w, _, _, _), .awaitingTerminal(_, _, let w): worker = w
+        case .queued: return []
+        }
         workers[worker]?.jobs.remove(jobId)
         job.busTerminal = nil
+        job.result = nil
         if job.attempt >= job.maxAttempts {
             let result = RunResult(
                 id: job.requestId,
@@ -440,10 +461,7 @@ struct CoordinatorState {
             )
             job.result = result
             counters.terminalsSynthesized += 1
-            var actions: [Action] = []
-            if let client = job.client { actions.append(reply(client, .result(result))) }
-            actions += finish(jobId, terminal: synthesizedTerminal(job, result: result))
-            return actions
+            return finish(jobId, terminal: synthesizedTerminal(job, result: result))
         }
         job.phase = .queued
         queue.prepend(jobId)
