@@ -14,9 +14,15 @@ deps:
 build: deps
 	$(SWIFT) build $(BUILD_FLAGS)
 
+# One module's suites at a time: the multi-process pool tests then have the machine's cores to themselves.
+TEST_MODULES ?= FlowCoreTests ZeroMQTests FlowAgentsTests FlowPoolTests
+
 test: deps
 	$(SWIFT) build --build-tests $(BUILD_FLAGS)
-	$(SWIFT) test --skip-build $(BUILD_FLAGS)
+	@set -e; for module in $(TEST_MODULES); do \
+		echo "== $$module"; \
+		$(SWIFT) test --skip-build $(BUILD_FLAGS) --filter "^$$module\\."; \
+	done
 
 demo: deps
 	$(SWIFT) build $(BUILD_FLAGS) --product flowpool

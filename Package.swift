@@ -103,7 +103,12 @@ let package = Package(
                 .product(name: "Subprocess", package: "swift-subprocess"),
             ]
         ),
-        .testTarget(name: "FlowAgentsTests", dependencies: ["FlowAgents", "FlowCore"]),
+        .testTarget(
+            name: "FlowAgentsTests",
+            dependencies: ["FlowAgents", "FlowCore", .product(name: "Logging", package: "swift-log")],
+            // The loopback LLM server the tests spawn (located through #filePath).
+            exclude: ["Fixtures"]
+        ),
     ]
 )
 

@@ -1,66 +1,107 @@
 import ArgumentParser
+import FlowAgents
 import FlowCore
+import FlowPool
+import Foundation
+import Logging
+import Synchronization
+import UnixSignals
 
-/// `flowpool demo`: two namespaced agents run at once in this process, their events streamed live.
+/// `flowpool demo`: a local pool in child processes, both agents at once, their events live, the answers.
+///
+/// Starts a coordinator and `--workers` workers as child processes (this same executable) on loopback with
+/// free ports, waits until the workers are alive, subscribes to `sales_agent` and `stock_agent`, submits
+/// every question at once, prints both namespaces' events as they arrive and then each answer with its
+/// question, and stops the pool (SIGTERM, then SIGKILL after a grace period). Ctrl-C or any failure stops
+/// the pool the same way; no child outlives the command.
 struct DemoCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "demo",
-        abstract: "Run sales_agent and stock_agent at once in process and stream their events."
+        abstract: "Start a local pool, run sales_agent and stock_agent questions at once, stream their events.",
+        discussion: """
+            Needs no keys and no network: the agents use the offline model unless the environment selects \
+            another (see FLOWPOOL_LLM). Exit status: 0 when every run completed and the pool stopped cleanly, \
+            1 on any failure, 128 + the signal number when interrupted (130 for Ctrl-C).
+            """
     )
 
-    @Option(help: "The question for sales_agent.")
-    var salesQuestion = "Which product sold best last quarter?"
+    @Option(help: "Worker processes to start.")
+    var workers = 2
 
-    @Option(help: "The question for stock_agent.")
-    var stockQuestion = "How many widgets are left in stock?"
+    @Option(help: "Built-in questions per agent (1…\(DemoQuestions.perAgentLimit)).")
+    var questions = 3
+
+    @Option(
+        name: .customLong("question"),
+        help:
+            "Your own question as 'AGENT: TEXT', e.g. 'stock_agent: Last price of AAPL?' (repeatable; replaces the built-in ones)."
+    )
+    var customQuestions: [String] = []
+
+    @Flag(help: "Plain labels even on a terminal.")
+    var noColor = false
+
+    @Option(help: "Seconds the runs may take once the pool is ready.")
+    var timeout: Double = 60
+
+    @Option(help: "Milliseconds the offline model waits before each streamed word.")
+    var tokenDelayMs = 15
+
+    @OptionGroup var log: LogOptions
+
+    func validate() throws {
+        guard (1...16).contains(workers) else { throw ValidationError("--workers must be 1…16") }
+        guard (1...DemoQuestions.perAgentLimit).contains(questions) else {
+            throw ValidationError("--questions must be 1…\(DemoQuestions.perAgentLimit)")
+        }
+        guard timeout > 0 else { throw ValidationError("--timeout must be positive") }
+        guard (0...1000).contains(tokenDelayMs) else { throw ValidationError("--token-delay-ms must be 0…1000") }
+        _ = try plannedQuestions()
+    }
+
+    /// The questions to submit: the custom ones, else the built-in ones.
+    func plannedQuestions() throws -> [DemoQuestion] {
+        guard !customQuestions.isEmpty else { return DemoQuestions.builtIn(perAgent: questions) }
+        return try customQuestions.map { text in
+            guard let colon = text.firstIndex(of: ":") else {
+                throw ValidationError("--question must be 'AGENT: TEXT' (AGENT is sales_agent or stock_agent)")
+            }
+            let agent = text[..<colon].trimmingCharacters(in: .whitespaces)
+            let question = text[text.index(after: colon)...].trimmingCharacters(in: .whitespaces)
+            guard Agents.all.contains(where: { $0.name == agent }) else {
+                throw ValidationError("unknown agent '\(agent)' in --question; use sales_agent or stock_agent")
+            }
+            guard !question.isEmpty else { throw ValidationError("--question '\(text)' has no question") }
+            return DemoQuestion(agent: agent, text: question)
+        }
+    }
 
     func run() async throws {
-        let questions = [("sales_agent", salesQuestion), ("stock_agent", stockQuestion)]
-        try await Task.detached {
-            try await Self.demo(questions)
-        }.value
-    }
-
-    private static func demo(_ questions: [(namespace: String, question: String)]) async throws {
-        let streamer = EventStreamer()
-        let subscriptions = try questions.map { try streamer.subscribe($0.namespace) }
-        let flow = Agent4.makeFlow()
-        let width = questions.map(\.namespace.count).max() ?? 0
-
-        let results = try await withThrowingTaskGroup(of: (String, FlowResult?).self) { group in
-            for subscription in subscriptions {
-                group.addTask {
-                    for await event in subscription {
-                        let label = event.namespace.padding(width)
-                        print("[\(label)] #\(event.seq) \(event.node) \(event.type) \(event.content)")
-                        if event.type.isTerminal { break }
-                    }
-                    return ("", nil)
-                }
-            }
-            for (namespace, question) in questions {
-                group.addTask {
-                    let store = SharedStore(["question": .string(question)])
-                    return (namespace, try await flow.run(store, namespace: namespace, sink: streamer))
-                }
-            }
-            var results: [String: FlowResult] = [:]
-            for try await case (let namespace, let result?) in group { results[namespace] = result }
-            return results
+        do {
+            _ = try AgentRegistration.provider()
+        } catch {
+            printError("flowpool demo: the agents' model is misconfigured: \(error)")
+            throw ExitCode.failure
         }
-
-        print("")
-        for (namespace, _) in questions {
-            guard let result = results[namespace] else { continue }
-            print(
-                "\(namespace.padding(width)) answer: \(result.value) (run \(result.runId), \(result.eventCount) events)"
-            )
+        let session = DemoSession(
+            questions: try plannedQuestions(),
+            workers: workers,
+            printer: EventPrinter(colored: EventPrinter.wantsColor(refused: noColor)),
+            runTimeout: .milliseconds(Int(timeout * 1000)),
+            tokenDelayMs: tokenDelayMs,
+            logLevel: log.logLevel,
+            logger: log.makeLogger("flowpool.demo")
+        )
+        // Off the main actor: the session awaits a lot, and flows of events should not hop to it.
+        let outcome = await Task.detached { await session.run() }.value
+        switch outcome {
+        case .success: return
+        case .failure(let message):
+            printError("flowpool demo: \(message)")
+            throw ExitCode.failure
+        case .interrupted(let signal, let number):
+            printError("flowpool demo: interrupted by \(signal); the pool was stopped")
+            throw ExitCode(128 + number)
         }
-    }
-}
-
-extension String {
-    fileprivate func padding(_ width: Int) -> String {
-        self + String(repeating: " ", count: max(0, width - count))
     }
 }

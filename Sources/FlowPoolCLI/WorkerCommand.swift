@@ -33,7 +33,7 @@ struct WorkerCommand: AsyncParsableCommand {
     /// The flows this executable's workers can run, beyond ``FlowRegistry/shared``'s built-ins (`agent4`,
     /// `sleep`, `fail`). Add a flow with one line, e.g. `registry.register("sales_agent") { … }`.
     static func registerFlows(in registry: FlowRegistry) {
-        _ = registry
+        AgentRegistration.register(in: registry)
     }
 
     func run() async throws {

@@ -55,7 +55,7 @@ import ZeroMQ
         #expect(zap.acceptedCount >= 1)
         var kinds: MonitorEvent.Kind = []
         let clock = ContinuousClock()
-        let end = clock.now + .seconds(10)
+        let end = clock.now + .seconds(30)
         while kinds != [.handshakeSucceeded, .handshakeFailedAuth] && clock.now < end {
             if let frames = try monitor.tryReceiveMultipart(), let event = MonitorEvent(frames: frames) {
                 kinds.insert(event.kind)

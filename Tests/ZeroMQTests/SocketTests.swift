@@ -40,7 +40,7 @@ import ZeroMQ
         // Wait until every PULL is connected: probes go round-robin to connected peers only.
         var probed = Set<Int>()
         let clock = ContinuousClock()
-        let end = clock.now + .seconds(10)
+        let end = clock.now + .seconds(30)
         while probed.count < pulls.count && clock.now < end {
             try await push.sendEventually([bytes("probe")])
             try await Task.sleep(for: .milliseconds(1))
@@ -53,7 +53,8 @@ import ZeroMQ
         for index in 0..<total { try await push.sendEventually([bytes("\(index)")]) }
         var seen: [Int] = [0, 0, 0]
         var received = Set<Int>()
-        while received.count < total && clock.now < end {
+        let receiveEnd = clock.now + .seconds(30)
+        while received.count < total && clock.now < receiveEnd {
             var progressed = false
             for (number, pull) in pulls.enumerated() {
                 if let message = try pull.tryReceiveMultipart(), let index = Int(text(message[0])) {
@@ -190,7 +191,7 @@ import ZeroMQ
         // The receiver drops the connection of the peer that sent too much.
         var disconnected = false
         let clock = ContinuousClock()
-        let end = clock.now + .seconds(10)
+        let end = clock.now + .seconds(30)
         while !disconnected && clock.now < end {
             if let frames = try monitor.tryReceiveMultipart(), let event = MonitorEvent(frames: frames) {
                 disconnected = event.kind == .disconnected

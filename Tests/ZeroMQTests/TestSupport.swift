@@ -34,7 +34,7 @@ final class TemporaryDirectory: Sendable {
 /// Deadlines for waiting on conditions (never fixed sleeps).
 enum Deadline {
     /// Polls `condition` until it holds or `seconds` pass; returns whether it held.
-    static func wait(seconds: Double = 10, _ condition: () throws -> Bool) async rethrows -> Bool {
+    static func wait(seconds: Double = 30, _ condition: () throws -> Bool) async rethrows -> Bool {
         let clock = ContinuousClock()
         let end = clock.now + .milliseconds(Int(seconds * 1000))
         while clock.now < end {
