@@ -5,6 +5,11 @@
 /// iterator are gone. Events that arrive faster than they are consumed fill a bounded buffer; beyond it the
 /// oldest non-terminal events are dropped and counted in ``droppedCount`` (a gap in `seq` shows where).
 ///
+/// Runs hand their events over in batches, but never hold them back: an event reaches an iteration that is
+/// waiting for events at once, and a busy one as soon as it next looks for events, whatever the emitting
+/// node does next (a run flushes at its first and terminal events, every 32 events, and whenever a
+/// subscriber waits; a subscriber that runs out of events collects what runs have staged).
+///
 /// ```swift
 /// let events = try EventStreamer.shared.subscribe("sales_agent")
 /// for await event in events where event.type == .final { print(event.content) }
@@ -76,6 +81,7 @@ public final class EventSubscription: AsyncSequence, Sendable {
             batch.removeAll(keepingCapacity: true)
             index = 0
             var yields = 0
+            var collected = false
             while true {
                 switch lifetime.buffer.take(&batch) {
                 case .events(let start):
@@ -83,12 +89,18 @@ public final class EventSubscription: AsyncSequence, Sendable {
                     return batch[start].take()
                 case .finished:
                     return nil
+                case .empty where !collected:
+                    // Out of events: have the runs hand over what they staged, then look again.
+                    collected = true
+                    lifetime.buffer.collectStaged()
                 case .empty where yields < Self.yieldsBeforeWaiting:
                     // Let the producers run a little before going to sleep: events that arrive meanwhile
                     // are taken as one batch, and the producers are spared a wake-up per event.
+                    collected = false
                     yields += 1
                     await Task.yield()
                 case .empty:
+                    collected = false
                     yields = 0
                     await lifetime.buffer.waitForEvents()
                 }
