@@ -91,20 +91,17 @@ final class SubscriptionBuffer: Sendable {
             case .unregister: state.producers[ObjectIdentifier(producer)] = nil
             }
             for index in batch.indices {
-                guard let type = batch[index]?.type, SubscriptionRoute.matches(type, typePrefix: typePrefix) else {
-                    continue
-                }
+                // Take (or copy) the whole event first: reading a field through the optional would copy it
+                // anyway, retaining and releasing every string and the content.
+                guard let event = moving ? batch[index].take() : batch[index] else { continue }
+                if typePrefix != nil && !SubscriptionRoute.matches(event.type, typePrefix: typePrefix) { continue }
                 state.received &+= 1
                 if state.events.count - state.head >= capacity {
-                    guard Self.evict(&state, capacity: capacity, incomingTerminal: type.isTerminal) else {
+                    guard Self.evict(&state, capacity: capacity, incomingTerminal: event.type.isTerminal) else {
                         continue
                     }
                 }
-                if moving {
-                    state.events.append(batch[index].take())
-                } else {
-                    state.events.append(batch[index])
-                }
+                state.events.append(consume event)
             }
             let waiter = state.waiter
             state.waiter = nil
