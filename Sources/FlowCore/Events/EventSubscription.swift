@@ -5,10 +5,11 @@
 /// iterator are gone. Events that arrive faster than they are consumed fill a bounded buffer; beyond it the
 /// oldest non-terminal events are dropped and counted in ``droppedCount`` (a gap in `seq` shows where).
 ///
-/// Runs hand their events over in batches, but never hold them back: an event reaches an iteration that is
-/// waiting for events at once, and a busy one as soon as it next looks for events, whatever the emitting
-/// node does next (a run flushes at its first and terminal events, every 32 events, and whenever a
-/// subscriber waits; a subscriber that runs out of events collects what runs have staged).
+/// Runs hand their events over in batches, but never hold them back from an idle subscriber: an event
+/// reaches an iteration that is waiting for events at once, whatever the emitting node does next. A run
+/// flushes at its first and terminal events, every 32 events, and whenever a subscriber waits; an iteration
+/// that runs out of events yields a few times (taking what runs flushed meanwhile) and then, before it
+/// sleeps, collects what runs have staged.
 ///
 /// ```swift
 /// let events = try EventStreamer.shared.subscribe("sales_agent")
@@ -81,7 +82,6 @@ public final class EventSubscription: AsyncSequence, Sendable {
             batch.removeAll(keepingCapacity: true)
             index = 0
             var yields = 0
-            var collected = false
             while true {
                 switch lifetime.buffer.take(&batch) {
                 case .events(let start):
@@ -89,18 +89,13 @@ public final class EventSubscription: AsyncSequence, Sendable {
                     return batch[start].take()
                 case .finished:
                     return nil
-                case .empty where !collected:
-                    // Out of events: have the runs hand over what they staged, then look again.
-                    collected = true
-                    lifetime.buffer.collectStaged()
                 case .empty where yields < Self.yieldsBeforeWaiting:
                     // Let the producers run a little before going to sleep: events that arrive meanwhile
-                    // are taken as one batch, and the producers are spared a wake-up per event.
-                    collected = false
+                    // are taken as one batch, and the producers are spared a wake-up per event. Staged
+                    // events are collected just before sleeping (see `waitForEvents`).
                     yields += 1
                     await Task.yield()
                 case .empty:
-                    collected = false
                     yields = 0
                     await lifetime.buffer.waitForEvents()
                 }

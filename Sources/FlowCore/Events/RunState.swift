@@ -12,11 +12,11 @@ import Synchronization
 /// - with its terminal event (which also unregisters it), so a finished run holds nothing back,
 /// - when ``stagedLimit`` events are staged,
 /// - at once while a subscriber is waiting for events (``SubscriptionBuffer/consumerWaiting``),
-/// - whenever a subscriber runs out of events: before it yields or sleeps it flushes its registered
-///   producers (``flushStaged()``).
+/// - whenever a subscriber is about to sleep: it first has its registered producers flush
+///   (``flushStaged()``).
 ///
-/// So an event never waits for its node to finish or to reach a suspension point: it waits at most until
-/// the subscriber next looks for events, and a subscriber that is waiting receives it immediately.
+/// So an event never waits for its node to finish or to reach a suspension point: a subscriber that is
+/// waiting receives it immediately, and a busy one at the latest when it has nothing else left to take.
 final class RunState: Sendable {
     let namespace: String
     let runId: String

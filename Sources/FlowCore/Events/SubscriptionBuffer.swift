@@ -4,11 +4,12 @@ import Synchronization
 ///
 /// Producers append under a short lock, a run's staged events in one batch (see ``RunState``); the consumer
 /// swaps the whole pending array out in one step and is woken at most once per batch, never once per event.
-/// Runs that may hold staged events are registered here as producers; a consumer that runs out of events
-/// has them flush (``collectStaged()``) before it yields or sleeps. When the buffer holds `capacity` events, a new event
-/// evicts the oldest non-terminal one, so a terminal event is lost only when the buffer holds nothing but
-/// terminal events (the subscriber is `capacity` whole runs behind); then the oldest terminal goes and
-/// `droppedTerminal` counts it.
+/// Runs that may hold staged events are registered here as producers; a consumer has them flush
+/// (``collectStaged()``) before it sleeps.
+///
+/// When the buffer holds `capacity` events, a new event evicts the oldest non-terminal one, so a terminal
+/// event is lost only when the buffer holds nothing but terminal events (the subscriber is `capacity` whole
+/// runs behind); then the oldest terminal goes and `droppedTerminal` counts it.
 final class SubscriptionBuffer: Sendable {
     let pattern: SubscriptionPattern
     let capacity: Int
