@@ -82,6 +82,7 @@ public final class EventSubscription: AsyncSequence, Sendable {
             batch.removeAll(keepingCapacity: true)
             index = 0
             var yields = 0
+            lifetime.buffer.collectStagedIfDue()
             while true {
                 switch lifetime.buffer.take(&batch) {
                 case .events(let start):

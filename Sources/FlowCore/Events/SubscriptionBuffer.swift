@@ -16,6 +16,8 @@ final class SubscriptionBuffer: Sendable {
     private let state: Mutex<State>
     /// Set while the consumer prepares to wait or waits: runs then flush every event at once.
     private let waiting = Atomic<Bool>(false)
+    /// When the consumer last collected staged events (``EventTimestamp/monotonicNanoseconds()``).
+    private let lastCollection = Atomic<UInt64>(0)
     private let onCancel: @Sendable (SubscriptionBuffer) -> Void
 
     struct State {
@@ -114,6 +116,19 @@ final class SubscriptionBuffer: Sendable {
     /// Whether the consumer waits (or is about to): runs then hand over each event at once.
     @inline(__always)
     var consumerWaiting: Bool { waiting.load(ordering: .sequentiallyConsistent) }
+
+    /// How often a consumer that never runs out of events still collects staged events, in nanoseconds.
+    static let collectionInterval: UInt64 = 1_000_000
+
+    /// Collects staged events if ``collectionInterval`` has passed since the last time; called by the
+    /// consumer once per batch, so that a subscriber kept busy by other runs still receives the events of
+    /// a run that emitted and then waits, within about a millisecond plus the time to consume one batch.
+    func collectStagedIfDue() {
+        let now = EventTimestamp.monotonicNanoseconds()
+        if now &- lastCollection.load(ordering: .relaxed) < Self.collectionInterval { return }
+        lastCollection.store(now, ordering: .relaxed)
+        collectStaged()
+    }
 
     /// Has every registered run that holds staged events flush them into this buffer.
     func collectStaged() {
