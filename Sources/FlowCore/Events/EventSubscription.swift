@@ -5,6 +5,12 @@
 /// iterator are gone. Events that arrive faster than they are consumed fill a bounded buffer; beyond it the
 /// oldest non-terminal events are dropped and counted in ``droppedCount`` (a gap in `seq` shows where).
 ///
+/// Runs hand their events over in batches, but never hold them back from an idle subscriber: an event
+/// reaches an iteration that is waiting for events at once, whatever the emitting node does next. A run
+/// flushes at its first and terminal events, every 32 events, and whenever a subscriber waits; an iteration
+/// that runs out of events yields a few times (taking what runs flushed meanwhile) and then, before it
+/// sleeps, collects what runs have staged.
+///
 /// ```swift
 /// let events = try EventStreamer.shared.subscribe("sales_agent")
 /// for await event in events where event.type == .final { print(event.content) }
@@ -76,6 +82,7 @@ public final class EventSubscription: AsyncSequence, Sendable {
             batch.removeAll(keepingCapacity: true)
             index = 0
             var yields = 0
+            lifetime.buffer.collectStagedIfDue()
             while true {
                 switch lifetime.buffer.take(&batch) {
                 case .events(let start):
@@ -85,7 +92,8 @@ public final class EventSubscription: AsyncSequence, Sendable {
                     return nil
                 case .empty where yields < Self.yieldsBeforeWaiting:
                     // Let the producers run a little before going to sleep: events that arrive meanwhile
-                    // are taken as one batch, and the producers are spared a wake-up per event.
+                    // are taken as one batch, and the producers are spared a wake-up per event. Staged
+                    // events are collected just before sleeping (see `waitForEvents`).
                     yields += 1
                     await Task.yield()
                 case .empty:

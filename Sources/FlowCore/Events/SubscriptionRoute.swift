@@ -6,6 +6,12 @@ struct SubscriptionRoute: Sendable {
 
     @inline(__always)
     func matches(_ type: EventType) -> Bool {
+        Self.matches(type, typePrefix: typePrefix)
+    }
+
+    /// Whether an event of `type` passes a route with `typePrefix` (`nil`: every type does).
+    @inline(__always)
+    static func matches(_ type: EventType, typePrefix: String?) -> Bool {
         guard let typePrefix else { return true }
         return type.rawValue.utf8.starts(with: typePrefix.utf8)
     }

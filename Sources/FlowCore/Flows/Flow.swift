@@ -105,27 +105,29 @@ public struct Flow: FlowStep {
         var index = startIndex
         while true {
             try Task.checkCancellation()
-            let entry = entries[index]
+            // Read the entry's fields in place: copying the whole entry retains and releases all of them.
+            let name = entries[index].name
+            let step = entries[index].step
             let action: Action
             if let context {
                 do {
-                    action = try await EventContext.$current.withValue(context.visiting(entry.name)) {
-                        try await entry.step.visit(shared)
+                    action = try await EventContext.$current.withValue(context.visiting(name)) {
+                        try await step.visit(shared)
                     }
                 } catch {
-                    context.run.noteFailure(node: entry.name)
+                    context.run.noteFailure(node: name)
                     throw error
                 }
             } else {
-                action = try await entry.step.visit(shared)
+                action = try await step.visit(shared)
             }
-            guard let next = entry.successors.first(where: { $0.action == action }) else {
-                if !entry.successors.isEmpty {
+            guard let next = entries[index].successors.first(where: { $0.action == action }) else {
+                if !entries[index].successors.isEmpty {
                     logger.warning(
                         "Flow ends: no successor for action",
                         metadata: [
-                            "flow": "\(name)", "node": "\(entry.name)", "action": "\(action)",
-                            "known": "\(entry.successors.map(\.action.rawValue))",
+                            "flow": "\(self.name)", "node": "\(name)", "action": "\(action)",
+                            "known": "\(entries[index].successors.map(\.action.rawValue))",
                             "run.id": "\(context?.runId ?? "-")",
                         ]
                     )

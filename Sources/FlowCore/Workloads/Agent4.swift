@@ -31,6 +31,14 @@ public enum Agent4 {
         return flow
     }
 
+    /// `{"count": n}` for the counts the workload reports; built once, since event contents are immutable.
+    static let countContents: [JSONValue] = (0..<8).map { ["count": .int($0)] }
+
+    /// The content `{"count": n}`, shared for small counts.
+    static func countContent(_ count: Int) -> JSONValue {
+        countContents.indices.contains(count) ? countContents[count] : ["count": .int(count)]
+    }
+
     /// A store holding the workload's input.
     public static func makeStore(question: String) -> SharedStore {
         SharedStore(["question": .string(question)])
@@ -40,6 +48,8 @@ public enum Agent4 {
     public struct DecisionNode: Node {
         public var name: String { "decision" }
         static let making: JSONValue = ["status": "making_decision"]
+        /// `{"decision": "tool", "tool_requests": n}` for small n, built once.
+        static let decided: [JSONValue] = (0..<8).map { ["decision": "tool", "tool_requests": .int($0)] }
 
         public init() {}
 
@@ -50,7 +60,11 @@ public enum Agent4 {
         public func exec(_ question: String) async throws -> JSONValue {
             emit(.progress, Self.making)
             let requests: [JSONValue] = [["tool": "lookup", "q": .string(question)]]
-            emit(.decisionMade, ["decision": "tool", "tool_requests": .int(requests.count)])
+            emit(
+                .decisionMade,
+                Self.decided.indices.contains(requests.count)
+                    ? Self.decided[requests.count] : ["decision": "tool", "tool_requests": .int(requests.count)]
+            )
             return ["action": "tool", "tool_requests": .array(requests)]
         }
 
@@ -74,7 +88,7 @@ public enum Agent4 {
             let calls: [JSONValue] = requests.map { request in
                 ["tool": request["tool"] ?? .null, "args": ["q": request["q"] ?? .null]]
             }
-            emit(.paramsGenerated, ["count": .int(calls.count)])
+            emit(.paramsGenerated, Agent4.countContent(calls.count))
             return calls
         }
 
@@ -100,7 +114,7 @@ public enum Agent4 {
                 let q = call["args"]?["q"]?.stringValue ?? ""
                 return ["tool": tool, "result": .int(tool == "lookup" ? q.count : 0)]
             }
-            emit(.toolsExecuted, ["count": .int(results.count)])
+            emit(.toolsExecuted, Agent4.countContent(results.count))
             return results
         }
 

@@ -29,9 +29,18 @@ struct InProcessBench: AsyncParsableCommand {
     @Option(help: "Run only one part: agent4 or emit.")
     var only: String?
 
+    @Option(help: "Warm-up runs before the agent4 measurements.")
+    var warmup = 50_000
+
+    @Option(help: "Which agent4 measurements: both, subscribed or quiet.")
+    var agent4Mode = "both"
+
     func validate() throws {
-        guard runs > 0, drivers > 0, yieldEvery > 0, bufferSize > 0, emits > 0, repeats > 0 else {
+        guard runs > 0, drivers > 0, yieldEvery > 0, bufferSize > 0, emits > 0, repeats > 0, warmup >= 0 else {
             throw ValidationError("All counts must be positive.")
+        }
+        guard ["both", "subscribed", "quiet"].contains(agent4Mode) else {
+            throw ValidationError("--agent4-mode must be both, subscribed or quiet.")
         }
     }
 
@@ -50,32 +59,47 @@ struct InProcessBench: AsyncParsableCommand {
 
     private func measureAgent4() async throws {
         print("agent4 in process: \(runs) runs, \(drivers) drivers, yield every \(yieldEvery) runs")
-        _ = try await agent4(runs: min(runs, 50_000), subscribed: true)  // warm-up
+        if warmup > 0 { _ = try await agent4(runs: warmup, subscribed: agent4Mode != "quiet") }
 
-        var best: (runsPerSecond: Double, events: Int, dropped: Int) = (0, 0, 0)
-        for _ in 0..<repeats {
-            let result = try await agent4(runs: runs, subscribed: true)
-            if result.runsPerSecond > best.runsPerSecond { best = result }
-        }
-        let expected = runs * Agent4.eventsPerRun
-        print(
-            "  one live subscriber: \(format(best.runsPerSecond)) runs/s, "
-                + "\(format(best.runsPerSecond * Double(Agent4.eventsPerRun))) events/s; "
-                + "received \(best.events)/\(expected) events, dropped \(best.dropped)"
-        )
-        if best.events != expected || best.dropped != 0 {
-            print("  WARNING: the subscriber did not receive every event")
+        if agent4Mode != "quiet" {
+            var best = Agent4Measurement(runsPerSecond: 0, runsPerCPUSecond: 0, events: 0, dropped: 0)
+            for _ in 0..<repeats {
+                let result = try await agent4(runs: runs, subscribed: true)
+                if result.runsPerSecond > best.runsPerSecond { best = result }
+            }
+            let expected = runs * Agent4.eventsPerRun
+            print(
+                "  one live subscriber: \(format(best.runsPerSecond)) runs/s, "
+                    + "\(format(best.runsPerSecond * Double(Agent4.eventsPerRun))) events/s "
+                    + "(\(format(best.runsPerCPUSecond)) runs per CPU-s); "
+                    + "received \(best.events)/\(expected) events, dropped \(best.dropped)"
+            )
+            if best.events != expected || best.dropped != 0 {
+                print("  WARNING: the subscriber did not receive every event")
+            }
         }
 
-        var bestQuiet = 0.0
-        for _ in 0..<repeats {
-            bestQuiet = max(bestQuiet, try await agent4(runs: runs, subscribed: false).runsPerSecond)
+        if agent4Mode != "subscribed" {
+            var bestQuiet = Agent4Measurement(runsPerSecond: 0, runsPerCPUSecond: 0, events: 0, dropped: 0)
+            for _ in 0..<repeats {
+                let result = try await agent4(runs: runs, subscribed: false)
+                if result.runsPerSecond > bestQuiet.runsPerSecond { bestQuiet = result }
+            }
+            print(
+                "  no subscriber:       \(format(bestQuiet.runsPerSecond)) runs/s, "
+                    + "\(format(bestQuiet.runsPerSecond * Double(Agent4.eventsPerRun))) events/s emitted "
+                    + "(\(format(bestQuiet.runsPerCPUSecond)) runs per CPU-s)"
+            )
         }
-        print(
-            "  no subscriber:       \(format(bestQuiet)) runs/s, "
-                + "\(format(bestQuiet * Double(Agent4.eventsPerRun))) events/s emitted"
-        )
+    }
 
+    /// One agent4 measurement: wall-clock and CPU-time rates, and what the subscriber got.
+    private struct Agent4Measurement {
+        var runsPerSecond: Double
+        /// Runs per second of process CPU time (all threads): less sensitive to other load on the machine.
+        var runsPerCPUSecond: Double
+        var events: Int
+        var dropped: Int
     }
 
     private func measureEmit() async throws {
@@ -91,12 +115,7 @@ struct InProcessBench: AsyncParsableCommand {
     }
 
     /// Runs agent4 `runs` times from `drivers` tasks; with a subscriber, waits until it has every event.
-    private func agent4(
-        runs: Int,
-        subscribed: Bool
-    ) async throws -> (
-        runsPerSecond: Double, events: Int, dropped: Int
-    ) {
+    private func agent4(runs: Int, subscribed: Bool) async throws -> Agent4Measurement {
         let streamer = EventStreamer()
         let subscription = subscribed ? try streamer.subscribe("sales_agent", bufferSize: bufferSize) : nil
         let expected = runs * Agent4.eventsPerRun
@@ -118,6 +137,7 @@ struct InProcessBench: AsyncParsableCommand {
         let yieldEvery = self.yieldEvery
         let clock = ContinuousClock()
         let start = clock.now
+        let cpuStart = ZeroMQBenchRunner.processCPUSeconds()
         try await withThrowingTaskGroup(of: Void.self) { group in
             for driver in 0..<drivers {
                 let share = runs / drivers + (driver < runs % drivers ? 1 : 0)
@@ -136,9 +156,15 @@ struct InProcessBench: AsyncParsableCommand {
         }
         let received = await consumer.value
         let elapsed = start.duration(to: clock.now)
+        let cpu = ZeroMQBenchRunner.processCPUSeconds() - cpuStart
         let dropped = subscription?.droppedCount ?? 0
         _ = expected
-        return (Double(runs) / elapsed.seconds, received, dropped)
+        return Agent4Measurement(
+            runsPerSecond: Double(runs) / elapsed.seconds,
+            runsPerCPUSecond: Double(runs) / max(1e-9, cpu),
+            events: received,
+            dropped: dropped
+        )
     }
 
     /// The cost of `emit` with no run bound.
