@@ -32,8 +32,11 @@ extension PoolClient {
         try socket.set(.receiveHighWaterMark(Int32(clamping: bufferSize)))
         try socket.set(.reconnectInterval(100))
         try socket.connect(endpoint(port: welcome.eventsOutPort))
-        // Pattern first, then the handshake topic: the coordinator sees them in this order.
-        try socket.set(.subscribe(Array(parsed.topicPrefix.utf8)))
+        // Pattern first, then the handshake topic: the coordinator sees them in this order. Patterns that
+        // select whole namespaces take the namespaces' event batches (docs/PROTOCOL.md, "Batched delivery").
+        let prefix = Array(parsed.topicPrefix.utf8)
+        let batched = PoolEvents.selectsWholeNamespaces(prefix)
+        try socket.set(.subscribe(batched ? EventPublisher.batchPrefix + prefix : prefix))
         try socket.set(.subscribe(syncTopic))
         let (handle, inbox) = try loop.addStream(
             socket,
@@ -66,7 +69,8 @@ extension PoolClient {
             repairGaps: repairGaps,
             initial: initial,
             early: early,
-            sequencer: sequencer
+            sequencer: sequencer,
+            topicPrefix: prefix
         )
         events.stats.value.withLock { $0 = sequencer.statistics }
         return events
@@ -90,7 +94,16 @@ public struct PoolEvents: AsyncSequence, Sendable {
     let initial: [WireEvent]
     let early: [[[UInt8]]]
     let sequencer: EventSequencer
+    /// The pattern's topic prefix; events of a batch that do not start with it are skipped.
+    let topicPrefix: [UInt8]
     let stats = StatisticsBox()
+
+    /// Whether a topic prefix selects whole namespaces (no `/` before its end), so that the namespaces'
+    /// batches carry exactly what it selects.
+    static func selectsWholeNamespaces(_ prefix: [UInt8]) -> Bool {
+        guard let slash = prefix.firstIndex(of: UInt8(ascii: "/")) else { return true }
+        return slash == prefix.count - 1
+    }
 
     /// What the subscription received, repaired and lost so far.
     public var statistics: SubscriberStatistics {
@@ -118,6 +131,9 @@ public struct PoolEvents: AsyncSequence, Sendable {
         private var early: [[[UInt8]]]
         private var earlyIndex = 0
         private var invalid = 0
+        /// Events of the message being taken apart (one, or a batch's).
+        private var raw: [RawEvent] = []
+        private var rawIndex = 0
 
         init(_ events: PoolEvents) {
             self.events = events
@@ -134,18 +150,10 @@ public struct PoolEvents: AsyncSequence, Sendable {
             while readyIndex == ready.count {
                 ready = []
                 readyIndex = 0
-                let frames: [[UInt8]]
-                if earlyIndex < early.count {
-                    frames = early[earlyIndex]
-                    earlyIndex += 1
-                } else {
-                    guard let next = await inbox.next() else { return nil }
-                    frames = next
-                }
-                guard frames.count == 2, let first = frames[0].first, first != 0 else { continue }
+                guard let next = await nextRaw() else { return nil }
                 let event: WireEvent
                 do {
-                    event = try WireEvent.decode(topic: frames[0], envelope: frames[1])
+                    event = try WireEvent.decode(topic: next.topic, envelope: next.envelope)
                 } catch {
                     invalid += 1
                     continue
@@ -159,6 +167,36 @@ public struct PoolEvents: AsyncSequence, Sendable {
             }
             defer { readyIndex += 1 }
             return ready[readyIndex]
+        }
+
+        /// The next event's frames: from the batch being taken apart, else from the next message.
+        private mutating func nextRaw() async -> RawEvent? {
+            while rawIndex == raw.count {
+                raw = []
+                rawIndex = 0
+                let frames: [[UInt8]]
+                if earlyIndex < early.count {
+                    frames = early[earlyIndex]
+                    earlyIndex += 1
+                } else {
+                    guard let next = await inbox.next() else { return nil }
+                    frames = next
+                }
+                guard frames.count == 2, let first = frames[0].first, first != 0 else { continue }
+                if first == 1 {
+                    guard frames[0].starts(with: EventPublisher.batchPrefix),
+                        let unpacked = try? EventBatch.unpack(frames[1])
+                    else {
+                        invalid += 1
+                        continue
+                    }
+                    raw = unpacked.filter { $0.topic.starts(with: events.topicPrefix) }
+                } else {
+                    raw = [RawEvent(topic: frames[0], envelope: frames[1])]
+                }
+            }
+            defer { rawIndex += 1 }
+            return raw[rawIndex]
         }
 
         private mutating func fetch(_ range: ReplayRange) async -> [WireEvent] {

@@ -180,6 +180,7 @@ public struct Coordinator: Service {
         let hEventsOut = try loop.add(eventsOut, maxFrames: 4, outboundCapacity: 1_000_000) { frames, io in
             engine.handleEventOut(frames, io)
         }
+        loop.setRoundEnd { io in engine.roundEnd(io) }
         try addMonitor(controlMonitor, name: "control", loop: loop, engine: engine)
         try addMonitor(workersMonitor, name: "workers", loop: loop, engine: engine)
         try addMonitor(eventsInMonitor, name: "events_in", loop: loop, engine: engine)

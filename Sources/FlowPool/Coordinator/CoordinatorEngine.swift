@@ -23,6 +23,8 @@ final class CoordinatorEngine: Sendable {
 
     let state: Mutex<CoordinatorState>
     let handles = Mutex<Handles?>(nil)
+    /// Plain and batched publishing to subscribers; used on the loop thread only.
+    let publisher = Mutex(EventPublisher())
     let config: CoordinatorConfiguration
     let logger: Logger
     let peerDisconnects = Atomic<Int>(0)
@@ -235,23 +237,29 @@ final class CoordinatorEngine: Sendable {
         if !actions.isEmpty { execute(actions, io, h) }
     }
 
-    /// Publishes one event to subscribers, frame by frame (an XPUB never blocks: a subscriber at its
-    /// high-water mark misses the event, which it can repair from replay).
+    /// Publishes one event to subscribers (an XPUB never blocks: a subscriber at its high-water mark misses
+    /// the event, which it can repair from replay). Batched copies leave at the end of the loop round.
     private func publish(_ raw: RawEvent, _ io: SocketLoop.IO, _ h: Handles) {
         guard let socket = io.socket(h.eventsOut) else { return }
         do {
-            try raw.topic.withUnsafeBytes { topic in
-                try raw.envelope.withUnsafeBytes { envelope in
-                    try socket.send(topic, more: true)
-                    try socket.send(envelope)
-                }
-            }
+            try publisher.withLock { try $0.publish(raw, on: socket) }
         } catch {
             logRejection("publish", error, peer: "subscribers")
         }
     }
 
-    /// Subscription messages from subscribers; answers the `\0sync/<token>` handshake.
+    /// Sends the batches the round's events filled; runs at the end of every loop round.
+    func roundEnd(_ io: SocketLoop.IO) {
+        guard let h = handles.withLock({ $0 }), let socket = io.socket(h.eventsOut) else { return }
+        do {
+            try publisher.withLock { try $0.flush(socket) }
+        } catch {
+            logRejection("publish", error, peer: "subscribers")
+        }
+    }
+
+    /// Subscription messages from subscribers: tracks which forms are wanted, answers the `\0sync/<token>`
+    /// handshake.
     func handleEventOut(_ frames: [[UInt8]], _ io: SocketLoop.IO) {
         guard let h = handles.withLock({ $0 }) else { return }
         guard frames.count == 1, let first = frames[0].first, first == 0 || first == 1 else {
@@ -259,8 +267,12 @@ final class CoordinatorEngine: Sendable {
             logRejection("subscriber message", JSONWireError(.badField, "not a subscription"), peer: "subscriber")
             return
         }
+        publisher.withLock { $0.subscription(frames[0]) }
         let topic = Array(frames[0].dropFirst())
         if first == 1, topic.starts(with: Self.syncPrefix) {
+            // Pending batches first: the echo promises that the subscription is active, not that earlier
+            // events are still to come.
+            roundEnd(io)
             io.send([topic, PoolProtocol.message("sync", [:])], on: h.eventsOut)
         }
     }
@@ -271,6 +283,7 @@ final class CoordinatorEngine: Sendable {
         guard let h = handles.withLock({ $0 }) else { return }
         let actions = state.withLock { $0.tick(now: now) }
         execute(actions, io, h)
+        roundEnd(io)
     }
 
     // MARK: Actions

@@ -2,10 +2,15 @@
 ///
 /// Two frames: the marker `"\u{0}batch"` and the packed events, each as a little-endian `UInt32` topic
 /// length, the topic, a little-endian `UInt32` envelope length and the envelope. The coordinator unpacks
-/// a batch and publishes each event on its own (two frames), so subscribers never see batches.
+/// a batch and validates each event; it publishes them as plain two-frame events and, to subscribers that
+/// ask for them, repacked per namespace in the same packing (``EventPublisher``).
 public enum EventBatch {
     /// The first frame of a batch message (a topic no event can have: it starts with a zero byte).
     public static let marker: [UInt8] = Array("\u{0}batch".utf8)
+    /// The topic prefix of the batches the coordinator publishes to subscribers: a namespace's batch has the
+    /// topic `"\u{1}batch/" + ns + "/"` (docs/PROTOCOL.md, "Batched delivery").
+    public static let subscriberTopicPrefix: [UInt8] = Array("\u{1}batch/".utf8)
+
     /// Most events packed into one message.
     public static let maxEvents = 256
     /// Most bytes packed into one message.
@@ -32,6 +37,14 @@ public enum EventBatch {
         }
         if count > 0 { messages.append([marker, body]) }
         return messages
+    }
+
+    /// Appends one event, packed, to a batch body.
+    public static func append(_ raw: RawEvent, to body: inout [UInt8]) {
+        append(UInt32(raw.topic.count), to: &body)
+        body += raw.topic
+        append(UInt32(raw.envelope.count), to: &body)
+        body += raw.envelope
     }
 
     /// Unpacks a batch body into its events' frames.

@@ -48,6 +48,8 @@ final class LoopCore {
     private var byID: [Int: Entry] = [:]
     private var running = true
     private var items: [zmq_pollitem_t] = []
+    /// Messages given to handlers in the current poll round.
+    private var handled = 0
 
     init(shared: LoopShared, context: Context, logger: Logger) {
         self.shared = shared
@@ -87,10 +89,15 @@ final class LoopCore {
                 processShared()
                 guard running else { break }
             }
+            handled = 0
             for (index, entry) in polled.enumerated() where !entry.removed {
-                let returned = items[index + 1].revents
-                if returned & Int16(ZMQ_POLLIN) != 0 { readBatch(entry) }
-                if entry.hasPending { flush(entry) }
+                if items[index + 1].revents & Int16(ZMQ_POLLIN) != 0 { readBatch(entry) }
+            }
+            if handled > 0, let roundEnd = shared.roundEnd.withLock({ $0 }) {
+                roundEnd(SocketLoop.IO(core: self, source: nil))
+            }
+            for entry in polled where !entry.removed && entry.hasPending {
+                flush(entry)
             }
             // Sockets that got messages this round but were not polled yet.
             for entry in entries where entry.hasPending && !polled.contains(where: { $0 === entry }) {
@@ -266,6 +273,7 @@ final class LoopCore {
                 count += 1
                 handler(message, io)
             }
+            handled += count
             shared.received.add(count, ordering: .relaxed)
         }
     }

@@ -55,6 +55,8 @@ final class LoopShared: Sendable {
     let oversized = Atomic<Int>(0)
     let outboundFailed = Atomic<Int>(0)
     let inboundDroppedByClosedStreams = Atomic<Int>(0)
+    /// Runs on the loop thread after each poll round in which a handler ran (see ``SocketLoop/setRoundEnd(_:)``).
+    let roundEnd = Mutex<(@Sendable (SocketLoop.IO) -> Void)?>(nil)
     private let buffers = Mutex<[InboundBuffer]>([])
 
     init(wake: WakeSignal, batchSize: Int) {

@@ -117,6 +117,15 @@ public final class SocketLoop: Sendable {
     /// Counters since the loop started.
     public var statistics: Statistics { shared.statistics }
 
+    /// Sets a callback that runs on the loop thread at the end of every poll round in which a ``Handler``
+    /// handled at least one message, before the loop sends what the round queued.
+    ///
+    /// Handlers that accumulate output (for example events to publish in batches) flush it here: whatever
+    /// one round of reading produced leaves together, and nothing waits for a later round.
+    public func setRoundEnd(_ body: @escaping @Sendable (IO) -> Void) {
+        shared.roundEnd.withLock { $0 = body }
+    }
+
     /// Hands a socket to the loop for sending only.
     ///
     /// - Parameters:

@@ -91,6 +91,9 @@ struct LoadCommand: AsyncParsableCommand {
     @Option(help: "External subscribers of the namespace, each checking every run's events.")
     var subscribers: Int = 1
 
+    @Flag(help: "Subscribers take plain two-frame events rather than namespace batches.")
+    var plainSubscribers = false
+
     @Flag(help: "Walk the offered rate upward (open loop) until the pool saturates.")
     var sweep = false
 

@@ -1,3 +1,4 @@
+import FlowPool
 import Foundation
 import Histogram
 import Logging
@@ -5,7 +6,8 @@ import Synchronization
 import ZeroMQ
 
 /// External subscribers of one phase: each its own SUB connection to the coordinator's event port,
-/// subscribed to the phase's topic prefix, checking every run's `seq` 1…n and its terminal event.
+/// subscribed to the phase's namespace batches (or, `batched: false`, to the phase's topic prefix as plain
+/// events), checking every run's `seq` 1…n and its terminal event.
 ///
 /// The sockets live on up to ``maxThreads`` loop threads of their own (subscriber n on thread n mod threads).
 /// The first subscriber also records when each run's first and terminal events arrived (for the latency
@@ -38,6 +40,7 @@ final class EventSubscribers: Sendable {
     /// Connects `count` subscribers to `endpoint` and waits until the coordinator confirmed each subscription.
     static func connect(
         count: Int,
+        batched: Bool,
         endpoint: String,
         index: RunIndex,
         capacity: Int,
@@ -53,7 +56,6 @@ final class EventSubscribers: Sendable {
             loops.append(loop)
         }
         var slots: [Slot] = []
-        let prefixCount = index.topicPrefix.count
         do {
             for n in 0..<count {
                 let slot = Slot(SubscriberLedger(recordsTimes: n == 0, capacity: capacity))
@@ -61,11 +63,18 @@ final class EventSubscribers: Sendable {
                 let socket = try Socket(context, .sub)
                 try socket.set(.receiveHighWaterMark(Int32(clamping: receiveBuffer)))
                 try socket.connect(endpoint)
-                try socket.set(.subscribe(index.topicPrefix))
+                if batched {
+                    // The namespace's batches; events of other phases' runs are skipped by their topic.
+                    let namespace = index.topicPrefix.prefix { $0 != UInt8(ascii: "/") }
+                    try socket.set(.subscribe(EventBatch.subscriberTopicPrefix + namespace + [UInt8(ascii: "/")]))
+                } else {
+                    try socket.set(.subscribe(index.topicPrefix))
+                }
                 let sync = Array("\u{0}sync/\(index.token)s\(n)".utf8)
                 try socket.set(.subscribe(sync))
+                let prefix = index.topicPrefix
                 _ = try loops[n % loops.count].add(socket, maxFrames: 2) { frames, _ in
-                    Self.handle(frames, slot: slot, prefixCount: prefixCount)
+                    Self.handle(frames, slot: slot, prefix: prefix)
                 }
             }
             let deadline = ContinuousClock.now + timeout
@@ -96,26 +105,67 @@ final class EventSubscribers: Sendable {
         for loop in loops { await loop.shutdown() }
     }
 
-    private static func handle(_ frames: [[UInt8]], slot: Slot, prefixCount: Int) {
+    private static func handle(_ frames: [[UInt8]], slot: Slot, prefix: [UInt8]) {
         guard frames.count == 2 else {
             slot.ledger.malformed += 1
             return
         }
-        let topic = frames[0]
-        if topic.first == 0 {
+        let first = frames[0].first
+        if first == 0 {
             slot.ready.store(true, ordering: .releasing)
             return
         }
         let now = MonotonicClock.now()
-        let parsed: (run: Int, terminal: Bool)? = topic.withUnsafeBufferPointer { t in
+        frames[0].withUnsafeBufferPointer { topic in
+            frames[1].withUnsafeBufferPointer { body in
+                guard first == 1 else {
+                    handleEvent(topic: topic, envelope: body, at: now, slot: slot, prefix: prefix)
+                    return
+                }
+                // A batch: u32 LE topic length, topic, u32 LE envelope length, envelope; repeated.
+                var i = 0
+                while i < body.count {
+                    guard let topicLength = length(body, at: i),
+                        let envelopeLength = length(body, at: i + 4 + topicLength),
+                        i + 8 + topicLength + envelopeLength <= body.count
+                    else {
+                        slot.ledger.malformed += 1
+                        return
+                    }
+                    let topicStart = i + 4
+                    let envelopeStart = topicStart + topicLength + 4
+                    let eventTopic = UnsafeBufferPointer(rebasing: body[topicStart..<(topicStart + topicLength)])
+                    i = envelopeStart + envelopeLength
+                    guard eventTopic.starts(with: prefix) else { continue }
+                    let envelope = UnsafeBufferPointer(rebasing: body[envelopeStart..<i])
+                    handleEvent(topic: eventTopic, envelope: envelope, at: now, slot: slot, prefix: prefix)
+                }
+            }
+        }
+    }
+
+    private static func length(_ body: UnsafeBufferPointer<UInt8>, at i: Int) -> Int? {
+        guard i >= 0, i + 4 <= body.count else { return nil }
+        return Int(body[i]) | Int(body[i + 1]) << 8 | Int(body[i + 2]) << 16 | Int(body[i + 3]) << 24
+    }
+
+    private static func handleEvent(
+        topic t: UnsafeBufferPointer<UInt8>,
+        envelope e: UnsafeBufferPointer<UInt8>,
+        at now: UInt64,
+        slot: Slot,
+        prefix: [UInt8]
+    ) {
+        let prefixCount = prefix.count
+        let parsed: (run: Int, terminal: Bool)? = {
             guard let run = RunIndex.read(t, at: prefixCount) else { return nil }
             let typeStart = prefixCount + RunIndex.digits + 1
             guard t.count > typeStart else { return nil }
             let type = UnsafeBufferPointer(rebasing: t[typeStart...])
             return (run, isTerminal(type))
-        }
+        }()
         let recordsTimes = slot.ledger.recordsTimes
-        let numbers: (attempt: Int, seq: Int, ts: Double?)? = frames[1].withUnsafeBufferPointer { e in
+        let numbers: (attempt: Int, seq: Int, ts: Double?)? = {
             guard let a = integer(after: attemptKey, in: e, from: 0),
                 let s = integer(after: seqKey, in: e, from: a.end)
             else { return nil }
@@ -124,7 +174,7 @@ final class EventSubscribers: Sendable {
                 ts = timestamp(in: e, from: s.end)
             }
             return (a.value, s.value, ts)
-        }
+        }()
         guard let parsed, let numbers else {
             slot.ledger.malformed += 1
             return

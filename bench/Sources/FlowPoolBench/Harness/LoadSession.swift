@@ -202,6 +202,7 @@ struct LoadSession: Sendable {
             let runner = PhaseRunner(
                 control: coordinator,
                 subscribers: s.subscribers,
+                plainSubscribers: s.plainSubscribers,
                 progress: s.progress,
                 workers: nil,
                 processes: { [("bench", getpid())] },
@@ -224,6 +225,7 @@ struct LoadSession: Sendable {
         var runner = PhaseRunner(
             control: pool.control,
             subscribers: s.subscribers,
+            plainSubscribers: s.plainSubscribers,
             progress: s.progress,
             workers: workers,
             processes: {

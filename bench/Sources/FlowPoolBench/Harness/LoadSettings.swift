@@ -22,6 +22,8 @@ struct LoadSettings: Sendable {
     var seconds: Double
     var warmup: Double
     var subscribers: Int
+    /// Subscribers take plain two-frame events instead of namespace batches.
+    var plainSubscribers: Bool
     var sweep: Bool
     var stepSeconds: Double
     var scaling: [Int]?
@@ -48,6 +50,7 @@ struct LoadSettings: Sendable {
         seconds = c.duration
         warmup = c.warmup
         subscribers = c.subscribers
+        plainSubscribers = c.plainSubscribers
         sweep = c.sweep
         stepSeconds = c.stepSeconds
         scaling = c.scaling.flatMap(LoadCommand.workerCounts)
@@ -110,7 +113,8 @@ struct LoadSettings: Sendable {
         )
     }
 
-    /// Messages through the coordinator per run: submit, accepted, job, ack, credit, result in, result out,
-    /// the run's events in, and out once per subscriber.
+    /// Items through the coordinator per run: submit, accepted, job, ack, credit, result in, result out,
+    /// the run's events in, and out once per subscriber. Events travel in batches, so this counts events,
+    /// not ZeroMQ messages: compared with the raw message rate it shows what batching buys.
     var messagesPerRun: Int? { eventsPerRun.map { 7 + $0 * (1 + subscribers) } }
 }

@@ -14,6 +14,8 @@ struct PhaseRunner: Sendable {
 
     var control: String
     var subscribers: Int
+    /// Subscribers take plain two-frame events instead of namespace batches.
+    var plainSubscribers = false
     var subscriberBuffer: Int = 1_000_000
     var progress: Bool
     var workers: Int?
@@ -43,6 +45,7 @@ struct PhaseRunner: Sendable {
         do {
             subs = try await EventSubscribers.connect(
                 count: subscribers,
+                batched: !plainSubscribers,
                 endpoint: eventsEndpoint,
                 index: index,
                 capacity: plan.runs ?? 65_536,

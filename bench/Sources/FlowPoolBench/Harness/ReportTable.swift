@@ -87,7 +87,7 @@ enum ReportTable {
         if let b = baseline, let m = messagesPerRun, b.messagesPerSecond > 0 {
             let poolRate = p.jobsPerSecond * Double(m)
             lines.append(
-                "transport    raw libzmq PUSH/PULL \(b.messageBytes) B: \(number(b.messagesPerSecond)) msg/s; pool ≈ \(number(poolRate)) msg/s through the coordinator (\(String(format: "%.1f", poolRate / b.messagesPerSecond * 100)) % of it)"
+                "transport    raw libzmq PUSH/PULL \(b.messageBytes) B: \(number(b.messagesPerSecond)) msg/s; pool moves ≈ \(number(poolRate)) events + control messages/s through the coordinator (\(String(format: "%.1f", poolRate / b.messagesPerSecond * 100)) % of that message rate)"
             )
         }
         if let r = p.rejectionSample { lines.append("first rejection: \(r)") }
