@@ -46,6 +46,8 @@ struct CoordinatorState {
         var busTerminal: RawEvent?
         /// The accepted result, once there is one.
         var result: RunResult?
+        /// The run's log in the replay buffer, once it has one.
+        var replayLog: ReplayBuffer.RunLog?
 
         init(
             id: String,
@@ -87,8 +89,8 @@ struct CoordinatorState {
     let instanceId: String
     private(set) var counters = CoordinatorCounters()
     private(set) var jobs: [String: Job] = [:]
-    /// Active runs: run key → job id.
-    private(set) var runs: [String: String] = [:]
+    /// Active runs: run key → job (the same object as in `jobs`; the event path needs one lookup).
+    private(set) var runs: [String: Job] = [:]
     private(set) var queue = RingBuffer<String>()
     private(set) var workers: [[UInt8]: WorkerEntry] = [:]
     private(set) var finished: [String: RunResult] = [:]
@@ -162,7 +164,7 @@ struct CoordinatorState {
             maxAttempts: request.maxAttempts ?? config.maxAttempts
         )
         jobs[jobId] = job
-        runs[runKey] = jobId
+        runs[runKey] = job
         queue.append(jobId)
         counters.jobsAccepted += 1
         return .accepted(id: request.id, job: jobId, namespace: request.namespace, runId: runId)
@@ -295,7 +297,7 @@ struct CoordinatorState {
     mutating func event(_ header: EnvelopeHeader, raw: RawEvent, now: Double) -> (EventDisposition, [Action]) {
         counters.eventsReceived += 1
         let runKey = header.runKey
-        guard let jobId = runs[runKey], let job = jobs[jobId] else {
+        guard let job = runs[runKey] else {
             counters.eventsUnknownRun += 1
             return (.drop, [])
         }
@@ -306,7 +308,7 @@ struct CoordinatorState {
         if header.isTerminal {
             switch job.phase {
             case .awaitingTerminal:
-                return (.hold, finish(jobId, terminal: raw))
+                return (.hold, finish(job.id, terminal: raw))
             case .leased, .queued:
                 guard job.busTerminal == nil else {
                     counters.eventsStale += 1
@@ -317,7 +319,7 @@ struct CoordinatorState {
             }
         }
         if header.seq > job.lastSeq { job.lastSeq = header.seq }
-        replay.append(runKey: runKey, attempt: header.attempt, seq: header.seq, raw: raw)
+        replay.append(runKey: runKey, cached: &job.replayLog, attempt: header.attempt, seq: header.seq, raw: raw)
         counters.eventsForwarded += 1
         return (.forward, [])
     }
@@ -331,7 +333,7 @@ struct CoordinatorState {
         case .queued: break
         }
         if let h = try? EnvelopeHeader.scan(topic: terminal.topic, envelope: terminal.envelope) {
-            replay.append(runKey: job.runKey, attempt: h.attempt, seq: h.seq, raw: terminal)
+            replay.append(runKey: job.runKey, cached: &job.replayLog, attempt: h.attempt, seq: h.seq, raw: terminal)
         }
         replay.finish(runKey: job.runKey)
         counters.eventsForwarded += 1

@@ -16,6 +16,8 @@ struct ReplayBuffer {
         var events: [Stored] = []
         var bytes = 0
         var finished = false
+        /// Set when the run is evicted: a caller's cached reference is then stale.
+        var evicted = false
     }
 
     /// Per-event bookkeeping cost counted against the budget, in bytes.
@@ -38,14 +40,25 @@ struct ReplayBuffer {
 
     /// Stores an event that was forwarded to subscribers.
     mutating func append(runKey: String, attempt: Int, seq: Int, raw: RawEvent) {
+        var cached: RunLog?
+        append(runKey: runKey, cached: &cached, attempt: attempt, seq: seq, raw: raw)
+    }
+
+    /// Stores an event that was forwarded to subscribers, using and updating the caller's reference to the
+    /// run's log (so that a run's events after the first cost no lookup).
+    mutating func append(runKey: String, cached: inout RunLog?, attempt: Int, seq: Int, raw: RawEvent) {
         let size = raw.topic.count + raw.envelope.count + Self.overheadPerEvent
         let log: RunLog
-        if let existing = runs[runKey] {
+        if let cached, !cached.evicted {
+            log = cached
+        } else if let existing = runs[runKey] {
             log = existing
+            cached = log
         } else {
             log = RunLog()
             runs[runKey] = log
             startedOrder.append(runKey)
+            cached = log
         }
         log.events.append(Stored(attempt: attempt, seq: seq, raw: raw))
         log.bytes += size
@@ -76,6 +89,7 @@ struct ReplayBuffer {
     }
 
     private mutating func evictIfNeeded() {
+        guard totalBytes > maxBytes || runs.count > maxRuns else { return }
         while totalBytes > maxBytes || runs.count > maxRuns {
             if let key = finishedOrder.popFirst() {
                 if runs[key]?.finished == true { evict(key) }
@@ -92,11 +106,13 @@ struct ReplayBuffer {
             _ = startedOrder.popFirst()
             evict(key)
         }
+        // Only after evicting: keys of evicted runs then sit at the head of the orders.
         compactOrders()
     }
 
     private mutating func evict(_ key: String) {
         guard let log = runs.removeValue(forKey: key) else { return }
+        log.evicted = true
         totalBytes -= log.bytes
         evictedRuns += 1
         evictedEvents += log.events.count

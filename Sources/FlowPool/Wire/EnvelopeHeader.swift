@@ -142,46 +142,26 @@ public struct EnvelopeHeader: Sendable, Hashable {
             bytes((parts.secondSlash + 1)..<parts.count), literal("\",")
         else { return nil }
         guard attempt >= 1, seq >= 1 else { return nil }
-        // The rest: "node", "ts", "content" (and any unknown fields), validated strictly.
-        var p = JSONParser(e, index: i - 1)
-        var fields = JSONParser.ObjectFields(known: WireEvent.envelopeKeys)
-        for key in ["v", "ns", "run", "attempt", "seq", "type"] { _ = fields.insert(key) }
-        var hasNode = false
-        var hasTs = false
-        var hasContent = false
-        p.index += 1  // the ',' after "type"
-        while true {
-            guard try p.peek() == UInt8(ascii: "\"") else {
-                throw JSONWireError(.unexpectedByte, "expected a string key", offset: p.index)
-            }
-            let keyOffset = p.index
-            let key = try p.parseString()
-            guard fields.insert(key) else {
-                throw JSONWireError(.duplicateKey, "duplicate key \"\(key)\"", offset: keyOffset)
-            }
-            try p.expect(UInt8(ascii: ":"), "':'")
-            switch key {
-            case "node":
-                hasNode = try p.peek() == UInt8(ascii: "\"")
-            case "ts":
-                let b = try p.peek()
-                hasTs = b == UInt8(ascii: "-") || JSONParser.isDigit(b)
-            case "content":
-                hasContent = true
-            default:
-                break
-            }
-            try p.skipValue(depth: 1)
-            let c = try p.peek()
-            p.index += 1
-            if c == UInt8(ascii: ",") { continue }
-            if c == UInt8(ascii: "}") { break }
-            throw JSONWireError(.unexpectedByte, "expected ',' or '}'", offset: p.index - 1)
-        }
+        // The rest, as FlowPool writes it: "node" (a string), "ts" (a number), "content", then the end. Each
+        // value is validated strictly; anything else (other order, unknown fields, white space) takes the
+        // general path, which validates it field by field.
+        guard literal("\"node\":") else { return nil }
+        var p = JSONParser(e, index: i)
+        guard try p.peek() == UInt8(ascii: "\"") else { return nil }
+        try p.skipString()
+        i = p.index
+        guard literal(",\"ts\":") else { return nil }
+        p.index = i
+        let b = try p.peek()
+        guard b == UInt8(ascii: "-") || JSONParser.isDigit(b) else { return nil }
+        _ = try p.scanNumber()
+        i = p.index
+        guard literal(",\"content\":") else { return nil }
+        p.index = i
+        try p.skipValue(depth: 1)
+        guard try p.peek() == UInt8(ascii: "}") else { return nil }
+        p.index += 1
         try p.expectEnd()
-        guard hasNode, hasTs, hasContent else {
-            throw JSONWireError(.badField, "envelope needs \"node\" (string), \"ts\" (number) and \"content\"")
-        }
         return EnvelopeHeader(runKey: parts.runKey(t), attempt: attempt, seq: seq, isTerminal: parts.isTerminal(t))
     }
 
