@@ -18,11 +18,15 @@ extension PoolClient {
     ///     duplicate.
     ///   - bufferSize: Messages buffered locally before new ones are dropped (and later repaired).
     ///   - repairGaps: Fetch missing events from the replay buffer (on by default).
+    ///   - batched: Take the events in per-namespace batches when the pattern selects whole namespaces
+    ///     (`ns`, `prefix*`, `*`): far fewer messages, the same events in the same order. `false` takes one
+    ///     message per event. Run-level patterns always take plain events.
     public func events(
         matching pattern: String,
         fromStart: Bool = false,
         bufferSize: Int = 100_000,
-        repairGaps: Bool = true
+        repairGaps: Bool = true,
+        batched: Bool = true
     ) async throws -> PoolEvents {
         let parsed = try SubscriptionPattern(pattern)
         var generator = SystemRandomNumberGenerator()
@@ -35,8 +39,8 @@ extension PoolClient {
         // Pattern first, then the handshake topic: the coordinator sees them in this order. Patterns that
         // select whole namespaces take the namespaces' event batches (docs/PROTOCOL.md, "Batched delivery").
         let prefix = Array(parsed.topicPrefix.utf8)
-        let batched = PoolEvents.selectsWholeNamespaces(prefix)
-        try socket.set(.subscribe(batched ? EventPublisher.batchPrefix + prefix : prefix))
+        let useBatches = batched && PoolEvents.selectsWholeNamespaces(prefix)
+        try socket.set(.subscribe(useBatches ? EventBatch.subscriberTopicPrefix + prefix : prefix))
         try socket.set(.subscribe(syncTopic))
         let (handle, inbox) = try loop.addStream(
             socket,
@@ -131,6 +135,7 @@ public struct PoolEvents: AsyncSequence, Sendable {
         private var early: [[[UInt8]]]
         private var earlyIndex = 0
         private var invalid = 0
+        private var batches = 0
         /// Events of the message being taken apart (one, or a batch's).
         private var raw: [RawEvent] = []
         private var rawIndex = 0
@@ -184,12 +189,13 @@ public struct PoolEvents: AsyncSequence, Sendable {
                 }
                 guard frames.count == 2, let first = frames[0].first, first != 0 else { continue }
                 if first == 1 {
-                    guard frames[0].starts(with: EventPublisher.batchPrefix),
+                    guard frames[0].starts(with: EventBatch.subscriberTopicPrefix),
                         let unpacked = try? EventBatch.unpack(frames[1])
                     else {
                         invalid += 1
                         continue
                     }
+                    batches += 1
                     raw = unpacked.filter { $0.topic.starts(with: events.topicPrefix) }
                 } else {
                     raw = [RawEvent(topic: frames[0], envelope: frames[1])]
@@ -213,6 +219,7 @@ public struct PoolEvents: AsyncSequence, Sendable {
         private func publishStatistics() {
             var s = sequencer.statistics
             s.invalid = invalid
+            s.batches = batches
             events.stats.value.withLock { $0 = s }
         }
     }

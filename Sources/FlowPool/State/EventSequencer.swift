@@ -191,6 +191,8 @@ public struct SubscriberStatistics: Sendable, Hashable {
     public var bufferDrops = 0
     /// Messages that were not valid events.
     public var invalid = 0
+    /// Event batches received (namespace subscriptions take their events in batches).
+    public var batches = 0
 
     public init() {}
 }
