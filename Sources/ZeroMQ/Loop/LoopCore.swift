@@ -94,7 +94,7 @@ final class LoopCore {
                 if items[index + 1].revents & Int16(ZMQ_POLLIN) != 0 { readBatch(entry) }
             }
             if handled > 0, let roundEnd = shared.roundEnd.withLock({ $0 }) {
-                roundEnd(SocketLoop.IO(core: self, source: nil))
+                roundEnd.body(SocketLoop.IO(core: self, source: nil))
             }
             for entry in polled where !entry.removed && entry.hasPending {
                 flush(entry)

@@ -56,7 +56,14 @@ final class LoopShared: Sendable {
     let outboundFailed = Atomic<Int>(0)
     let inboundDroppedByClosedStreams = Atomic<Int>(0)
     /// Runs on the loop thread after each poll round in which a handler ran (see ``SocketLoop/setRoundEnd(_:)``).
-    let roundEnd = Mutex<(@Sendable (SocketLoop.IO) -> Void)?>(nil)
+    /// Boxed: the closure is stored once and only the reference is read back, so reading it never wraps it in
+    /// another reabstraction thunk.
+    let roundEnd = Mutex<RoundEnd?>(nil)
+
+    final class RoundEnd: Sendable {
+        let body: @Sendable (SocketLoop.IO) -> Void
+        init(_ body: @escaping @Sendable (SocketLoop.IO) -> Void) { self.body = body }
+    }
     private let buffers = Mutex<[InboundBuffer]>([])
 
     init(wake: WakeSignal, batchSize: Int) {

@@ -123,7 +123,8 @@ public final class SocketLoop: Sendable {
     /// Handlers that accumulate output (for example events to publish in batches) flush it here: whatever
     /// one round of reading produced leaves together, and nothing waits for a later round.
     public func setRoundEnd(_ body: @escaping @Sendable (IO) -> Void) {
-        shared.roundEnd.withLock { $0 = body }
+        let box = LoopShared.RoundEnd(body)
+        shared.roundEnd.withLock { $0 = box }
     }
 
     /// Hands a socket to the loop for sending only.
