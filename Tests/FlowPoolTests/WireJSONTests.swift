@@ -267,4 +267,30 @@ struct ProtocolMessageTests {
             try WorkerReport.decode([Array(#"{"v":1,"op":"result","job":"j","attempt":1,"status":"completed"}"#.utf8)])
         }
     }
+
+    @Test(
+        "timestamps are written with microsecond precision and read back within half a microsecond",
+        arguments: [
+            (1_764_042_442.125031, "1764042442.125031"), (1_764_042_442.5, "1764042442.5"), (3.0, "3.0"),
+            (0.000001, "0.000001"), (1_764_042_442.1234567, "1764042442.123457"),
+        ]
+    )
+    func timestamps(value: Double, text: String) throws {
+        var w = JSONWriter()
+        w.timestamp(value)
+        #expect(String(decoding: w.bytes, as: UTF8.self) == text)
+        let back = try #require(try JSONValue(wireBytes: w.bytes).doubleValue)
+        #expect(abs(back - value) <= 0.5e-6)
+    }
+
+    @Test("a timestamp out of the fast range is written as a plain number")
+    func timestampFallback() throws {
+        for value in [-1.5, 2e11, Double.infinity] {
+            var w = JSONWriter()
+            w.timestamp(value)
+            var d = JSONWriter()
+            d.double(value)
+            #expect(w.bytes == d.bytes)
+        }
+    }
 }

@@ -86,6 +86,35 @@ struct JSONWriter {
         bytes.append(contentsOf: d.description.utf8)
     }
 
+    /// Writes a timestamp (seconds since 1970) with microsecond precision, e.g. `1764042442.125031`; other
+    /// values as ``double(_:)``. Faster than a shortest round-trip rendering, and as precise as event
+    /// timestamps are meant to be.
+    mutating func timestamp(_ d: Double) {
+        guard d >= 0, d < 1e11 else {
+            double(d)
+            return
+        }
+        let micros = Int((d * 1_000_000).rounded())
+        int(micros / 1_000_000)
+        byte(UInt8(ascii: "."))
+        var fraction = micros % 1_000_000
+        var digits = 6
+        while digits > 1, fraction % 10 == 0 {
+            fraction /= 10
+            digits -= 1
+        }
+        var scratch: (UInt8, UInt8, UInt8, UInt8, UInt8, UInt8) = (48, 48, 48, 48, 48, 48)
+        withUnsafeMutableBytes(of: &scratch) { buffer in
+            var p = digits - 1
+            while p >= 0 {
+                buffer[p] = UInt8(ascii: "0") &+ UInt8(fraction % 10)
+                fraction /= 10
+                p -= 1
+            }
+            bytes.append(contentsOf: UnsafeRawBufferPointer(rebasing: buffer[0..<digits]))
+        }
+    }
+
     mutating func string(_ s: String) {
         byte(UInt8(ascii: "\""))
         var s = s

@@ -49,7 +49,7 @@ public struct WireEvent: Sendable, Hashable {
         w.raw(",\"node\":")
         w.string(event.node)
         w.raw(",\"ts\":")
-        w.double(event.timestamp)
+        w.timestamp(event.timestamp)
         w.raw(",\"content\":")
         w.value(event.content)
         w.byte(UInt8(ascii: "}"))

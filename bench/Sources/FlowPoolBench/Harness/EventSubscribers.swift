@@ -166,8 +166,12 @@ final class EventSubscribers: Sendable {
         }()
         let recordsTimes = slot.ledger.recordsTimes
         let numbers: (attempt: Int, seq: Int, ts: Double?)? = {
-            guard let a = integer(after: attemptKey, in: e, from: 0),
-                let s = integer(after: seqKey, in: e, from: a.end)
+            // FlowPool writes `{"v":1,"ns":"<ns>","run":"<run>","attempt":…`: try the attempt's known
+            // position first (the topic gives the names' lengths), else search for the keys.
+            let known = 13 + (prefixCount + RunIndex.digits - 1) + 11 + attemptKey.count
+            guard let a = integer(after: attemptKey, in: e, at: known) ?? integer(after: attemptKey, in: e, from: 0),
+                let s = integer(after: seqKey, in: e, at: a.end + 1 + seqKey.count)
+                    ?? integer(after: seqKey, in: e, from: a.end)
             else { return nil }
             var ts: Double?
             if recordsTimes, s.value == 1 || parsed?.terminal == true {
@@ -228,6 +232,26 @@ final class EventSubscribers: Sendable {
 
     private static func isTerminal(_ type: UnsafeBufferPointer<UInt8>) -> Bool {
         terminalTypes.contains { $0.elementsEqual(type) }
+    }
+
+    /// The non-negative integer at `position` when `key` ends right there, and where it ends.
+    private static func integer(
+        after key: [UInt8],
+        in bytes: UnsafeBufferPointer<UInt8>,
+        at position: Int
+    )
+        -> (value: Int, end: Int)?
+    {
+        let start = position - key.count
+        guard start >= 0, position < bytes.count else { return nil }
+        for k in 0..<key.count where bytes[start + k] != key[k] { return nil }
+        var p = position
+        var v = 0
+        while p < bytes.count, bytes[p] >= 48, bytes[p] <= 57 {
+            v = v * 10 + Int(bytes[p] - 48)
+            p += 1
+        }
+        return p > position ? (v, p) : nil
     }
 
     /// The non-negative integer following `key` in `bytes` (searching from `start`), and where it ends.
