@@ -278,16 +278,21 @@ struct PoolEndToEndTests {
                 await collecting
                 #expect(collector.count == runs * 13, "the fast subscriber got every event")
                 #expect(fast.statistics.lost == 0)
-                // Now read the stalled one: it lost events while stalled, and knows it.
+                // Now read the stalled one: it lost events while stalled, and knows it. Every run it saw at all
+                // is completed from replay: gaps inside a run when the next event arrives, lost tails (its
+                // terminal event among them) by the periodic tail check.
                 let late = EventCollector()
                 async let draining: Void = stalled.collect(into: late)
-                try await Task.sleep(for: .milliseconds(500))
+                try await pool.until(seconds: 20, "every run the stalled subscriber saw is complete") {
+                    let byRun = late.byRun
+                    return !byRun.isEmpty && byRun.values.allSatisfy { $0.last?.event.type.isTerminal == true }
+                }
                 stalled.close()
                 await draining
                 let s = stalled.statistics
                 #expect(s.bufferDrops + s.gaps > 0, "drops were counted: \(s)")
                 #expect(s.lost == 0, "every gap inside a run it saw was repaired: \(s)")
-                for (_, runEvents) in late.byRun where runEvents.last?.event.type.isTerminal == true {
+                for (_, runEvents) in late.byRun {
                     expectCompleteRun(runEvents, expectedLastAttemptEvents: 13)
                 }
                 // Everything it missed is still in the replay buffer.

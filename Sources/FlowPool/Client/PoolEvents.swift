@@ -9,7 +9,8 @@ extension PoolClient {
     /// its first event). Each run's events arrive once and in order, from its first event: when the local
     /// buffer or the coordinator's high-water mark drops some, the gap (or the run's beginning, for a run
     /// first seen past `seq` 1) is fetched from the coordinator's replay buffer before later events of that
-    /// run are delivered (see ``PoolEvents/statistics``). A run of which every event was dropped stays
+    /// run are delivered (see ``PoolEvents/statistics``); a run whose last events were dropped is completed
+    /// from replay once it has made no progress for about half a second. A run of which every event was dropped stays
     /// unseen; ``PoolClient/replay(pattern:ranges:)`` has it.
     ///
     /// - Parameters:
@@ -58,6 +59,12 @@ extension PoolClient {
             }
             throw PoolError(.closed, "the subscription closed during the handshake")
         }
+        // Every half second the subscription asks the coordinator to echo this topic again; each echo makes
+        // the iterator look for runs whose last events were dropped (``EventSequencer/tailChecks()``).
+        let tickTopic = syncTopic + Array("-tick".utf8)
+        if repairGaps {
+            try await loop.perform { io in try io.socket(handle)?.set(.subscribe(tickTopic)) }
+        }
         var sequencer = EventSequencer(repairPrefix: repairGaps)
         var initial: [WireEvent] = []
         if fromStart {
@@ -74,7 +81,8 @@ extension PoolClient {
             initial: initial,
             early: early,
             sequencer: sequencer,
-            topicPrefix: prefix
+            topicPrefix: prefix,
+            tickTopic: repairGaps ? tickTopic : nil
         )
         events.stats.value.withLock { $0 = sequencer.statistics }
         return events
@@ -100,7 +108,64 @@ public struct PoolEvents: AsyncSequence, Sendable {
     let sequencer: EventSequencer
     /// The pattern's topic prefix; events of a batch that do not start with it are skipped.
     let topicPrefix: [UInt8]
+    /// The echo topic that triggers tail checks, when gaps are repaired.
+    let tickTopic: [UInt8]?
     let stats = StatisticsBox()
+    let ticker: Ticker
+
+    /// Re-subscribes to the tick topic every `interval` while the subscription lives.
+    final class Ticker: Sendable {
+        let task = Mutex<Task<Void, Never>?>(nil)
+
+        func start(loop: SocketLoop, handle: SocketLoop.SocketHandle, topic: [UInt8], interval: Duration) {
+            let task = Task {
+                while !Task.isCancelled {
+                    try? await Task.sleep(for: interval)
+                    let alive = try? await loop.perform { io -> Bool in
+                        guard let socket = io.socket(handle) else { return false }
+                        try socket.set(.subscribe(topic))
+                        return true
+                    }
+                    if alive != true { return }
+                }
+            }
+            self.task.withLock { $0 = task }
+        }
+
+        func stop() { task.withLock { $0?.cancel() } }
+
+        deinit { task.withLock { $0?.cancel() } }
+    }
+
+    init(
+        inbox: InboundMessages,
+        handle: SocketLoop.SocketHandle,
+        loop: SocketLoop,
+        control: ControlConnection,
+        repairTimeout: Duration,
+        repairGaps: Bool,
+        initial: [WireEvent],
+        early: [[[UInt8]]],
+        sequencer: EventSequencer,
+        topicPrefix: [UInt8],
+        tickTopic: [UInt8]?
+    ) {
+        self.inbox = inbox
+        self.handle = handle
+        self.loop = loop
+        self.control = control
+        self.repairTimeout = repairTimeout
+        self.repairGaps = repairGaps
+        self.initial = initial
+        self.early = early
+        self.sequencer = sequencer
+        self.topicPrefix = topicPrefix
+        self.tickTopic = tickTopic
+        self.ticker = Ticker()
+        if let tickTopic {
+            ticker.start(loop: loop, handle: handle, topic: tickTopic, interval: .milliseconds(500))
+        }
+    }
 
     /// Whether a topic prefix selects whole namespaces (no `/` before its end), so that the namespaces'
     /// batches carry exactly what it selects.
@@ -117,7 +182,10 @@ public struct PoolEvents: AsyncSequence, Sendable {
     }
 
     /// Ends the subscription; the iterator returns nil after what is buffered.
-    public func close() { loop.remove(handle) }
+    public func close() {
+        ticker.stop()
+        loop.remove(handle)
+    }
 
     public func makeAsyncIterator() -> AsyncIterator { AsyncIterator(self) }
 
@@ -156,6 +224,12 @@ public struct PoolEvents: AsyncSequence, Sendable {
                 ready = []
                 readyIndex = 0
                 guard let next = await nextRaw() else { return nil }
+                if next.topic.first == 0 {
+                    // The tick echo: fetch the tails of runs that stopped short of their terminal event.
+                    ready = await fetchTails(sequencer.tailChecks())
+                    publishStatistics()
+                    continue
+                }
                 let event: WireEvent
                 do {
                     event = try WireEvent.decode(topic: next.topic, envelope: next.envelope)
@@ -187,7 +261,11 @@ public struct PoolEvents: AsyncSequence, Sendable {
                     guard let next = await inbox.next() else { return nil }
                     frames = next
                 }
-                guard frames.count == 2, let first = frames[0].first, first != 0 else { continue }
+                guard frames.count == 2, let first = frames[0].first else { continue }
+                if first == 0 {
+                    if let tick = events.tickTopic, frames[0] == tick { return RawEvent(topic: tick, envelope: []) }
+                    continue
+                }
                 if first == 1 {
                     guard frames[0].starts(with: EventBatch.subscriberTopicPrefix),
                         let unpacked = try? EventBatch.unpack(frames[1])
@@ -214,6 +292,25 @@ public struct PoolEvents: AsyncSequence, Sendable {
             } catch {
                 return sequencer.repairFailed(range)
             }
+        }
+
+        private mutating func fetchTails(_ ranges: [ReplayRange]) async -> [WireEvent] {
+            guard !ranges.isEmpty else { return [] }
+            let request = ReplayRequest(id: events.control.makeId(), ranges: ranges)
+            guard let replay = try? await events.control.replay(request, timeout: events.repairTimeout) else {
+                return []
+            }
+            var byRun: [String: [WireEvent]] = [:]
+            for raw in replay.events {
+                guard let e = try? raw.decode() else { continue }
+                byRun["\(e.event.namespace)/\(e.event.runId)", default: []].append(e)
+            }
+            var out: [WireEvent] = []
+            for range in ranges {
+                guard let found = byRun["\(range.namespace)/\(range.runId)"] else { continue }
+                out += sequencer.tailReplayed(found, for: range)
+            }
+            return out
         }
 
         private func publishStatistics() {

@@ -14,6 +14,9 @@ struct EventSequencer: Sendable {
         var done = false
         var repairing = false
         var held: [WireEvent] = []
+        /// `lastSeq` at the previous ``tailChecks()``, and how many checks in a row saw no progress.
+        var tickSeq = -1
+        var idleTicks = 0
     }
 
     /// Most events held for one run while its gap is being repaired; later ones are dropped and counted lost.
@@ -25,6 +28,8 @@ struct EventSequencer: Sendable {
     let maxRuns: Int
     private(set) var runs: [String: RunTrack] = [:]
     private var order = RingBuffer<String>()
+    /// Runs that may still be missing their last events (not known to be done).
+    private var open: Set<String> = []
     private(set) var statistics = SubscriberStatistics()
 
     init(repairPrefix: Bool, maxRuns: Int = 100_000) {
@@ -64,6 +69,13 @@ struct EventSequencer: Sendable {
         statistics.delivered += out.count
         runs[key] = track
         return out + release(key)
+    }
+
+    /// Handles the answer to a tail check (``tailChecks()``): the events found count as gaps and as repaired.
+    mutating func tailReplayed(_ events: [WireEvent], for range: ReplayRange) -> [WireEvent] {
+        let out = replayed(events, for: range)
+        statistics.gaps += out.count
+        return out
     }
 
     /// The repair failed (timeout, evicted): counts the gap as lost and releases the held events.
@@ -160,11 +172,50 @@ struct EventSequencer: Sendable {
         ReplayRange(namespace: e.event.namespace, runId: e.event.runId, attempt: e.attempt, fromSeq: from, toSeq: to)
     }
 
+    /// The runs whose events stopped arriving before their terminal event: what to fetch from replay.
+    ///
+    /// A dropped event inside a run shows as a `seq` gap when the next one arrives; dropped *last* events
+    /// (the terminal among them) do not. Called periodically (``PoolEvents`` does it every half second): a
+    /// run that made no progress since the previous call gets its tail asked for, then again after 2, 4,
+    /// 8, … calls without progress, so a run that is merely slow costs a few requests, not one per call.
+    mutating func tailChecks() -> [ReplayRange] {
+        var ranges: [ReplayRange] = []
+        for key in open {
+            guard var track = runs[key], !track.done else {
+                open.remove(key)
+                continue
+            }
+            if track.repairing || track.lastSeq != track.tickSeq {
+                track.tickSeq = track.lastSeq
+                track.idleTicks = 0
+            } else {
+                track.idleTicks += 1
+                if track.idleTicks & (track.idleTicks - 1) == 0, let slash = key.firstIndex(of: "/") {
+                    ranges.append(
+                        ReplayRange(
+                            namespace: String(key[..<slash]),
+                            runId: String(key[key.index(after: slash)...]),
+                            attempt: track.attempt,
+                            fromSeq: track.lastSeq + 1,
+                            toSeq: nil
+                        )
+                    )
+                }
+            }
+            runs[key] = track
+        }
+        return ranges
+    }
+
     /// Forgets the oldest runs beyond ``maxRuns``.
     private mutating func track(_ key: String) {
+        open.insert(key)
         order.append(key)
         while runs.count >= maxRuns, let old = order.popFirst() {
-            if let t = runs[old], t.done || !t.repairing { runs.removeValue(forKey: old) }
+            if let t = runs[old], t.done || !t.repairing {
+                runs.removeValue(forKey: old)
+                open.remove(old)
+            }
         }
     }
 }
