@@ -301,4 +301,32 @@ struct PoolEndToEndTests {
             }
         }
     }
+
+    @Test("a worker whose cooperative pool is saturated by CPU-bound runs keeps heartbeating and is not declared dead")
+    func busyWorkerKeepsHeartbeating() async throws {
+        // 4 runs that each hold a thread for 3.5 s keep a 2-thread cooperative pool busy for about 7 s, well past
+        // the coordinator's 2 s heartbeat timeout.
+        try await PoolHarness.with(workers: 1, workerArguments: ["--concurrency", "4"]) { pool in
+            try await PoolClient.withConnection(to: pool.control) { client in
+                let runs = try await withThrowingTaskGroup(of: RunResult.self) { group in
+                    for i in 0..<4 {
+                        group.addTask {
+                            let s = try await client.submit(
+                                "spin",
+                                namespace: "busy",
+                                input: ["ms": 3500, "n": .int(i)]
+                            )
+                            return try await client.result(of: s)
+                        }
+                    }
+                    var results: [RunResult] = []
+                    for try await r in group { results.append(r) }
+                    return results
+                }
+                #expect(runs.allSatisfy { $0.status == .completed && $0.attempts == 1 })
+                #expect(try await pool.counter("workers_lost") == 0)
+                #expect(try await pool.counter("jobs_redispatched") == 0)
+            }
+        }
+    }
 }

@@ -301,3 +301,46 @@ extension SocketLoopTests {
         }
     }
 }
+
+extension SocketLoopTests {
+    @Test func timerRunsOnTheLoopThreadWithoutTraffic() async throws {
+        let context = try Context()
+        try await Deadline.run(seconds: 20) {
+            try await withSocketLoop(context: context, name: "test-timer", logger: .test) { loop in
+                let ticks = Atomic<Int>(0)
+                loop.setTimer(every: .milliseconds(10)) { _ in ticks.add(1, ordering: .relaxed) }
+                let clock = ContinuousClock()
+                let start = clock.now
+                while ticks.load(ordering: .relaxed) < 5 { try await Task.sleep(for: .milliseconds(5)) }
+                // Five ticks of 10 ms cannot come sooner than about 50 ms after the timer was set.
+                #expect(clock.now - start >= .milliseconds(40))
+            }
+        }
+    }
+
+    @Test func roundEndRunsAfterHandledMessages() async throws {
+        let context = try Context()
+        try await Deadline.run(seconds: 20) {
+            try await withSocketLoop(context: context, name: "test-round", logger: .test) { loop in
+                let handled = Atomic<Int>(0)
+                let seenAtRoundEnd = Mutex<[Int]>([])
+                loop.setRoundEnd { _ in
+                    let n = handled.load(ordering: .relaxed)
+                    seenAtRoundEnd.withLock { $0.append(n) }
+                }
+                let pull = try Socket(context, .pull)
+                let endpoint = try pull.bind("tcp://127.0.0.1:*")
+                _ = try loop.add(pull, maxFrames: 1) { _, _ in handled.add(1, ordering: .relaxed) }
+                let push = try Socket(context, .push)
+                try push.connect(endpoint)
+                let out = try loop.add(push)
+                try await loop.send(contentsOf: (0..<100).map { [bytes("m\($0)")] }, on: out)
+                while handled.load(ordering: .relaxed) < 100 { try await Task.sleep(for: .milliseconds(5)) }
+                while seenAtRoundEnd.withLock({ $0.last }) != 100 { try await Task.sleep(for: .milliseconds(5)) }
+                let seen = seenAtRoundEnd.withLock { $0 }
+                #expect(seen.allSatisfy { $0 > 0 }, "round end runs only after rounds that handled messages")
+                #expect(seen == seen.sorted())
+            }
+        }
+    }
+}

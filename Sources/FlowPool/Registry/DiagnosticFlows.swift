@@ -5,12 +5,19 @@ import FlowCore
 /// - `sleep`: input `{"ms": N}`; emits `progress` every 100 ms while it sleeps N ms, then `final`
 ///   with `{"slept_ms": N}`.
 /// - `fail`: input `{"message": "…"}`; throws, so the run ends with an `error` event.
+/// - `spin`: input `{"ms": N}`; computes for N ms without suspending (it holds its thread, like a CPU-bound
+///   node does), then `final` with `{"spun_ms": N}`.
 public enum DiagnosticFlows {
     /// Registers the diagnostic flows in `registry`.
     public static func register(in registry: FlowRegistry) {
         registry.register("sleep") {
             var flow = Flow(name: "sleep", resultKey: "result")
             _ = flow.add(SleepNode())
+            return flow
+        }
+        registry.register("spin") {
+            var flow = Flow(name: "spin", resultKey: "result")
+            _ = flow.add(SpinNode())
             return flow
         }
         registry.register("fail") {
@@ -34,6 +41,27 @@ public enum DiagnosticFlows {
                 emit(.progress, ["slept_ms": .int(ms - left)])
             }
             return ["slept_ms": .int(ms)]
+        }
+
+        func post(_ shared: SharedStore, prep: Int, exec: JSONValue) async throws -> Action {
+            shared["result"] = exec
+            return .default
+        }
+    }
+
+    struct SpinNode: Node {
+        var name: String { "spin" }
+
+        func prep(_ shared: SharedStore) async throws -> Int { shared["ms"]?.intValue ?? 100 }
+
+        func exec(_ ms: Int) async throws -> JSONValue {
+            let clock = ContinuousClock()
+            let end = clock.now + .milliseconds(ms)
+            var x: UInt64 = 1
+            while clock.now < end {
+                for _ in 0..<1000 { x = x &* 6_364_136_223_846_793_005 &+ 1 }
+            }
+            return ["spun_ms": .int(ms), "state": .int(Int(x >> 48))]
         }
 
         func post(_ shared: SharedStore, prep: Int, exec: JSONValue) async throws -> Action {

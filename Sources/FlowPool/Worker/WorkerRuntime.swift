@@ -29,8 +29,15 @@ final class WorkerRuntime: Sendable {
     let logger: Logger
     let outbox: EventOutbox
     private let state = Mutex(State())
+    /// When the cooperative pool last ran the housekeeping task (monotonic milliseconds).
+    private let housekeepingAt = Atomic<Int>(Int(WallClock.monotonic * 1000))
+    /// Whether heartbeats are held back because the cooperative pool stopped making progress.
+    private let heartbeatsHeld = Atomic<Bool>(false)
     /// Seconds a draining worker waits for `drain_ack` before it stops without one.
     static let drainAckTimeout = 3.0
+    /// Seconds without housekeeping after which the worker stops heartbeating: its Swift runtime is wedged,
+    /// so the coordinator should declare it dead and dispatch its jobs again.
+    static let stallLimit = 10.0
 
     init(
         workerId: String,
@@ -66,10 +73,12 @@ final class WorkerRuntime: Sendable {
     func run(commands: InboundMessages) async throws {
         try await loop.send(hello.frames, on: dealer)
         try await loop.send(WorkerReport.ready(credit: config.concurrency).frames, on: dealer)
+        // Heartbeats leave from the loop's own thread, on time however busy the cooperative pool is.
+        loop.setTimer(every: config.heartbeatInterval) { [self] io in heartbeat(io) }
         try await withGracefulShutdownHandler {
             try await withThrowingTaskGroup(of: Void.self) { group in
                 group.addTask { try await self.pump() }
-                group.addTask { await self.heartbeats() }
+                group.addTask { await self.housekeeping() }
                 group.addTask {
                     await withTaskGroup(of: Void.self) { intake in
                         intake.addTask {
@@ -87,6 +96,7 @@ final class WorkerRuntime: Sendable {
             self.beginDrain()
         }
         // Everything held has finished: flush events, then say goodbye.
+        loop.cancelTimer()
         try? await loop.sendConfirmed(WorkerReport.bye.frames, on: dealer)
         let s = state.withLock { $0 }
         logger.info(
@@ -262,13 +272,38 @@ final class WorkerRuntime: Sendable {
 
     // MARK: Heartbeats and drain
 
-    private func heartbeats() async {
+    /// Sends a heartbeat; runs on the loop thread every heartbeat interval.
+    ///
+    /// A heartbeat says the process and its flow runtime are alive: when the housekeeping task on the
+    /// cooperative pool has not run for ``stallLimit`` seconds (a wedged runtime, not a merely busy one),
+    /// heartbeats stop, the coordinator declares the worker dead and dispatches its jobs again.
+    private func heartbeat(_ io: SocketLoop.IO) {
+        let s = state.withLock {
+            (inFlight: $0.inFlight, completed: $0.completed, draining: $0.draining, finished: $0.finished)
+        }
+        guard !s.finished else { return }
+        let idle = WallClock.monotonic - Double(housekeepingAt.load(ordering: .relaxed)) / 1000
+        guard idle < Self.stallLimit else {
+            if !heartbeatsHeld.exchange(true, ordering: .relaxed) {
+                logger.error("no progress on the flow runtime for \(Int(idle)) s; holding heartbeats back")
+            }
+            return
+        }
+        if heartbeatsHeld.exchange(false, ordering: .relaxed) {
+            logger.notice("the flow runtime is making progress again; heartbeats resume")
+        }
+        io.send(
+            WorkerReport.heartbeat(inFlight: s.inFlight, completed: s.completed, draining: s.draining).frames,
+            on: dealer
+        )
+    }
+
+    /// Grants owed credit, gives up waiting for a drain acknowledgement after a while, and shows the
+    /// heartbeat timer that the flow runtime makes progress; every heartbeat interval, on the cooperative pool.
+    private func housekeeping() async {
         while !Task.isCancelled && !state.withLock({ $0.finished }) {
+            housekeepingAt.store(Int(WallClock.monotonic * 1000), ordering: .relaxed)
             let s = state.withLock { $0 }
-            loop.trySend(
-                WorkerReport.heartbeat(inFlight: s.inFlight, completed: s.completed, draining: s.draining).frames,
-                on: dealer
-            )
             grantCredit(force: true)
             // Without a coordinator to acknowledge the drain, stop waiting for it after a while.
             if s.draining, !s.drainAcked, let started = s.drainStarted,
@@ -279,7 +314,7 @@ final class WorkerRuntime: Sendable {
                 checkDone()
             }
             logger.debug(
-                "heartbeat",
+                "housekeeping",
                 metadata: [
                     "in_flight": "\(s.inFlight)", "owed": "\(s.owed)", "backlog": "\(outbox.count)",
                     "completed": "\(s.completed)",

@@ -50,6 +50,14 @@ final class LoopCore {
     private var items: [zmq_pollitem_t] = []
     /// Messages given to handlers in the current poll round.
     private var handled = 0
+    /// When the timer is due next (monotonic seconds; 0 before the first round with a timer).
+    private var nextTimer = 0.0
+
+    private static func monotonic() -> Double {
+        var ts = timespec()
+        clock_gettime(CLOCK_MONOTONIC, &ts)
+        return Double(ts.tv_sec) + Double(ts.tv_nsec) / 1e9
+    }
 
     init(shared: LoopShared, context: Context, logger: Logger) {
         self.shared = shared
@@ -75,7 +83,20 @@ final class LoopCore {
                 if entry.hasPending { events |= Int16(ZMQ_POLLOUT) }
                 items.append(zmq_pollitem_t(socket: entry.socket.handle, fd: -1, events: events, revents: 0))
             }
-            let ready = items.withUnsafeMutableBufferPointer { zmq_poll($0.baseAddress, Int32($0.count), -1) }
+            let timer = shared.timer.withLock { $0 }
+            var timeout: Int = -1
+            if let timer {
+                let now = Self.monotonic()
+                if nextTimer == 0 { nextTimer = now + timer.interval }
+                if now >= nextTimer {
+                    timer.body(SocketLoop.IO(core: self, source: nil))
+                    nextTimer = max(nextTimer + timer.interval, now + timer.interval / 2)
+                }
+                timeout = max(0, Int(((nextTimer - Self.monotonic()) * 1000).rounded(.up)))
+            }
+            let ready = items.withUnsafeMutableBufferPointer {
+                zmq_poll($0.baseAddress, Int32($0.count), timeout)
+            }
             if ready < 0 {
                 let errno = zmq_errno()
                 if errno == EINTR { continue }

@@ -60,6 +60,18 @@ final class LoopShared: Sendable {
     /// another reabstraction thunk.
     let roundEnd = Mutex<RoundEnd?>(nil)
 
+    /// A callback run on the loop thread every `interval` seconds (see ``SocketLoop/setTimer(every:_:)``).
+    let timer = Mutex<Timer?>(nil)
+
+    final class Timer: Sendable {
+        let interval: Double
+        let body: @Sendable (SocketLoop.IO) -> Void
+        init(interval: Double, _ body: @escaping @Sendable (SocketLoop.IO) -> Void) {
+            self.interval = interval
+            self.body = body
+        }
+    }
+
     final class RoundEnd: Sendable {
         let body: @Sendable (SocketLoop.IO) -> Void
         init(_ body: @escaping @Sendable (SocketLoop.IO) -> Void) { self.body = body }

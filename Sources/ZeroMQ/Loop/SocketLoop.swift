@@ -117,6 +117,23 @@ public final class SocketLoop: Sendable {
     /// Counters since the loop started.
     public var statistics: Statistics { shared.statistics }
 
+    /// Sets a callback that runs on the loop thread every `interval`, replacing any earlier one.
+    ///
+    /// The loop's own thread keeps time, so the callback runs on schedule even when Swift's cooperative pool
+    /// is saturated — for liveness signals such as heartbeats. It must return quickly; it may send through
+    /// its `IO`.
+    public func setTimer(every interval: Duration, _ body: @escaping @Sendable (IO) -> Void) {
+        let seconds = Double(interval.components.seconds) + Double(interval.components.attoseconds) * 1e-18
+        let timer = LoopShared.Timer(interval: max(0.001, seconds), body)
+        shared.timer.withLock { $0 = timer }
+        shared.wake.wake()
+    }
+
+    /// Removes the timer set with ``setTimer(every:_:)``.
+    public func cancelTimer() {
+        shared.timer.withLock { $0 = nil }
+    }
+
     /// Sets a callback that runs on the loop thread at the end of every poll round in which a ``Handler``
     /// handled at least one message, before the loop sends what the round queued.
     ///
