@@ -70,6 +70,8 @@ struct CoordinatorCommand: AsyncParsableCommand {
     @Option(help: "Write the bound endpoints as JSON to this file once ready.")
     var endpointsFile: String?
 
+    @OptionGroup var metrics: MetricsOptions
+
     @OptionGroup var log: LogOptions
 
     func validate() throws {
@@ -106,6 +108,8 @@ struct CoordinatorCommand: AsyncParsableCommand {
             drainTimeout: .milliseconds(Int(drainTimeout * 1000))
         )
         let endpointsFile = self.endpointsFile
+        let metricsEndpoint = try metrics.endpoint()
+        let metricsField = metricsEndpoint.map { ",\"metrics_port\":\($0.port)" } ?? ""
         let coordinator = Coordinator(configuration: configuration, logger: logger) { endpoints in
             printFlushed("control    \(endpoints.control)")
             printFlushed("workers    \(endpoints.workers)")
@@ -114,7 +118,7 @@ struct CoordinatorCommand: AsyncParsableCommand {
             if let endpointsFile {
                 let json = """
                     {"control":"\(endpoints.control)","workers":"\(endpoints.workers)",\
-                    "events_in":"\(endpoints.eventsIn)","events_out":"\(endpoints.eventsOut)","pid":\(getpid())}
+                    "events_in":"\(endpoints.eventsIn)","events_out":"\(endpoints.eventsOut)","pid":\(getpid())\(metricsField)}
                     """
                 let tmp = endpointsFile + ".tmp"
                 _ = FileManager.default.createFile(atPath: tmp, contents: Data(json.utf8))
@@ -123,7 +127,7 @@ struct CoordinatorCommand: AsyncParsableCommand {
         }
         let group = ServiceGroup(
             configuration: .init(
-                services: [.init(service: coordinator)],
+                services: [.init(service: coordinator)] + (metricsEndpoint.map { [.init(service: $0)] } ?? []),
                 gracefulShutdownSignals: [.sigterm, .sigint],
                 logger: logger
             )

@@ -23,6 +23,8 @@ struct WorkerCommand: AsyncParsableCommand {
     @Option(help: "This worker's id (default: random).")
     var workerId: String?
 
+    @OptionGroup var metrics: MetricsOptions
+
     @OptionGroup var log: LogOptions
 
     func validate() throws {
@@ -51,9 +53,10 @@ struct WorkerCommand: AsyncParsableCommand {
             registry: registry,
             logger: logger
         )
+        let metricsEndpoint = try metrics.endpoint()
         let group = ServiceGroup(
             configuration: .init(
-                services: [.init(service: worker)],
+                services: [.init(service: worker)] + (metricsEndpoint.map { [.init(service: $0)] } ?? []),
                 gracefulShutdownSignals: [.sigterm, .sigint],
                 logger: logger
             )

@@ -62,9 +62,15 @@ public struct Coordinator: Service {
             let shuttingDown = Atomic<Bool>(false)
             try await withGracefulShutdownHandler {
                 var drainDeadline: Double?
+                var metrics = CoordinatorMetrics()
+                var ticks = 0
                 while !Task.isCancelled {
                     try await Task.sleep(for: .milliseconds(50))
                     try await loop.perform { io in engine.tick(io) }
+                    ticks += 1
+                    if ticks % 20 == 0 {
+                        metrics.report(engine.state.withLock { $0.statusBody(now: WallClock.monotonic) })
+                    }
                     if shuttingDown.load(ordering: .relaxed) {
                         let now = WallClock.monotonic
                         if drainDeadline == nil {

@@ -301,9 +301,17 @@ final class WorkerRuntime: Sendable {
     /// Grants owed credit, gives up waiting for a drain acknowledgement after a while, and shows the
     /// heartbeat timer that the flow runtime makes progress; every heartbeat interval, on the cooperative pool.
     private func housekeeping() async {
+        var metrics = WorkerMetrics()
         while !Task.isCancelled && !state.withLock({ $0.finished }) {
             housekeepingAt.store(Int(WallClock.monotonic * 1000), ordering: .relaxed)
             let s = state.withLock { $0 }
+            metrics.report(
+                inFlight: s.inFlight,
+                backlog: outbox.count,
+                completed: s.completed,
+                failed: s.failed,
+                dropped: outbox.dropped
+            )
             grantCredit(force: true)
             // Without a coordinator to acknowledge the drain, stop waiting for it after a while.
             if s.draining, !s.drainAcked, let started = s.drainStarted,

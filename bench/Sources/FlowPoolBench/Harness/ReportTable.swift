@@ -97,8 +97,8 @@ enum ReportTable {
         let events = p.eventsVerified ? "no event lost" : "\(p.eventsLost) EVENTS LOST"
         if p.chaosKills != nil {
             // A killed worker's events that had not left it are gone with it: chaos mode judges the runs.
-            let lost = p.eventsLost > 0 ? "; \(p.eventsLost) events of finished runs lost with killed workers" : events
-            lines.append("verified     \(p.runsVerified ? "yes" : "NO") (chaos mode judges runs): \(runs)\(lost)")
+            let lost = p.eventsLost > 0 ? "\(p.eventsLost) events of finished runs lost with killed workers" : events
+            lines.append("verified     \(p.runsVerified ? "yes" : "NO") (chaos mode judges runs): \(runs); \(lost)")
         } else {
             lines.append("verified     \(p.verified ? "yes" : "NO"): \(runs); \(events)")
         }

@@ -1,0 +1,39 @@
+import FlowCore
+import Metrics
+
+/// Reports the coordinator's counters and gauges through swift-metrics (a no-op until the process bootstraps
+/// a backend, as `flowpool coordinator --metrics-port` does).
+///
+/// Fed once a second from the ``CoordinatorState/statusBody(now:)`` snapshot, so nothing is added to the
+/// per-message path. Counters are named `flowpool_coordinator_<counter>_total` after the status counters
+/// (docs/PROTOCOL.md, "status"); gauges are `flowpool_coordinator_queue_depth`, `…_in_flight`,
+/// `…_active_jobs`, `…_workers`, `…_replay_runs` and `…_replay_bytes`.
+struct CoordinatorMetrics {
+    private var counters: [String: (counter: Counter, last: Int)] = [:]
+    private var gauges: [String: Gauge] = [:]
+
+    mutating func report(_ status: JSONValue) {
+        if case .object(let values)? = status["counters"] {
+            for (name, value) in values {
+                guard let now = value.intValue else { continue }
+                var entry = counters[name] ?? (Counter(label: "flowpool_coordinator_\(name)_total"), 0)
+                if now > entry.last { entry.counter.increment(by: now - entry.last) }
+                entry.last = max(entry.last, now)
+                counters[name] = entry
+            }
+        }
+        gauge("queue_depth", status["queue_depth"]?.intValue)
+        gauge("in_flight", status["in_flight"]?.intValue)
+        gauge("active_jobs", status["active_jobs"]?.intValue)
+        gauge("workers", status["workers"]?.arrayValue?.count)
+        gauge("replay_runs", status["replay"]?["runs"]?.intValue)
+        gauge("replay_bytes", status["replay"]?["bytes"]?.intValue)
+    }
+
+    private mutating func gauge(_ name: String, _ value: Int?) {
+        guard let value else { return }
+        let gauge = gauges[name] ?? Gauge(label: "flowpool_coordinator_\(name)")
+        gauges[name] = gauge
+        gauge.record(value)
+    }
+}
