@@ -16,29 +16,6 @@ public enum EventBatch {
     /// Most bytes packed into one message.
     public static let maxBytes = 256 * 1024
 
-    /// Packs events (each `[topic, envelope]`) into batch messages within the limits.
-    public static func pack(_ events: [[[UInt8]]]) -> [[[UInt8]]] {
-        var messages: [[[UInt8]]] = []
-        var body: [UInt8] = []
-        var count = 0
-        for frames in events where frames.count == 2 {
-            let size = 8 + frames[0].count + frames[1].count
-            if count > 0 && (count == maxEvents || body.count + size > maxBytes) {
-                messages.append([marker, body])
-                body = []
-                count = 0
-            }
-            if body.isEmpty { body.reserveCapacity(min(maxBytes, size * events.count)) }
-            append(UInt32(frames[0].count), to: &body)
-            body += frames[0]
-            append(UInt32(frames[1].count), to: &body)
-            body += frames[1]
-            count += 1
-        }
-        if count > 0 { messages.append([marker, body]) }
-        return messages
-    }
-
     /// Appends one event, packed, to a batch body.
     public static func append(_ raw: RawEvent, to body: inout [UInt8]) {
         append(UInt32(raw.topic.count), to: &body)

@@ -28,6 +28,43 @@ public struct WireEvent: Sendable, Hashable {
         return bytes
     }
 
+    /// Appends the event to an event-batch body (docs/PROTOCOL.md, "Worker endpoint"): topic length, topic,
+    /// envelope length, envelope; returns where the topic and the envelope were written.
+    @discardableResult
+    static func appendPacked(
+        _ event: StreamEvent,
+        attempt: Int,
+        to body: inout [UInt8]
+    ) -> (topic: Range<Int>, envelope: Range<Int>) {
+        var w = JSONWriter(capacity: 0)
+        swap(&w.bytes, &body)
+        defer { swap(&w.bytes, &body) }
+        let topicLengthAt = w.bytes.count
+        w.bytes.append(contentsOf: [0, 0, 0, 0])
+        let topicStart = w.bytes.count
+        w.bytes.append(contentsOf: event.namespace.utf8)
+        w.bytes.append(UInt8(ascii: "/"))
+        w.bytes.append(contentsOf: event.runId.utf8)
+        w.bytes.append(UInt8(ascii: "/"))
+        w.bytes.append(contentsOf: event.type.rawValue.utf8)
+        let topicEnd = w.bytes.count
+        let envelopeLengthAt = w.bytes.count
+        w.bytes.append(contentsOf: [0, 0, 0, 0])
+        let envelopeStart = w.bytes.count
+        writeEnvelope(&w, event, attempt: attempt)
+        let envelopeEnd = w.bytes.count
+        Self.patchLength(topicEnd - topicStart, at: topicLengthAt, in: &w.bytes)
+        Self.patchLength(envelopeEnd - envelopeStart, at: envelopeLengthAt, in: &w.bytes)
+        return (topicStart..<topicEnd, envelopeStart..<envelopeEnd)
+    }
+
+    private static func patchLength(_ n: Int, at i: Int, in bytes: inout [UInt8]) {
+        bytes[i] = UInt8(truncatingIfNeeded: n)
+        bytes[i + 1] = UInt8(truncatingIfNeeded: n >> 8)
+        bytes[i + 2] = UInt8(truncatingIfNeeded: n >> 16)
+        bytes[i + 3] = UInt8(truncatingIfNeeded: n >> 24)
+    }
+
     /// The envelope frame's bytes (compact JSON, fields in the documented order).
     public var envelopeBytes: [UInt8] {
         var w = JSONWriter(capacity: 160)

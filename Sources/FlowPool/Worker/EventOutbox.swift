@@ -1,15 +1,38 @@
+import FlowCore
 import Synchronization
 
-/// A bounded queue of encoded events between running flows (any task) and the publisher task.
+/// A bounded queue of encoded events between running flows (any task) and the publisher task, kept as
+/// ready-to-send event batches.
 ///
-/// ``push(_:)`` never blocks or suspends, as an ``EventSink`` requires; what does not fit is dropped and
-/// counted. The worker keeps the queue far from full by granting no new jobs while ``count`` is above its
-/// backlog limit, so drops happen only if in-flight runs alone overflow it.
+/// ``push(_:attempt:keepFrames:)`` encodes an event straight into the batch being filled (the wire packing
+/// of docs/PROTOCOL.md, "Worker endpoint"), so an event costs no allocation of its own; a batch is closed at
+/// ``EventBatch/maxEvents`` events or ``EventBatch/maxBytes`` bytes. It never blocks or suspends, as an
+/// ``EventSink`` requires; what does not fit is dropped and counted. The worker keeps the queue far from full
+/// by granting no new jobs while ``count`` is above its backlog limit, so drops happen only if in-flight runs
+/// alone overflow it.
 final class EventOutbox: Sendable {
+    /// Packed events ready to send as one batch message.
+    struct Batch {
+        var body: [UInt8] = []
+        var count = 0
+    }
+
     private struct State {
-        var items: [[[UInt8]]] = []
-        var waiter: CheckedContinuation<[[[UInt8]]]?, Never>?
+        var closed: [Batch] = []
+        var open = Batch()
+        var waiter: CheckedContinuation<[Batch]?, Never>?
         var finished = false
+
+        /// Everything queued, the open batch included; leaves the queue empty.
+        mutating func takeAll() -> [Batch] {
+            var all = closed
+            closed = []
+            if open.count > 0 {
+                all.append(open)
+                open = Batch()
+            }
+            return all
+        }
     }
 
     let capacity: Int
@@ -20,42 +43,76 @@ final class EventOutbox: Sendable {
 
     init(capacity: Int) { self.capacity = capacity }
 
-    /// Events waiting to be handed to the socket (including the batch being sent).
+    /// Events waiting to be handed to the socket (including the batches being sent).
     var count: Int { queued.load(ordering: .relaxed) }
     /// Events dropped because the queue was full.
     var dropped: Int { droppedCount.load(ordering: .relaxed) }
     /// Events accepted.
     var pushed: Int { pushedCount.load(ordering: .relaxed) }
 
-    /// Queues one event's frames; false (and counted) when full.
+    /// Encodes and queues one event; returns whether it was queued (drops are counted) and, with
+    /// `keepFrames`, its two frames as well (for the result message that carries the terminal event).
     @discardableResult
-    func push(_ frames: [[UInt8]]) -> Bool {
+    func push(_ event: StreamEvent, attempt: Int, keepFrames: Bool = false) -> (queued: Bool, frames: RawEvent?) {
+        guard admit() else { return (false, nil) }
+        var frames: RawEvent?
+        let wake = state.withLock { state in
+            let written = WireEvent.appendPacked(event, attempt: attempt, to: &state.open.body)
+            if keepFrames {
+                frames = RawEvent(
+                    topic: Array(state.open.body[written.topic]),
+                    envelope: Array(state.open.body[written.envelope])
+                )
+            }
+            return added(&state)
+        }
+        wake?.waiter.resume(returning: wake?.batches)
+        return (true, frames)
+    }
+
+    /// Queues one event given as its two frames; false (and counted) when full.
+    @discardableResult
+    func push(_ raw: RawEvent) -> Bool {
+        guard admit() else { return false }
+        let wake = state.withLock { state in
+            EventBatch.append(raw, to: &state.open.body)
+            return added(&state)
+        }
+        wake?.waiter.resume(returning: wake?.batches)
+        return true
+    }
+
+    private func admit() -> Bool {
         guard queued.load(ordering: .relaxed) < capacity else {
             droppedCount.add(1, ordering: .relaxed)
             return false
         }
         queued.add(1, ordering: .relaxed)
         pushedCount.add(1, ordering: .relaxed)
-        let waiter: CheckedContinuation<[[[UInt8]]]?, Never>? = state.withLock { state in
-            if let waiter = state.waiter {
-                state.waiter = nil
-                return waiter
-            }
-            state.items.append(frames)
-            return nil
-        }
-        waiter?.resume(returning: [frames])
         return true
     }
 
+    /// Counts the event just written into the open batch and closes the batch when full; when the publisher
+    /// waits, hands it everything queued (to resume outside the lock).
+    private func added(
+        _ state: inout State
+    ) -> (waiter: CheckedContinuation<[Batch]?, Never>, batches: [Batch])? {
+        state.open.count += 1
+        if state.open.count >= EventBatch.maxEvents || state.open.body.count >= EventBatch.maxBytes {
+            state.closed.append(state.open)
+            state.open = Batch()
+        }
+        guard let waiter = state.waiter else { return nil }
+        state.waiter = nil
+        return (waiter, state.takeAll())
+    }
+
     /// Takes everything queued, waiting while empty; nil once finished and empty.
-    func takeBatch() async -> [[[UInt8]]]? {
-        await withCheckedContinuation { (continuation: CheckedContinuation<[[[UInt8]]]?, Never>) in
-            let ready: [[[UInt8]]]?? = state.withLock { state in
-                if !state.items.isEmpty {
-                    defer { state.items = [] }
-                    return .some(state.items)
-                }
+    func takeBatches() async -> [Batch]? {
+        await withCheckedContinuation { (continuation: CheckedContinuation<[Batch]?, Never>) in
+            let ready: [Batch]?? = state.withLock { state in
+                let all = state.takeAll()
+                if !all.isEmpty { return .some(all) }
                 if state.finished { return .some(nil) }
                 state.waiter = continuation
                 return nil
@@ -67,12 +124,13 @@ final class EventOutbox: Sendable {
     /// Marks `n` taken events as handed to the socket.
     func markSent(_ n: Int) { queued.subtract(n, ordering: .relaxed) }
 
-    /// Ends ``takeBatch()`` once the queue is empty.
+    /// Ends ``takeBatches()`` once the queue is empty.
     func finish() {
-        let waiter: CheckedContinuation<[[[UInt8]]]?, Never>? = state.withLock { state in
+        let waiter: CheckedContinuation<[Batch]?, Never>? = state.withLock { state in
             state.finished = true
-            defer { state.waiter = nil }
-            return state.items.isEmpty ? state.waiter : nil
+            let empty = state.closed.isEmpty && state.open.count == 0
+            defer { if empty { state.waiter = nil } }
+            return empty ? state.waiter : nil
         }
         waiter?.resume(returning: nil)
     }

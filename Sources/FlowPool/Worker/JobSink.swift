@@ -1,8 +1,8 @@
 import FlowCore
 import Synchronization
 
-/// The event sink of one attempt: encodes each event once and queues it for the bus, keeping the terminal
-/// event's frames for the result message.
+/// The event sink of one attempt: encodes each event once, straight into the outbox's batch, keeping the
+/// terminal event's frames for the result message.
 final class JobSink: EventSink {
     let attempt: Int
     let outbox: EventOutbox
@@ -14,13 +14,17 @@ final class JobSink: EventSink {
     }
 
     func deliver(_ event: StreamEvent) {
-        let wire = WireEvent(event: event, attempt: attempt)
-        let topic = wire.topicBytes
-        let envelope = wire.envelopeBytes
-        if event.type.isTerminal {
-            terminalFrames.withLock { $0 = RawEvent(topic: topic, envelope: envelope) }
-        }
-        outbox.push([topic, envelope])
+        let terminal = event.type.isTerminal
+        let (_, frames) = outbox.push(event, attempt: attempt, keepFrames: terminal)
+        guard terminal else { return }
+        // Kept even when the queue was full: the result message carries the terminal event too.
+        let kept =
+            frames
+            ?? {
+                let wire = WireEvent(event: event, attempt: attempt)
+                return RawEvent(topic: wire.topicBytes, envelope: wire.envelopeBytes)
+            }()
+        terminalFrames.withLock { $0 = kept }
     }
 
     /// The attempt's terminal event, once emitted.

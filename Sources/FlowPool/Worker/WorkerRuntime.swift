@@ -208,7 +208,7 @@ final class WorkerRuntime: Sendable {
             )
             let wire = WireEvent(event: event, attempt: job.attempt)
             terminal = RawEvent(topic: wire.topicBytes, envelope: wire.envelopeBytes)
-            outbox.push([terminal.topic, terminal.envelope])
+            outbox.push(terminal)
         }
         if status == .failed {
             logger.debug(
@@ -255,19 +255,20 @@ final class WorkerRuntime: Sendable {
     // MARK: Events
 
     private func pump() async throws {
-        while let batch = await outbox.takeBatch() {
-            try await send(batch)
+        while let batches = await outbox.takeBatches() {
+            try await send(batches)
             grantCredit(force: false)
         }
     }
 
-    /// Sends events packed into batch messages and waits until libzmq has taken the last one.
-    private func send(_ batch: [[[UInt8]]]) async throws {
-        let messages = EventBatch.pack(batch)
-        guard let last = messages.last else { return }
-        if messages.count > 1 { try await loop.send(contentsOf: Array(messages.dropLast()), on: publisher) }
-        try await loop.sendConfirmed(last, on: publisher)
-        outbox.markSent(batch.count)
+    /// Sends packed event batches and waits until libzmq has taken the last one.
+    private func send(_ batches: [EventOutbox.Batch]) async throws {
+        guard let last = batches.last else { return }
+        if batches.count > 1 {
+            try await loop.send(contentsOf: batches.dropLast().map { [EventBatch.marker, $0.body] }, on: publisher)
+        }
+        try await loop.sendConfirmed([EventBatch.marker, last.body], on: publisher)
+        outbox.markSent(batches.reduce(0) { $0 + $1.count })
     }
 
     // MARK: Heartbeats and drain

@@ -1,0 +1,64 @@
+import FlowCore
+import Testing
+
+@testable import FlowPool
+
+@Suite("Worker event outbox")
+struct EventOutboxTests {
+    private func event(_ seq: Int, type: EventType = .chunk) -> StreamEvent {
+        StreamEvent(
+            namespace: "ns",
+            runId: "r1",
+            seq: UInt64(seq),
+            type: type,
+            node: "n",
+            timestamp: 1_764_042_442.5,
+            content: ["i": .int(seq)]
+        )
+    }
+
+    @Test("events are packed into batches of at most 256, in order, decodable as sent")
+    func packsInOrder() async throws {
+        let outbox = EventOutbox(capacity: 10_000)
+        for seq in 1...300 { outbox.push(event(seq), attempt: 2) }
+        #expect(outbox.count == 300)
+        let batches = try #require(await outbox.takeBatches())
+        #expect(batches.map(\.count) == [256, 44])
+        var decoded: [WireEvent] = []
+        for batch in batches {
+            for raw in try EventBatch.unpack(batch.body) {
+                decoded.append(try WireEvent.decode(topic: raw.topic, envelope: raw.envelope))
+            }
+        }
+        #expect(decoded.map { Int($0.event.seq) } == Array(1...300))
+        #expect(decoded.allSatisfy { $0.attempt == 2 && $0.event.runId == "r1" })
+        #expect(decoded[9].event == event(10))
+        outbox.markSent(300)
+        #expect(outbox.count == 0)
+    }
+
+    @Test("the terminal event's frames are kept byte-identical to what is queued")
+    func keepsTerminalFrames() async throws {
+        let outbox = EventOutbox(capacity: 10)
+        let (queued, frames) = outbox.push(event(1, type: .final), attempt: 1, keepFrames: true)
+        #expect(queued)
+        let kept = try #require(frames)
+        let batches = try #require(await outbox.takeBatches())
+        #expect(try EventBatch.unpack(batches[0].body) == [kept])
+    }
+
+    @Test("a full outbox drops and counts instead of blocking; finish ends the publisher's wait")
+    func dropsWhenFull() async throws {
+        let outbox = EventOutbox(capacity: 2)
+        #expect(outbox.push(event(1), attempt: 1).queued)
+        #expect(outbox.push(event(2), attempt: 1).queued)
+        #expect(!outbox.push(event(3), attempt: 1).queued)
+        #expect(outbox.dropped == 1)
+        let batches = try #require(await outbox.takeBatches())
+        #expect(batches.map(\.count) == [2])
+        outbox.markSent(2)
+        async let end = outbox.takeBatches()
+        outbox.finish()
+        #expect(await end == nil)
+    }
+}
