@@ -75,6 +75,8 @@ final class WorkerRuntime: Sendable {
         try await loop.send(WorkerReport.ready(credit: config.concurrency).frames, on: dealer)
         // Heartbeats leave from the loop's own thread, on time however busy the cooperative pool is.
         loop.setTimer(every: config.heartbeatInterval) { [self] io in heartbeat(io) }
+        // Also on the error paths: the timer's closure holds this runtime.
+        defer { loop.cancelTimer() }
         try await withGracefulShutdownHandler {
             try await withThrowingTaskGroup(of: Void.self) { group in
                 group.addTask { try await self.pump() }
