@@ -7,7 +7,8 @@ import Logging
 struct StatusCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "status",
-        abstract: "Show workers (alive, in flight, completed), queue depth and drop/reject counters."
+        abstract:
+            "Show workers (alive, in flight, completed), queue depth, per-subscriber drops and drop/reject counters."
     )
 
     @Flag(help: "Print the raw status JSON.")
@@ -40,6 +41,14 @@ struct StatusCommand: AsyncParsableCommand {
         for w in workers {
             printFlushed(
                 "  \(w["id"]?.stringValue ?? "?") \(w["host"]?.stringValue ?? "")/\(w["pid"]?.intValue ?? 0)  concurrency \(w["concurrency"]?.intValue ?? 0)  in flight \(w["in_flight"]?.intValue ?? 0)  completed \(w["completed"]?.intValue ?? 0)  last seen \(w["last_seen_ms"]?.intValue ?? 0) ms\(w["draining"]?.boolValue == true ? "  draining" : "")"
+            )
+        }
+        let subscribers = body["subscribers"]?.arrayValue ?? []
+        printFlushed("subscribers \(subscribers.count) reporting")
+        for r in subscribers {
+            let n = { (key: String) in r[key]?.intValue ?? 0 }
+            printFlushed(
+                "  \(r["subscriber"]?.stringValue ?? "?") \(r["host"]?.stringValue ?? "")/\(n("pid"))  pattern \(r["pattern"]?.stringValue ?? "?")  received \(n("received"))  dropped \(n("buffer_drops")) locally, \(n("gaps")) missing (\(n("repaired")) repaired, \(n("lost")) lost)  reported \(n("last_report_ms")) ms ago"
             )
         }
         if case .object(let counters) = body["counters"] ?? .null {

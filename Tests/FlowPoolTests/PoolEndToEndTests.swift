@@ -278,6 +278,11 @@ struct PoolEndToEndTests {
                 await collecting
                 #expect(collector.count == runs * 13, "the fast subscriber got every event")
                 #expect(fast.statistics.lost == 0)
+                // The coordinator cannot see a subscriber's drops; the subscriber reports them, and status shows them.
+                try await pool.until(seconds: 10, "the stalled subscriber's drops in status") {
+                    let reports = try await pool.status()["subscribers"]?.arrayValue ?? []
+                    return reports.contains { ($0["buffer_drops"]?.intValue ?? 0) > 0 && $0["pattern"] == "slow" }
+                }
                 // Now read the stalled one: it lost events while stalled, and knows it. Every run it saw at all
                 // is completed from replay: gaps inside a run when the next event arrives, lost tails (its
                 // terminal event among them) by the periodic tail check.

@@ -293,4 +293,26 @@ struct ProtocolMessageTests {
             #expect(w.bytes == d.bytes)
         }
     }
+
+    @Test("a subscriber report round-trips; a missing subscriber name is a bad request")
+    func subscriberReport() throws {
+        let report = SubscriberReport(
+            id: "r1",
+            subscriber: "abc",
+            pattern: "sales_agent",
+            host: "h",
+            pid: 7,
+            received: 10,
+            delivered: 9,
+            gaps: 3,
+            repaired: 2,
+            lost: 1,
+            bufferDrops: 4
+        )
+        #expect(try ControlRequest.decode(ControlRequest.subscriberReport(report).frame) == .subscriberReport(report))
+        #expect(throws: JSONWireError.self) {
+            try ControlRequest.decode(Array(#"{"v":1,"op":"subscriber_report","id":"x","pattern":"p"}"#.utf8))
+        }
+        #expect(try ControlReply.decode(ControlReply.ok(id: "r1").frames) == .ok(id: "r1"))
+    }
 }

@@ -252,6 +252,7 @@ final class ControlConnection: Sendable {
         case .status: "status"
         case .replay: "replay"
         case .getResult: "get_result"
+        case .subscriberReport: "subscriber_report"
         }
     }
 }

@@ -82,7 +82,9 @@ extension PoolClient {
             early: early,
             sequencer: sequencer,
             topicPrefix: prefix,
-            tickTopic: repairGaps ? tickTopic : nil
+            tickTopic: repairGaps ? tickTopic : nil,
+            name: String(token, radix: 36),
+            pattern: parsed.description
         )
         events.stats.value.withLock { $0 = sequencer.statistics }
         return events
@@ -113,20 +115,32 @@ public struct PoolEvents: AsyncSequence, Sendable {
     let stats = StatisticsBox()
     let ticker: Ticker
 
-    /// Re-subscribes to the tick topic every `interval` while the subscription lives.
+    /// While the subscription lives: re-subscribes to the tick topic every `interval` (when gaps are
+    /// repaired), and every `reportEvery` intervals tells the coordinator what the subscription received and
+    /// missed (`subscriber_report`, shown by `flowpool status`).
     final class Ticker: Sendable {
         let task = Mutex<Task<Void, Never>?>(nil)
 
-        func start(loop: SocketLoop, handle: SocketLoop.SocketHandle, topic: [UInt8], interval: Duration) {
+        func start(
+            loop: SocketLoop,
+            handle: SocketLoop.SocketHandle,
+            topic: [UInt8]?,
+            interval: Duration,
+            reportEvery: Int,
+            report: @escaping @Sendable () async -> Void
+        ) {
             let task = Task {
+                var ticks = 0
                 while !Task.isCancelled {
                     try? await Task.sleep(for: interval)
                     let alive = try? await loop.perform { io -> Bool in
                         guard let socket = io.socket(handle) else { return false }
-                        try socket.set(.subscribe(topic))
+                        if let topic { try socket.set(.subscribe(topic)) }
                         return true
                     }
                     if alive != true { return }
+                    ticks += 1
+                    if ticks % reportEvery == 0 { await report() }
                 }
             }
             self.task.withLock { $0 = task }
@@ -148,7 +162,9 @@ public struct PoolEvents: AsyncSequence, Sendable {
         early: [[[UInt8]]],
         sequencer: EventSequencer,
         topicPrefix: [UInt8],
-        tickTopic: [UInt8]?
+        tickTopic: [UInt8]?,
+        name: String,
+        pattern: String
     ) {
         self.inbox = inbox
         self.handle = handle
@@ -162,8 +178,30 @@ public struct PoolEvents: AsyncSequence, Sendable {
         self.topicPrefix = topicPrefix
         self.tickTopic = tickTopic
         self.ticker = Ticker()
-        if let tickTopic {
-            ticker.start(loop: loop, handle: handle, topic: tickTopic, interval: .milliseconds(500))
+        let stats = self.stats
+        ticker.start(
+            loop: loop,
+            handle: handle,
+            topic: tickTopic,
+            interval: .milliseconds(500),
+            reportEvery: 4
+        ) {
+            let s = stats.value.withLock { $0 }
+            let report = SubscriberReport(
+                id: control.makeId(),
+                subscriber: name,
+                pattern: pattern,
+                host: ProcessInfoLite.hostName,
+                pid: ProcessInfoLite.pid,
+                received: s.received,
+                delivered: s.delivered,
+                gaps: s.gaps,
+                repaired: s.repaired,
+                lost: s.lost,
+                bufferDrops: inbox.droppedCount
+            )
+            // A coordinator that predates the report answers unknown_op: nothing to do about it.
+            _ = try? await control.send(.subscriberReport(report), timeout: repairTimeout)
         }
     }
 

@@ -119,6 +119,9 @@ final class CoordinatorEngine: Sendable {
             send(identity, reply.frames, h.control, io)
         case .replay(let replay):
             serveReplay(replay, to: identity, io, h)
+        case .subscriberReport(let report):
+            state.withLock { $0.subscriberReport(report, now: now) }
+            send(identity, ControlReply.ok(id: report.id).frames, h.control, io)
         }
     }
 

@@ -94,6 +94,8 @@ struct CoordinatorState {
     private(set) var queue = RingBuffer<String>()
     private(set) var workers: [[UInt8]: WorkerEntry] = [:]
     private(set) var finished: [String: RunResult] = [:]
+    /// The latest report of each subscriber that sent one, and when it came.
+    private var subscriberReports: [String: (report: SubscriberReport, at: Double)] = [:]
     private var finishedOrder = RingBuffer<String>()
     private(set) var replay: ReplayBuffer
     private(set) var draining = false
@@ -531,12 +533,40 @@ struct CoordinatorState {
             "in_flight": .int(leased),
             "active_jobs": .int(jobs.count),
             "counters": counters.json,
+            "subscribers": .array(
+                subscriberReports.values.filter { now - $0.at <= Self.subscriberReportTTL }
+                    .sorted { $0.report.subscriber < $1.report.subscriber }
+                    .map { entry in
+                        let r = entry.report
+                        return [
+                            "subscriber": .string(r.subscriber), "pattern": .string(r.pattern),
+                            "host": .string(r.host), "pid": .int(r.pid), "received": .int(r.received),
+                            "delivered": .int(r.delivered), "gaps": .int(r.gaps), "repaired": .int(r.repaired),
+                            "lost": .int(r.lost), "buffer_drops": .int(r.bufferDrops),
+                            "last_report_ms": .int(Int((now - entry.at) * 1000)),
+                        ]
+                    }
+            ),
             "replay": [
                 "runs": .int(replay.runs.count), "bytes": .int(replay.totalBytes),
                 "evicted_runs": .int(replay.evictedRuns), "evicted_events": .int(replay.evictedEvents),
             ],
         ]
     }
+
+    /// Records a subscriber's report; the newest 1,000 subscribers are kept, and `status` shows those heard
+    /// from in the last ``subscriberReportTTL`` seconds.
+    mutating func subscriberReport(_ report: SubscriberReport, now: Double) {
+        if subscriberReports[report.subscriber] == nil, subscriberReports.count >= 1_000,
+            let oldest = subscriberReports.min(by: { $0.value.at < $1.value.at })?.key
+        {
+            subscriberReports.removeValue(forKey: oldest)
+        }
+        subscriberReports[report.subscriber] = (report, now)
+    }
+
+    /// Seconds a subscriber's report stays in `status` without a newer one.
+    static let subscriberReportTTL = 30.0
 
     /// Mutable access to counters for the I/O layer (rejections it detects before decoding).
     mutating func count(_ body: (inout CoordinatorCounters) -> Void) { body(&counters) }

@@ -18,6 +18,8 @@ public enum ControlReply: Sendable, Hashable {
     case status(id: String, body: JSONValue)
     /// A batch of stored events.
     case replayBatch(ReplayBatch)
+    /// Acknowledges a request that has nothing to return (`subscriber_report`).
+    case ok(id: String)
 
     /// Encodes the reply as its frames.
     public var frames: [[UInt8]] {
@@ -55,6 +57,7 @@ public enum ControlReply: Sendable, Hashable {
                 )
             ]
         case .result(let r): return [r.frame]
+        case .ok(let id): return [PoolProtocol.message("ok", ["id": .string(id)])]
         case .acceptedBatch(let id, let answers):
             let items: [JSONValue] = answers.map { answer in
                 switch answer {
@@ -108,6 +111,7 @@ public enum ControlReply: Sendable, Hashable {
         case .result(let r): return r.id
         case .status(let id, _): return id
         case .replayBatch(let b): return b.id
+        case .ok(let id): return id
         }
     }
 
@@ -183,6 +187,7 @@ public enum ControlReply: Sendable, Hashable {
                 message: try f.string("message")
             )
         case "result": return .result(try RunResult(fields: f))
+        case "ok": return .ok(id: try f.string("id"))
         case "status": return .status(id: try f.string("id"), body: f.value("body"))
         case "replay_batch":
             let count = try f.int("count")

@@ -14,6 +14,9 @@ public enum ControlRequest: Sendable, Hashable {
     case replay(ReplayRequest)
     /// Asks for the result of a run; answered with `result` or `error` (`not_found`).
     case getResult(id: String, namespace: String, runId: String)
+    /// A subscriber's own account of what it received and missed (only it can see its drops); answered with
+    /// `ok`, shown by `status`.
+    case subscriberReport(SubscriberReport)
 
     /// The request id the client chose; replies echo it.
     public var id: String {
@@ -22,6 +25,7 @@ public enum ControlRequest: Sendable, Hashable {
         case .submit(let s): return s.id
         case .submitBatch(let id, _): return id
         case .replay(let r): return r.id
+        case .subscriberReport(let r): return r.id
         }
     }
 
@@ -29,6 +33,16 @@ public enum ControlRequest: Sendable, Hashable {
     public var frame: [UInt8] {
         switch self {
         case .hello(let id): return PoolProtocol.message("hello", ["id": .string(id)])
+        case .subscriberReport(let r):
+            return PoolProtocol.message(
+                "subscriber_report",
+                [
+                    "id": .string(r.id), "subscriber": .string(r.subscriber), "pattern": .string(r.pattern),
+                    "host": .string(r.host), "pid": .int(r.pid), "received": .int(r.received),
+                    "delivered": .int(r.delivered), "gaps": .int(r.gaps), "repaired": .int(r.repaired),
+                    "lost": .int(r.lost), "buffer_drops": .int(r.bufferDrops),
+                ]
+            )
         case .status(let id): return PoolProtocol.message("status", ["id": .string(id)])
         case .getResult(let id, let ns, let run):
             return PoolProtocol.message("get_result", ["id": .string(id), "ns": .string(ns), "run": .string(run)])
@@ -79,6 +93,28 @@ public enum ControlRequest: Sendable, Hashable {
         guard id.utf8.count <= 256 else { throw JSONWireError(.badField, "\(f.op): field \"id\" is too long") }
         switch f.op {
         case "hello": return .hello(id: id)
+        case "subscriber_report":
+            let subscriber = try f.string("subscriber")
+            let pattern = try f.string("pattern")
+            let host = try f.optionalString("host") ?? ""
+            guard subscriber.utf8.count <= 256, pattern.utf8.count <= 256, host.utf8.count <= 256 else {
+                throw JSONWireError(.badField, "subscriber_report: subscriber, pattern and host are at most 256 bytes")
+            }
+            return .subscriberReport(
+                SubscriberReport(
+                    id: id,
+                    subscriber: subscriber,
+                    pattern: pattern,
+                    host: host,
+                    pid: try f.optionalInt("pid") ?? 0,
+                    received: try f.optionalInt("received") ?? 0,
+                    delivered: try f.optionalInt("delivered") ?? 0,
+                    gaps: try f.optionalInt("gaps") ?? 0,
+                    repaired: try f.optionalInt("repaired") ?? 0,
+                    lost: try f.optionalInt("lost") ?? 0,
+                    bufferDrops: try f.optionalInt("buffer_drops") ?? 0
+                )
+            )
         case "status": return .status(id: id)
         case "get_result": return .getResult(id: id, namespace: try f.namespace(), runId: try f.runId())
         case "submit":
@@ -196,6 +232,48 @@ public struct SubmitRequest: Sendable, Hashable {
         self.input = input
         self.reply = reply
         self.maxAttempts = maxAttempts
+    }
+}
+
+/// What one subscriber received, missed and repaired, as it reports it (`subscriber_report`).
+public struct SubscriberReport: Sendable, Hashable {
+    public var id: String
+    /// A name unique to the subscription, chosen by the subscriber.
+    public var subscriber: String
+    public var pattern: String
+    public var host: String
+    public var pid: Int
+    public var received: Int
+    public var delivered: Int
+    public var gaps: Int
+    public var repaired: Int
+    public var lost: Int
+    public var bufferDrops: Int
+
+    public init(
+        id: String,
+        subscriber: String,
+        pattern: String,
+        host: String,
+        pid: Int,
+        received: Int,
+        delivered: Int,
+        gaps: Int,
+        repaired: Int,
+        lost: Int,
+        bufferDrops: Int
+    ) {
+        self.id = id
+        self.subscriber = subscriber
+        self.pattern = pattern
+        self.host = host
+        self.pid = pid
+        self.received = received
+        self.delivered = delivered
+        self.gaps = gaps
+        self.repaired = repaired
+        self.lost = lost
+        self.bufferDrops = bufferDrops
     }
 }
 
