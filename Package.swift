@@ -26,6 +26,8 @@ let package = Package(
         // System libraries (Debian packages; installed by `make` when missing).
         .systemLibrary(name: "CZeroMQ", path: "Sources/CZeroMQ", providers: [.apt(["libzmq3-dev"])]),
         .systemLibrary(name: "CSQLite", path: "Sources/CSQLite", providers: [.apt(["libsqlite3-dev"])]),
+        // prctl(2), which Swift cannot call directly (it is variadic).
+        .systemLibrary(name: "CProcessControl", path: "Sources/CProcessControl"),
 
         // Thin Swift binding of libzmq. Knows nothing about flows.
         .target(
@@ -54,6 +56,15 @@ let package = Package(
                 .product(name: "AsyncAlgorithms", package: "swift-async-algorithms"),
             ]
         ),
+        // Child processes for the length of a scope (swift-subprocess), and the parent-death signal.
+        .target(
+            name: "ProcessSupervision",
+            dependencies: [
+                .target(name: "CProcessControl", condition: .when(platforms: [.linux])),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Subprocess", package: "swift-subprocess"),
+            ]
+        ),
         // Agent nodes, LLM providers, tools, sales_agent / stock_agent, the agent4 workload.
         .target(
             name: "FlowAgents",
@@ -72,10 +83,10 @@ let package = Package(
                 "FlowPool",
                 "FlowAgents",
                 "ZeroMQ",
+                "ProcessSupervision",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
-                .product(name: "Subprocess", package: "swift-subprocess"),
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
             ]
@@ -89,10 +100,10 @@ let package = Package(
                 "FlowAgents",
                 "ZeroMQ",
                 "CZeroMQ",
+                "ProcessSupervision",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Histogram", package: "hdrhistogram-swift"),
-                .product(name: "Subprocess", package: "swift-subprocess"),
             ],
             path: "bench/Sources/FlowPoolBench"
         ),

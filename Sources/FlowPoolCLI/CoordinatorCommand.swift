@@ -3,6 +3,7 @@ import FlowCore
 import FlowPool
 import Foundation
 import Logging
+import ProcessSupervision
 import ServiceLifecycle
 import UnixSignals
 
@@ -89,6 +90,8 @@ struct CoordinatorCommand: AsyncParsableCommand {
     }
 
     func run() async throws {
+        // Started by `flowpool demo` or the load harness: stop when that parent dies.
+        try ParentDeathSignal.armFromEnvironment()
         let logger = log.makeLogger("flowpool.coordinator")
         let configuration = CoordinatorConfiguration(
             bindHost: bindHost,

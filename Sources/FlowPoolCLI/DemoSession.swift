@@ -2,6 +2,7 @@ import FlowCore
 import FlowPool
 import Foundation
 import Logging
+import ProcessSupervision
 import Synchronization
 import UnixSignals
 

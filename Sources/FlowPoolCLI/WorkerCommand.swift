@@ -2,6 +2,7 @@ import ArgumentParser
 import FlowCore
 import FlowPool
 import Logging
+import ProcessSupervision
 import ServiceLifecycle
 import UnixSignals
 
@@ -39,6 +40,8 @@ struct WorkerCommand: AsyncParsableCommand {
     }
 
     func run() async throws {
+        // Started by `flowpool demo` or the load harness: stop when that parent dies.
+        try ParentDeathSignal.armFromEnvironment()
         let logger = log.makeLogger("flowpool.worker")
         let registry = FlowRegistry.shared
         Self.registerFlows(in: registry)

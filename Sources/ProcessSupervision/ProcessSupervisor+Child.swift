@@ -6,9 +6,9 @@ extension ProcessSupervisor {
     ///
     /// Standard output is offered as ``lines`` (bounded; what overflows is dropped and counted) and, like
     /// standard error, kept as a bounded tail for error messages.
-    final class Child: Sendable {
+    package final class Child: Sendable {
         /// How a child ended.
-        enum Exit: Sendable, CustomStringConvertible {
+        package enum Exit: Sendable, CustomStringConvertible {
             /// It exited with this status.
             case exited(Int32)
             /// A signal ended it.
@@ -24,12 +24,12 @@ extension ProcessSupervisor {
             }
 
             /// Whether it exited with status 0.
-            var isSuccess: Bool {
+            package var isSuccess: Bool {
                 if case .exited(0) = self { return true }
                 return false
             }
 
-            var description: String {
+            package var description: String {
                 switch self {
                 case .exited(let code): "exit \(code)"
                 case .signaled(let signal): "killed by signal \(signal)"
@@ -41,29 +41,37 @@ extension ProcessSupervisor {
         /// Which stream a line came from.
         enum Stream: Sendable { case out, err }
 
+        /// How a child is to be stopped.
+        enum StopMode: Sendable {
+            /// SIGTERM, then SIGKILL after the supervisor's grace period.
+            case graceful
+            /// SIGKILL at once.
+            case kill
+        }
+
         /// Lines kept per stream for error messages.
-        static let tailLimit = 40
+        package static let tailLimit = 40
         /// Standard output lines buffered in ``lines`` before new ones are dropped.
-        static let lineBufferLimit = 1000
+        package static let lineBufferLimit = 1000
 
         /// The name used in messages.
-        let name: String
+        package let name: String
         /// The arguments it was started with.
-        let arguments: [String]
+        package let arguments: [String]
         /// Its standard output, line by line, until it exits.
-        let lines: AsyncStream<String>
+        package let lines: AsyncStream<String>
         private let linesContinuation: AsyncStream<String>.Continuation
         private let state = Mutex(State())
 
         private struct State {
-            var pid: Int32?
-            var exit: Exit?
+            package var pid: Int32?
+            package var exit: Exit?
             var startWaiters: [CheckedContinuation<Void, any Error>] = []
             var exitWaiters: [UInt64: CheckedContinuation<Exit?, Never>] = [:]
             var nextWaiter: UInt64 = 0
             var cancelledWaiters: Set<UInt64> = []
-            var stopRequested = false
-            var stopWaiter: CheckedContinuation<Bool, Never>?
+            var stopRequested: StopMode?
+            var stopWaiter: CheckedContinuation<StopMode?, Never>?
             var stdoutTail = RingOfLines(limit: Child.tailLimit)
             var stderrTail = RingOfLines(limit: Child.tailLimit)
             var droppedLines = 0
@@ -76,25 +84,25 @@ extension ProcessSupervisor {
         }
 
         /// Its process id, once started.
-        var pid: Int32? { state.withLock { $0.pid } }
+        package var pid: Int32? { state.withLock { $0.pid } }
 
         /// How it ended, once it has.
-        var exit: Exit? { state.withLock { $0.exit } }
+        package var exit: Exit? { state.withLock { $0.exit } }
 
         /// Whether it has started and not yet been reaped.
-        var isRunning: Bool { state.withLock { $0.pid != nil && $0.exit == nil } }
+        package var isRunning: Bool { state.withLock { $0.pid != nil && $0.exit == nil } }
 
         /// The last lines of its standard error.
-        var stderrTail: [String] { state.withLock { $0.stderrTail.lines } }
+        package var stderrTail: [String] { state.withLock { $0.stderrTail.lines } }
 
         /// The last lines of its standard output.
-        var stdoutTail: [String] { state.withLock { $0.stdoutTail.lines } }
+        package var stdoutTail: [String] { state.withLock { $0.stdoutTail.lines } }
 
         /// Standard output lines dropped because nobody read ``lines``.
-        var droppedLines: Int { state.withLock { $0.droppedLines } }
+        package var droppedLines: Int { state.withLock { $0.droppedLines } }
 
         /// Waits until the process exits.
-        func exited() async -> Exit {
+        package func exited() async -> Exit {
             await withCheckedContinuation { (c: CheckedContinuation<Exit?, Never>) in
                 let exit: Exit? = state.withLock { state in
                     if let exit = state.exit { return exit }
@@ -107,7 +115,7 @@ extension ProcessSupervisor {
         }
 
         /// Waits until the process exits; nil when the waiting task is cancelled first.
-        func exitedUnlessCancelled() async -> Exit? {
+        package func exitedUnlessCancelled() async -> Exit? {
             let key = state.withLock { state in
                 state.nextWaiter += 1
                 return state.nextWaiter
@@ -133,7 +141,7 @@ extension ProcessSupervisor {
         }
 
         /// Waits until the process runs; returns self.
-        func started() async throws -> Child {
+        package func started() async throws -> Child {
             try await withCheckedThrowingContinuation { (c: CheckedContinuation<Void, any Error>) in
                 let ready: Swift.Result<Void, any Error>? = state.withLock { state in
                     if case .failed(let error)? = state.exit { return .failure(error) }
@@ -170,7 +178,7 @@ extension ProcessSupervisor {
             }
             for w in starters { w.resume() }
             for w in waiters.values { w.resume(returning: exit) }
-            stopper?.resume(returning: false)
+            stopper?.resume(returning: nil)
         }
 
         func markFailed(_ error: ProcessSupervisorError) {
@@ -186,7 +194,7 @@ extension ProcessSupervisor {
             }
             for w in starters { w.resume(throwing: error) }
             for w in waiters.values { w.resume(returning: .failed(error)) }
-            stopper?.resume(returning: false)
+            stopper?.resume(returning: nil)
         }
 
         func record(_ line: String, from stream: Stream) {
@@ -205,24 +213,24 @@ extension ProcessSupervisor {
 
         func finishOutput() { linesContinuation.finish() }
 
-        /// Asks the supervisor's task for this child to tear the process down.
-        func requestStop() {
+        /// Asks the supervisor's task for this child to tear the process down; a kill overrides a graceful stop.
+        func requestStop(_ mode: StopMode) {
             let waiter = state.withLock { state in
-                guard state.exit == nil else { return CheckedContinuation<Bool, Never>?.none }
-                state.stopRequested = true
+                guard state.exit == nil else { return CheckedContinuation<StopMode?, Never>?.none }
+                if state.stopRequested != .kill { state.stopRequested = mode }
                 defer { state.stopWaiter = nil }
                 return state.stopWaiter
             }
-            waiter?.resume(returning: true)
+            waiter?.resume(returning: mode)
         }
 
-        /// Waits for ``requestStop()``: true when a stop was requested, false when the wait was cancelled.
-        func stopRequested() async -> Bool {
+        /// Waits for ``requestStop(_:)``: how to stop, or nil when the process exited or the wait was cancelled.
+        func stopRequested() async -> StopMode? {
             await withTaskCancellationHandler {
-                await withCheckedContinuation { (c: CheckedContinuation<Bool, Never>) in
-                    let answer: Bool? = state.withLock { state in
-                        if state.stopRequested { return true }
-                        if state.exit != nil || Task.isCancelled { return false }
+                await withCheckedContinuation { (c: CheckedContinuation<StopMode?, Never>) in
+                    let answer: StopMode?? = state.withLock { state in
+                        if let mode = state.stopRequested { return .some(mode) }
+                        if state.exit != nil || Task.isCancelled { return .some(nil) }
                         state.stopWaiter = c
                         return nil
                     }
@@ -233,7 +241,7 @@ extension ProcessSupervisor {
                     defer { state.stopWaiter = nil }
                     return state.stopWaiter
                 }
-                waiter?.resume(returning: false)
+                waiter?.resume(returning: nil)
             }
         }
     }

@@ -12,16 +12,16 @@ import SystemPackage
 /// start, so processes that depend on earlier ones (workers on a coordinator) go first.
 ///
 /// ```swift
-/// try await ProcessSupervisor.withSupervisor(executable: "/usr/bin/sleep") { supervisor in
+/// try await ProcessSupervisor.withSupervisor(executable: "/usr/bin/sleep", logger: logger) { supervisor in
 ///     let child = try await supervisor.start("sleeper", arguments: ["60"])
 ///     print(child.pid)
 /// }   // the sleeper is stopped and reaped here
 /// ```
-final class ProcessSupervisor: Sendable {
+package final class ProcessSupervisor: Sendable {
     /// The program every child runs.
-    let executable: String
+    package let executable: String
     /// How long a child may take to exit after SIGTERM before it gets SIGKILL.
-    let grace: Duration
+    package let grace: Duration
     private let logger: Logger
     private let requests: AsyncStream<StartRequest>.Continuation
     private let children = Mutex<[Child]>([])
@@ -46,18 +46,24 @@ final class ProcessSupervisor: Sendable {
     /// Runs `body` with a supervisor; when `body` returns or throws, stops every child still running and
     /// waits until each one has exited.
     ///
+    /// Every child gets ``ParentDeathSignal/variable`` in its environment, set to this process's id, so that a
+    /// child which calls ``ParentDeathSignal/armFromEnvironment(signal:)`` at start-up is stopped when this
+    /// process dies without running its teardown (SIGKILL, a crash).
+    ///
     /// - Parameters:
     ///   - executable: The absolute path of the program the children run.
     ///   - grace: How long a child may take to exit after SIGTERM before it gets SIGKILL.
     ///   - logger: Receives a line per child start and exit.
+    ///   - isolation: The actor `body` runs on, the caller's by default.
     ///   - body: Starts children with ``start(_:arguments:environment:)`` and works with them.
     /// - Returns: What `body` returned.
     /// - Throws: What `body` threw, after the children are stopped.
-    static func withSupervisor<Result: Sendable>(
+    package static func withSupervisor<Result>(
         executable: String,
         grace: Duration = .seconds(5),
         logger: Logger,
-        _ body: @escaping @Sendable (ProcessSupervisor) async throws -> Result
+        isolation: isolated (any Actor)? = #isolation,
+        _ body: (ProcessSupervisor) async throws -> Result
     ) async throws -> Result {
         // Unbounded but small: each `start` waits for its child, so at most one request per caller is pending.
         let (stream, continuation) = AsyncStream<StartRequest>.makeStream(bufferingPolicy: .unbounded)
@@ -67,26 +73,27 @@ final class ProcessSupervisor: Sendable {
             logger: logger,
             requests: continuation
         )
-        return try await withThrowingTaskGroup(of: Result?.self) { group in
-            group.addTask {
-                defer { continuation.finish() }
-                return try await body(supervisor)
-            }
+        let outcome = await withTaskGroup(of: Void.self) { group -> Swift.Result<Result, any Error> in
             // Start requests become child tasks of this group until `body` ends.
-            for await request in stream {
-                group.addTask {
-                    await supervisor.execute(request)
-                    return nil
+            group.addTask {
+                await withTaskGroup(of: Void.self) { children in
+                    for await request in stream {
+                        children.addTask { await supervisor.execute(request) }
+                    }
                 }
             }
-            await supervisor.stopAll()
-            var value: Result?
-            while let next = try await group.next() {
-                if let next { value = next }
+            let outcome: Swift.Result<Result, any Error>
+            do {
+                outcome = .success(try await body(supervisor))
+            } catch {
+                outcome = .failure(error)
             }
-            guard let value else { throw CancellationError() }
-            return value
+            continuation.finish()
+            await supervisor.stopAll()
+            await group.waitForAll()
+            return outcome
         }
+        return try outcome.get()
     }
 
     /// Starts a child and returns once it runs (its pid is known).
@@ -96,7 +103,7 @@ final class ProcessSupervisor: Sendable {
     ///   - arguments: Its arguments.
     ///   - environment: Variables set in its environment on top of this process's own.
     /// - Throws: ``ProcessSupervisorError`` with code `.spawnFailed` when the program cannot be started.
-    func start(_ name: String, arguments: [String], environment: [String: String] = [:]) async throws -> Child {
+    package func start(_ name: String, arguments: [String], environment: [String: String] = [:]) async throws -> Child {
         let child = Child(name: name, arguments: arguments)
         children.withLock { $0.append(child) }
         if case .terminated = requests.yield(StartRequest(child: child, environment: environment)) {
@@ -108,17 +115,24 @@ final class ProcessSupervisor: Sendable {
     }
 
     /// The children started so far, in start order.
-    var all: [Child] { children.withLock { $0 } }
+    package var all: [Child] { children.withLock { $0 } }
 
     /// Stops one child: SIGTERM, then SIGKILL after the grace period; returns once it has exited.
     @discardableResult
-    func stop(_ child: Child) async -> Child.Exit {
-        child.requestStop()
+    package func stop(_ child: Child) async -> Child.Exit {
+        child.requestStop(.graceful)
+        return await child.exited()
+    }
+
+    /// Kills one child with SIGKILL at once (it can finish nothing); returns once it has exited.
+    @discardableResult
+    package func kill(_ child: Child) async -> Child.Exit {
+        child.requestStop(.kill)
         return await child.exited()
     }
 
     /// Stops every child still running, in the reverse order of their start, and waits for each.
-    func stopAll() async {
+    package func stopAll() async {
         for child in all.reversed() {
             await stop(child)
         }
@@ -130,6 +144,7 @@ final class ProcessSupervisor: Sendable {
         options.teardownSequence = [.gracefulShutDown(allowedDurationToNextStep: grace)]
         var overrides: [Subprocess.Environment.Key: String?] = [:]
         for (key, value) in request.environment { overrides[Subprocess.Environment.Key(stringLiteral: key)] = value }
+        overrides[Subprocess.Environment.Key(stringLiteral: ParentDeathSignal.variable)] = String(getpid())
         let grace = self.grace
         do {
             let result = try await Subprocess.run(
@@ -163,8 +178,15 @@ final class ProcessSupervisor: Sendable {
                     }
                     // A stop request tears the process down; both streams end once it has exited.
                     group.addTask {
-                        guard await child.stopRequested() else { return false }
-                        await execution.teardown(using: [.gracefulShutDown(allowedDurationToNextStep: grace)])
+                        switch await child.stopRequested() {
+                        case .graceful?:
+                            await execution.teardown(using: [.gracefulShutDown(allowedDurationToNextStep: grace)])
+                        case .kill?:
+                            // The teardown sequence always ends in SIGKILL; with no step before it, that is all.
+                            await execution.teardown(using: [])
+                        case nil:
+                            break
+                        }
                         return false
                     }
                     var drained = 0
