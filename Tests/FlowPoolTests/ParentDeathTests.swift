@@ -3,7 +3,7 @@ import Subprocess
 import SystemPackage
 import Testing
 
-/// Children of `flowpool demo` stop when their parent is killed with SIGKILL (no
+/// Children of `flowpool demo` and of the load harness stop when their parent is killed with SIGKILL (no
 /// teardown runs), through the parent-death signal they arm at start-up.
 @Suite(.serialized, .timeLimit(.minutes(3)))
 struct ParentDeathTests {
@@ -113,6 +113,22 @@ struct ParentDeathTests {
         )
         #expect(children.count == 3)
         #expect(survivors.isEmpty, "still running 30 s after the demo was killed: \(survivors)")
+    }
+
+    @Test func localPoolStopsWhenTheLoadHarnessIsKilled() async throws {
+        let bench = BenchHarnessTests.buildDirectory.appendingPathComponent("flowpool-bench").path
+        let (children, survivors) = try await Self.survivors(
+            of: bench,
+            [
+                "load", "--workers", "2", "--duration", "60", "--warmup", "0", "--baseline-messages", "0",
+                "--in-flight", "16", "--flowpool", PoolHarness.executable,
+            ],
+            childCount: 3,
+            // The progress line: the pool is up and running jobs.
+            ready: { $0.hasPrefix("[closed loop]") }
+        )
+        #expect(children.count == 3)
+        #expect(survivors.isEmpty, "still running 30 s after the harness was killed: \(survivors)")
     }
 
     @Test(arguments: ["1", "not-a-pid"])

@@ -202,7 +202,6 @@ struct LoadSession: Sendable {
             let runner = PhaseRunner(
                 control: coordinator,
                 subscribers: s.subscribers,
-                plainSubscribers: s.plainSubscribers,
                 progress: s.progress,
                 workers: nil,
                 processes: { [("bench", getpid())] },
@@ -211,40 +210,26 @@ struct LoadSession: Sendable {
             return try await body(runner)
         }
         note("starting a coordinator and \(workers) worker\(workers == 1 ? "" : "s") (\(s.executable))…")
-        let pool = try await LocalPool.start(
-            .init(
-                executable: s.executable,
-                workers: workers,
-                workerConcurrency: s.concurrency,
-                coordinatorArguments: s.coordinatorArguments
-                    + (s.chaosInterval != nil ? ["--heartbeat-timeout-ms", "1000"] : []),
-                workerArguments: s.workerArguments
-            ),
-            logger: s.logger
-        )
-        var runner = PhaseRunner(
-            control: pool.control,
-            subscribers: s.subscribers,
-            plainSubscribers: s.plainSubscribers,
-            progress: s.progress,
+        let options = LocalPool.Options(
+            executable: s.executable,
             workers: workers,
-            processes: {
-                pool.allProcesses.filter(\.isRunning).map { ($0.name, $0.pid) } + [("bench", getpid())]
-            },
-            logger: s.logger
+            workerConcurrency: s.concurrency,
+            coordinatorArguments: s.coordinatorArguments
+                + (s.chaosInterval != nil ? ["--heartbeat-timeout-ms", "1000"] : []),
+            workerArguments: s.workerArguments
         )
-        runner.localPool = pool
-        do {
-            let result = try await body(runner)
-            await pool.stop()
-            return result
-        } catch {
-            for p in pool.allProcesses {
-                let tail = p.stderrTail(5)
-                if !tail.isEmpty { FileHandle.standardError.write(Data("---- \(p.name)\n\(tail)\n".utf8)) }
-            }
-            await pool.stop()
-            throw error
+        return try await LocalPool.withPool(options, logger: s.logger) { pool in
+            var runner = PhaseRunner(
+                control: pool.control,
+                subscribers: s.subscribers,
+                plainSubscribers: s.plainSubscribers,
+                progress: s.progress,
+                workers: workers,
+                processes: { pool.runningProcesses + [("bench", getpid())] },
+                logger: s.logger
+            )
+            runner.localPool = pool
+            return try await body(runner)
         }
     }
 

@@ -2,11 +2,14 @@ import FlowCore
 import FlowPool
 import Foundation
 import Logging
+import ProcessSupervision
 import Synchronization
 
 /// A coordinator and workers started by the harness as real processes on loopback, with free ports.
 ///
-/// ``stop()`` stops and reaps every process it started, including workers restarted by chaos mode.
+/// The processes run under a ``ProcessSupervisor`` for the length of ``withPool(_:logger:isolation:_:)``: their
+/// output is drained, they are stopped and reaped when it returns (workers first, SIGTERM then SIGKILL), and
+/// each one stops by itself if the harness dies without stopping them (see ``ParentDeathSignal``).
 final class LocalPool: Sendable {
     struct Options: Sendable {
         var executable: String
@@ -16,21 +19,28 @@ final class LocalPool: Sendable {
         var workerArguments: [String] = []
     }
 
-    let options: Options
-    let directory: String
-    let coordinator: ChildProcess
-    let control: String
-    private let state = Mutex<(workers: [ChildProcess], retired: [ChildProcess], started: Int)>(([], [], 0))
-    private let teardown = Mutex<SignalTeardown?>(nil)
+    /// How long a process may take to exit after SIGTERM before it gets SIGKILL.
+    static let grace: Duration = .seconds(5)
+    /// How long the coordinator may take to print its endpoints.
+    static let coordinatorReadyTimeout: Duration = .seconds(30)
 
-    private init(options: Options, directory: String, coordinator: ChildProcess, control: String) {
+    let options: Options
+    let coordinator: ProcessSupervisor.Child
+    let control: String
+    private let supervisor: ProcessSupervisor
+    private let state = Mutex<(workers: [ProcessSupervisor.Child], retired: [ProcessSupervisor.Child], started: Int)>(
+        ([], [], 0)
+    )
+
+    private init(options: Options, supervisor: ProcessSupervisor, coordinator: ProcessSupervisor.Child, control: String)
+    {
         self.options = options
-        self.directory = directory
+        self.supervisor = supervisor
         self.coordinator = coordinator
         self.control = control
     }
 
-    /// The `flowpool` executable next to this one, or on `PATH` as a fallback.
+    /// The `flowpool` executable next to this one.
     static func defaultExecutable() -> String {
         let me =
             (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
@@ -38,103 +48,120 @@ final class LocalPool: Sendable {
         return sibling
     }
 
-    /// Starts a coordinator and the workers and waits until every worker is registered.
-    static func start(_ options: Options, logger: Logger) async throws -> LocalPool {
+    /// Starts a coordinator and the workers, waits until every worker is registered, runs `body`, then stops
+    /// and reaps every process it started (workers restarted by chaos mode included), also when `body` throws.
+    ///
+    /// - Parameters:
+    ///   - options: The executable, the worker count and concurrency, extra arguments.
+    ///   - logger: Receives a line per process start and exit (debug).
+    ///   - isolation: The actor `body` runs on, the caller's by default.
+    ///   - body: Works with the running pool.
+    /// - Returns: What `body` returned.
+    /// - Throws: ``BenchError`` `.setup` when the pool does not come up; what `body` threw.
+    static func withPool<T>(
+        _ options: Options,
+        logger: Logger,
+        isolation: isolated (any Actor)? = #isolation,
+        _ body: (LocalPool) async throws -> T
+    ) async throws -> T {
         guard FileManager.default.isExecutableFile(atPath: options.executable) else {
             throw BenchError(
                 .setup,
                 "no flowpool executable at \(options.executable); build it (swift build -c release --product flowpool) or pass --flowpool PATH"
             )
         }
-        let directory = NSTemporaryDirectory() + "flowpool-bench-\(UUID().uuidString.prefix(8))"
-        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
-        let endpointsFile = "\(directory)/endpoints.json"
-        let coordinator = try ChildProcess(
-            name: "coordinator",
+        return try await ProcessSupervisor.withSupervisor(
             executable: options.executable,
-            arguments: [
-                "coordinator", "--bind-host", "127.0.0.1", "--control-port", "0", "--worker-port", "0",
-                "--events-in-port", "0", "--events-out-port", "0", "--endpoints-file", endpointsFile,
-                "--log-level", "warning",
-            ] + options.coordinatorArguments,
-            directory: directory
-        )
-        do {
-            let control = try await waitForEndpoints(endpointsFile, coordinator: coordinator)
-            let pool = LocalPool(options: options, directory: directory, coordinator: coordinator, control: control)
-            pool.teardown.withLock {
-                $0 = SignalTeardown { [weak pool] in (pool?.allProcesses ?? []).filter(\.isRunning).map(\.pid) }
-            }
+            grace: grace,
+            logger: logger
+        ) { supervisor in
+            let coordinator = try await supervisor.start(
+                "coordinator",
+                arguments: [
+                    "coordinator", "--bind-host", "127.0.0.1", "--control-port", "0", "--worker-port", "0",
+                    "--events-in-port", "0", "--events-out-port", "0", "--log-level", "warning",
+                ] + options.coordinatorArguments
+            )
+            let control = try await controlEndpoint(of: coordinator)
+            let pool = LocalPool(options: options, supervisor: supervisor, coordinator: coordinator, control: control)
+            // Ctrl-C or SIGTERM to the harness: kill the pool at once rather than leave it draining.
+            let teardown = SignalTeardown { pool.runningProcesses.map(\.pid) }
+            defer { teardown.cancel() }
             do {
-                for _ in 0..<options.workers { _ = try pool.startWorker() }
+                for _ in 0..<options.workers { try await pool.startWorker() }
                 try await pool.waitForWorkers(options.workers, logger: logger)
-                return pool
+                let result = try await body(pool)
+                await pool.stop()
+                return result
             } catch {
+                pool.reportStandardError()
                 await pool.stop()
                 throw error
             }
-        } catch {
-            await coordinator.stop(grace: 2)
-            throw error
         }
     }
 
-    private static func waitForEndpoints(_ path: String, coordinator: ChildProcess) async throws -> String {
-        let deadline = ContinuousClock.now + .seconds(30)
-        while ContinuousClock.now < deadline {
-            if let data = FileManager.default.contents(atPath: path), !data.isEmpty,
-                let value = try? JSONValue(wireBytes: Array(data)), let control = value["control"]?.stringValue
-            {
-                return control
+    /// Reads the coordinator's control endpoint from its start-up lines (`control tcp://…`).
+    private static func controlEndpoint(of coordinator: ProcessSupervisor.Child) async throws -> String {
+        let found = await withTaskGroup(of: String?.self) { group in
+            group.addTask {
+                for await line in coordinator.lines {
+                    let fields = line.split(separator: " ", omittingEmptySubsequences: true)
+                    if fields.count == 2, fields[0] == "control" { return String(fields[1]) }
+                }
+                return nil
             }
-            guard coordinator.isRunning else {
-                throw BenchError(.setup, "the coordinator exited at start-up: \(coordinator.stderrTail())")
+            group.addTask {
+                try? await Task.sleep(for: coordinatorReadyTimeout)
+                return nil
             }
-            try await Task.sleep(for: .milliseconds(20))
+            defer { group.cancelAll() }
+            return await group.next() ?? nil
         }
-        throw BenchError(
-            .setup,
-            "the coordinator did not report its endpoints within 30 s: \(coordinator.stderrTail())"
-        )
+        if let found { return found }
+        let why = coordinator.exit.map { "exited at start-up (\($0))" } ?? "did not report its endpoints within 30 s"
+        throw BenchError(.setup, "the coordinator \(why): \(coordinator.stderrTail.suffix(10).joined(separator: "\n"))")
     }
 
     /// The live worker processes.
-    var workers: [ChildProcess] { state.withLock { $0.workers } }
+    var workers: [ProcessSupervisor.Child] { state.withLock { $0.workers } }
 
-    /// Every process ever started, live or not (for CPU and memory figures).
-    var allProcesses: [ChildProcess] { state.withLock { [coordinator] + $0.workers + $0.retired } }
+    /// The processes still running, by name and pid (for CPU and memory figures).
+    var runningProcesses: [(name: String, pid: Int32)] {
+        let all = state.withLock { [coordinator] + $0.workers + $0.retired }
+        return all.compactMap { child in child.isRunning ? child.pid.map { (child.name, $0) } : nil }
+    }
 
-    /// Starts one more worker.
+    /// Starts one more worker and returns once it runs.
     @discardableResult
-    func startWorker() throws -> ChildProcess {
+    func startWorker() async throws -> ProcessSupervisor.Child {
         let n = state.withLock { s in
             s.started += 1
             return s.started
         }
-        let worker = try ChildProcess(
-            name: "worker\(n)",
-            executable: options.executable,
+        let worker = try await supervisor.start(
+            "worker\(n)",
             arguments: [
                 "worker", "--coordinator", control, "--concurrency", "\(options.workerConcurrency)",
                 "--log-level", "warning",
-            ] + options.workerArguments,
-            directory: directory
+            ] + options.workerArguments
         )
         state.withLock { $0.workers.append(worker) }
         return worker
     }
 
-    /// Kills a worker with SIGKILL (no chance to finish anything) and starts a replacement.
-    func killAndReplace(_ index: Int) async throws -> ChildProcess? {
-        let victim: ChildProcess? = state.withLock { s in
+    /// Kills a worker with SIGKILL (no chance to finish anything), waits until it is reaped and starts a
+    /// replacement; returns the killed one.
+    func killAndReplace(_ index: Int) async throws -> ProcessSupervisor.Child? {
+        let victim: ProcessSupervisor.Child? = state.withLock { s in
             guard !s.workers.isEmpty else { return nil }
             let v = s.workers.remove(at: index % s.workers.count)
             s.retired.append(v)
             return v
         }
         guard let victim else { return nil }
-        await victim.killNow()
-        try startWorker()
+        await supervisor.kill(victim)
+        try await startWorker()
         return victim
     }
 
@@ -147,30 +174,37 @@ final class LocalPool: Sendable {
                 to: control,
                 timeout: .seconds(5),
                 logger: logger,
-                {
-                    try await $0.status()
-                }
+                { try await $0.status() }
             ) {
                 last = status["workers"]?.arrayValue?.count ?? 0
                 if last >= count { return }
             }
-            for w in workers where !w.isRunning {
-                throw BenchError(.setup, "\(w.name) exited at start-up: \(w.stderrTail())")
+            for w in workers where w.exit != nil {
+                throw BenchError(
+                    .setup,
+                    "\(w.name) exited at start-up (\(w.exit?.description ?? "?")): "
+                        + w.stderrTail.suffix(10).joined(separator: "\n")
+                )
             }
             try await Task.sleep(for: .milliseconds(50))
         }
         throw BenchError(.setup, "only \(last) of \(count) workers registered within \(Int(seconds)) s")
     }
 
-    /// Stops (SIGTERM, then SIGKILL) and reaps every process, workers first.
-    func stop() async {
-        teardown.withLock {
-            $0?.cancel()
-            $0 = nil
+    /// Stops every worker at once (they drain), then the coordinator; returns once all are reaped.
+    private func stop() async {
+        await withTaskGroup(of: Void.self) { group in
+            for w in workers { group.addTask { await self.supervisor.stop(w) } }
         }
-        for w in workers { w.signal(SIGTERM) }
-        for w in workers { await w.stop(grace: 5) }
-        await coordinator.stop(grace: 5)
-        try? FileManager.default.removeItem(atPath: directory)
+        await supervisor.stop(coordinator)
+    }
+
+    /// The last lines of every process's standard error, on this process's standard error.
+    private func reportStandardError() {
+        let all = state.withLock { [coordinator] + $0.workers + $0.retired }
+        for p in all {
+            let tail = p.stderrTail.suffix(5).joined(separator: "\n")
+            if !tail.isEmpty { FileHandle.standardError.write(Data("---- \(p.name)\n\(tail)\n".utf8)) }
+        }
     }
 }
