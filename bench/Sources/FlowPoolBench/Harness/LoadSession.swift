@@ -202,6 +202,7 @@ struct LoadSession: Sendable {
             let runner = PhaseRunner(
                 control: coordinator,
                 subscribers: s.subscribers,
+                plainSubscribers: s.plainSubscribers,
                 progress: s.progress,
                 workers: nil,
                 processes: { [("bench", getpid())] },
