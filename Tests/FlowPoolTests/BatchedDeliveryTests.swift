@@ -208,3 +208,92 @@ final class PausedBatchSubscriber: Sendable {
         Task { await loop.shutdown() }
     }
 }
+
+/// Results pushed to clients: one message per run, or `result_batch` for clients that ask in `hello`.
+@Suite("Result batches", .serialized, .timeLimit(.minutes(2)))
+struct ResultBatchTests {
+    @Test("a client that asks for result batches and one that does not each get exactly one result per run")
+    func batchedAndPlainClients() async throws {
+        try await PoolHarness.with(workers: 2) { pool in
+            for batched in [true, false] {
+                let client = try await RawControlClient.connect(to: pool.control)
+                defer { client.close() }
+                let hello =
+                    batched ? #"{"v":1,"op":"hello","id":"h","batch_results":true}"# : #"{"v":1,"op":"hello","id":"h"}"#
+                try await client.send(hello)
+                let runs = 200
+                for i in 0..<runs {
+                    try await client.send(
+                        #"{"v":1,"op":"submit","id":"s\#(i)","flow":"agent4","ns":"results","input":{"question":"q"}}"#
+                    )
+                }
+                try await pool.until(seconds: 30, "\(runs) results") { client.resultIds.count >= runs }
+                let ids = client.resultIds
+                #expect(ids.count == runs && Set(ids).count == runs, "each run's result exactly once")
+                if batched {
+                    #expect(client.ops["result_batch", default: 0] >= 1)
+                    #expect(client.ops["result", default: 0] == 0)
+                } else {
+                    #expect(client.ops["result", default: 0] == runs)
+                    #expect(client.ops["result_batch", default: 0] == 0)
+                }
+            }
+        }
+    }
+}
+
+/// A DEALER on the control endpoint that speaks raw protocol frames and records what comes back.
+final class RawControlClient: Sendable {
+    let loop: SocketLoop
+    let handle: SocketLoop.SocketHandle
+    private final class Received: Sendable {
+        let state = Mutex<(ops: [String: Int], resultIds: [String])>(([:], []))
+    }
+
+    private let received = Received()
+    private let reader: Task<Void, Never>
+
+    var ops: [String: Int] { received.state.withLock { $0.ops } }
+    var resultIds: [String] { received.state.withLock { $0.resultIds } }
+
+    private init(loop: SocketLoop, handle: SocketLoop.SocketHandle, inbox: InboundMessages) {
+        self.loop = loop
+        self.handle = handle
+        let received = self.received
+        reader = Task {
+            for await frames in inbox {
+                guard let frame = frames.first, let message = try? JSONValue(wireBytes: frame) else { continue }
+                let op = message["op"]?.stringValue ?? "?"
+                received.state.withLock { r in
+                    r.ops[op, default: 0] += 1
+                    if op == "result", let id = message["id"]?.stringValue { r.resultIds.append(id) }
+                    if op == "result_batch" {
+                        for item in message["results"]?.arrayValue ?? [] {
+                            if let id = item["id"]?.stringValue { r.resultIds.append(id) }
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    static func connect(to endpoint: String) async throws -> RawControlClient {
+        let context = try Context()
+        let loop = try SocketLoop(context: context, name: "fp-rawctl", logger: Logger(label: "rawctl"))
+        loop.start()
+        let socket = try Socket(context, .dealer)
+        try socket.connect(endpoint)
+        let (handle, inbox) = try loop.addStream(socket, policy: .backpressure(capacity: 10_000), maxFrames: 4)
+        return RawControlClient(loop: loop, handle: handle, inbox: inbox)
+    }
+
+    func send(_ text: String) async throws {
+        try await loop.send([Array(text.utf8)], on: handle)
+    }
+
+    func close() {
+        reader.cancel()
+        let loop = self.loop
+        Task { await loop.shutdown() }
+    }
+}

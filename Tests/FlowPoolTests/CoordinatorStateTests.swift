@@ -129,7 +129,7 @@ struct CoordinatorStateTests {
         let t2 = terminal(again.job)
         _ = s.event(try EnvelopeHeader.scan(topic: t2.topic, envelope: t2.envelope), raw: t2, now: 2.75)
         let accepted = s.report(result(again.job), from: w2, now: 2.8)
-        #expect(accepted.contains { if case .toClient = $0 { return true } else { return false } })
+        #expect(accepted.contains { if case .pushResult = $0 { return true } else { return false } })
         // The old attempt's late result: discarded, counted.
         let late = s.report(result(first.job), from: w1, now: 2.9)
         #expect(late.isEmpty)
@@ -200,7 +200,7 @@ struct CoordinatorStateTests {
         _ = s.event(try EnvelopeHeader.scan(topic: t2.topic, envelope: t2.envelope), raw: t2, now: 2.7)
         let done = s.report(result(again.job), from: other, now: 2.8)
         #expect(published(done) == [t2])
-        #expect(done.filter { if case .toClient = $0 { return true } else { return false } }.count == 1)
+        #expect(done.filter { if case .pushResult = $0 { return true } else { return false } }.count == 1)
         #expect(s.counters.jobsCompleted == 1)
     }
 
@@ -225,7 +225,7 @@ struct CoordinatorStateTests {
         let e = try #require(try? events[0].decode())
         #expect(e.event.type == .error && e.event.seq == 2)
         let replies = actions.compactMap { action -> ControlReply? in
-            if case .toClient(_, let frames) = action { return try? ControlReply.decode(frames) }
+            if case .pushResult(_, let result) = action { return .result(result) }
             return nil
         }
         guard case .result(let res)? = replies.first else {

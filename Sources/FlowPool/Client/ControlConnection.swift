@@ -206,6 +206,22 @@ final class ControlConnection: Sendable {
 
     // MARK: Replies (loop thread)
 
+    /// Hands pushed results to whoever waits for them, or keeps them until someone asks.
+    private func deliver(_ results: [RunResult]) {
+        let ready: [(CheckedContinuation<RunResult, any Error>, RunResult)] = state.withLock { state in
+            var ready: [(CheckedContinuation<RunResult, any Error>, RunResult)] = []
+            for result in results {
+                if let w = state.resultWaiters.removeValue(forKey: result.id) {
+                    ready.append((w, result))
+                } else if state.earlyResults.count < Self.maxEarlyResults {
+                    state.earlyResults[result.id] = result
+                }
+            }
+            return ready
+        }
+        for (waiter, result) in ready { waiter.resume(returning: result) }
+    }
+
     private func handle(_ frames: [[UInt8]]) {
         let reply: ControlReply
         do {
@@ -216,12 +232,9 @@ final class ControlConnection: Sendable {
         }
         switch reply {
         case .result(let result):
-            let waiter: CheckedContinuation<RunResult, any Error>? = state.withLock { state in
-                if let w = state.resultWaiters.removeValue(forKey: result.id) { return w }
-                if state.earlyResults.count < Self.maxEarlyResults { state.earlyResults[result.id] = result }
-                return nil
-            }
-            waiter?.resume(returning: result)
+            deliver([result])
+        case .resultBatch(let results):
+            deliver(results)
         case .replayBatch(let batch):
             let complete: (CheckedContinuation<ControlReply, any Error>, ReplayBatch)? = state.withLock { state in
                 state.replays[batch.id, default: []] += batch.events

@@ -96,7 +96,8 @@ public final class PoolClient: Sendable {
     }
 
     static func hello(_ control: ControlConnection, timeout: Duration) async throws -> Welcome {
-        let reply = try await control.request(.hello(id: control.makeId()), timeout: timeout)
+        // Pushed results come in batches (`result_batch`): one message for all that end in the same moment.
+        let reply = try await control.request(.hello(id: control.makeId(), batchResults: true), timeout: timeout)
         guard case .welcome(let welcome) = reply else {
             throw PoolError(.protocolError, "expected welcome from \(control.endpoint), got \(reply)")
         }

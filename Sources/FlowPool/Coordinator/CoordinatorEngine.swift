@@ -25,6 +25,8 @@ final class CoordinatorEngine: Sendable {
     let handles = Mutex<Handles?>(nil)
     /// Plain and batched publishing to subscribers; used on the loop thread only.
     let publisher = Mutex(EventPublisher())
+    /// Pushed results held until the end of the round for clients that asked for `result_batch`.
+    let resultBatches = Mutex(ResultBatcher())
     let config: CoordinatorConfiguration
     let logger: Logger
     let peerDisconnects = Atomic<Int>(0)
@@ -86,7 +88,8 @@ final class CoordinatorEngine: Sendable {
         }
         let now = self.now
         switch request {
-        case .hello(let id):
+        case .hello(let id, let batchResults):
+            if batchResults { resultBatches.withLock { $0.add(identity) } }
             let reply = ControlReply.welcome(
                 Welcome(
                     id: id,
@@ -251,13 +254,18 @@ final class CoordinatorEngine: Sendable {
         }
     }
 
-    /// Sends the batches the round's events filled; runs at the end of every loop round.
+    /// Sends the event batches the round's events filled, then the result batches (a result never leaves
+    /// before its terminal event); runs at the end of every loop round.
     func roundEnd(_ io: SocketLoop.IO) {
         guard let h = handles.withLock({ $0 }), let socket = io.socket(h.eventsOut) else { return }
         do {
             try publisher.withLock { try $0.flush(socket) }
         } catch {
             logRejection("publish", error, peer: "subscribers")
+        }
+        for (identity, frame) in resultBatches.withLock({ $0.take() })
+        where !send(identity, [frame], h.control, io) {
+            state.withLock { $0.count { $0.unroutableReplies += 1 } }
         }
     }
 
@@ -301,6 +309,11 @@ final class CoordinatorEngine: Sendable {
                     publish(raw, io, h)
                 case .toClient(let identity, let frames):
                     if !send(identity, frames, h.control, io) {
+                        state.withLock { $0.count { $0.unroutableReplies += 1 } }
+                    }
+                case .pushResult(let identity, let result):
+                    let batched = resultBatches.withLock { $0.hold(result, for: identity) }
+                    if !batched, !send(identity, ControlReply.result(result).frames, h.control, io) {
                         state.withLock { $0.count { $0.unroutableReplies += 1 } }
                     }
                 case .toWorker(let identity, let frames):

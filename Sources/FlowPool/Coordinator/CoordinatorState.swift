@@ -12,6 +12,8 @@ struct CoordinatorState {
         case toWorker([UInt8], [[UInt8]])
         /// Send frames to a client's routing identity on the control endpoint.
         case toClient([UInt8], [[UInt8]])
+        /// Push a run's result to the client that submitted it.
+        case pushResult([UInt8], RunResult)
         /// Publish an event to subscribers.
         case publish(RawEvent)
         /// Log a notable transition.
@@ -348,7 +350,7 @@ struct CoordinatorState {
             if runs[old] == nil { finished.removeValue(forKey: old) }
         }
         var actions: [Action] = []
-        if let client = job.client { actions.append(reply(client, .result(result))) }
+        if let client = job.client { actions.append(.pushResult(client, result)) }
         actions.append(.publish(terminal))
         return actions
     }

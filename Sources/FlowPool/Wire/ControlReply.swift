@@ -20,6 +20,8 @@ public enum ControlReply: Sendable, Hashable {
     case replayBatch(ReplayBatch)
     /// Acknowledges a request that has nothing to return (`subscriber_report`).
     case ok(id: String)
+    /// Several pushed results in one message, for clients that asked for them in `hello`.
+    case resultBatch([RunResult])
 
     /// Encodes the reply as its frames.
     public var frames: [[UInt8]] {
@@ -58,6 +60,7 @@ public enum ControlReply: Sendable, Hashable {
             ]
         case .result(let r): return [r.frame]
         case .ok(let id): return [PoolProtocol.message("ok", ["id": .string(id)])]
+        case .resultBatch(let results): return [Self.resultBatchFrame(results.map(\.frame))]
         case .acceptedBatch(let id, let answers):
             let items: [JSONValue] = answers.map { answer in
                 switch answer {
@@ -101,6 +104,19 @@ public enum ControlReply: Sendable, Hashable {
         }
     }
 
+    /// A `result_batch` message from result messages already encoded (each becomes one element of
+    /// `results`, byte for byte).
+    static func resultBatchFrame(_ results: [[UInt8]]) -> [UInt8] {
+        var frame = Array(#"{"v":1,"op":"result_batch","results":["#.utf8)
+        frame.reserveCapacity(frame.count + results.reduce(2) { $0 + $1.count + 1 })
+        for (i, result) in results.enumerated() {
+            if i > 0 { frame.append(UInt8(ascii: ",")) }
+            frame += result
+        }
+        frame += Array("]}".utf8)
+        return frame
+    }
+
     /// The request id the reply answers, when it has one.
     public var id: String? {
         switch self {
@@ -112,6 +128,7 @@ public enum ControlReply: Sendable, Hashable {
         case .status(let id, _): return id
         case .replayBatch(let b): return b.id
         case .ok(let id): return id
+        case .resultBatch: return nil
         }
     }
 
@@ -188,6 +205,19 @@ public enum ControlReply: Sendable, Hashable {
             )
         case "result": return .result(try RunResult(fields: f))
         case "ok": return .ok(id: try f.string("id"))
+        case "result_batch":
+            guard let items = f.object["results"]?.arrayValue else {
+                throw JSONWireError(.badField, "result_batch: \"results\" must be an array")
+            }
+            var results: [RunResult] = []
+            results.reserveCapacity(items.count)
+            for item in items {
+                guard case .object(let o) = item else {
+                    throw JSONWireError(.badField, "result_batch: each result is an object")
+                }
+                results.append(try RunResult(fields: MessageFields(object: o, op: "result")))
+            }
+            return .resultBatch(results)
         case "status": return .status(id: try f.string("id"), body: f.value("body"))
         case "replay_batch":
             let count = try f.int("count")

@@ -2,8 +2,9 @@ import FlowCore
 
 /// A request from a client (DEALER) to the coordinator's control endpoint (ROUTER): one JSON frame.
 public enum ControlRequest: Sendable, Hashable {
-    /// Asks for the coordinator's endpoints and limits; answered with ``ControlReply/welcome(_:)``.
-    case hello(id: String)
+    /// Asks for the coordinator's endpoints and limits; answered with ``ControlReply/welcome(_:)``. With
+    /// `batchResults`, this client's pushed results come as `result_batch` messages.
+    case hello(id: String, batchResults: Bool = false)
     /// Submits a run; answered with `accepted` or `error`, later `result` when `reply` is true.
     case submit(SubmitRequest)
     /// Submits up to 1,000 runs; answered with one `accepted_batch`, later one `result` per run.
@@ -21,7 +22,7 @@ public enum ControlRequest: Sendable, Hashable {
     /// The request id the client chose; replies echo it.
     public var id: String {
         switch self {
-        case .hello(let id), .status(let id), .getResult(let id, _, _): return id
+        case .hello(let id, _), .status(let id), .getResult(let id, _, _): return id
         case .submit(let s): return s.id
         case .submitBatch(let id, _): return id
         case .replay(let r): return r.id
@@ -32,7 +33,11 @@ public enum ControlRequest: Sendable, Hashable {
     /// Encodes the request as its single frame.
     public var frame: [UInt8] {
         switch self {
-        case .hello(let id): return PoolProtocol.message("hello", ["id": .string(id)])
+        case .hello(let id, let batchResults):
+            return PoolProtocol.message(
+                "hello",
+                batchResults ? ["id": .string(id), "batch_results": true] : ["id": .string(id)]
+            )
         case .subscriberReport(let r):
             return PoolProtocol.message(
                 "subscriber_report",
@@ -92,7 +97,12 @@ public enum ControlRequest: Sendable, Hashable {
         let id = try f.string("id")
         guard id.utf8.count <= 256 else { throw JSONWireError(.badField, "\(f.op): field \"id\" is too long") }
         switch f.op {
-        case "hello": return .hello(id: id)
+        case "hello":
+            guard let batch = f.object["batch_results"], !batch.isNull else { return .hello(id: id) }
+            guard let value = batch.boolValue else {
+                throw JSONWireError(.badField, "hello: field \"batch_results\" must be a boolean")
+            }
+            return .hello(id: id, batchResults: value)
         case "subscriber_report":
             let subscriber = try f.string("subscriber")
             let pattern = try f.string("pattern")

@@ -76,6 +76,36 @@ final class LoadDriver: Sendable {
         }
 
         /// Handles one reply on the loop thread.
+        /// Records a run's pushed result; true when it finished a run (not a duplicate or unknown one).
+        func record(_ r: RunResult, at now: UInt64) -> Bool {
+            guard let i = index.index(of: r.id) else {
+                ledger.unknownReplies += 1
+                return false
+            }
+            if i >= ledger.state.count { ledger.grow(to: i + 1) }
+            let s = ledger.state[i]
+            if s == DriverLedger.RunState.completed.rawValue || s == DriverLedger.RunState.failed.rawValue {
+                ledger.duplicateResults += 1
+                return false
+            }
+            ledger.resultAt[i] = now
+            ledger.lastResultAt = now
+            ledger.attempts[i] = UInt8(clamping: r.attempts)
+            if r.status == .completed {
+                ledger.state[i] = DriverLedger.RunState.completed.rawValue
+                ledger.completed += 1
+                completed.add(1, ordering: .relaxed)
+                if let expected = plan.expectedAnswer, r.result.stringValue != expected { ledger.wrongAnswers += 1 }
+            } else {
+                ledger.state[i] = DriverLedger.RunState.failed.rawValue
+                ledger.failed += 1
+                if ledger.failureSample == nil {
+                    ledger.failureSample = "\(r.errorCode?.rawValue ?? "?"): \(r.errorMessage ?? "")"
+                }
+            }
+            return true
+        }
+
         func handle(_ frames: [[UInt8]], _ io: SocketLoop.IO) {
             let now = MonotonicClock.now()
             // `accepted` is the most frequent reply and only counted: recognise it without a full parse.
@@ -115,32 +145,16 @@ final class LoadDriver: Sendable {
                 if ledger.rejectionSample == nil { ledger.rejectionSample = "\(code.rawValue): \(message)" }
                 finishedOne = true
             case .result(let r):
-                guard let i = index.index(of: r.id) else {
-                    ledger.unknownReplies += 1
-                    return
-                }
-                if i >= ledger.state.count { ledger.grow(to: i + 1) }
-                let s = ledger.state[i]
-                if s == DriverLedger.RunState.completed.rawValue || s == DriverLedger.RunState.failed.rawValue {
-                    ledger.duplicateResults += 1
-                    return
-                }
-                ledger.resultAt[i] = now
-                ledger.lastResultAt = now
-                ledger.attempts[i] = UInt8(clamping: r.attempts)
-                if r.status == .completed {
-                    ledger.state[i] = DriverLedger.RunState.completed.rawValue
-                    ledger.completed += 1
-                    completed.add(1, ordering: .relaxed)
-                    if let expected = plan.expectedAnswer, r.result.stringValue != expected { ledger.wrongAnswers += 1 }
-                } else {
-                    ledger.state[i] = DriverLedger.RunState.failed.rawValue
-                    ledger.failed += 1
-                    if ledger.failureSample == nil {
-                        ledger.failureSample = "\(r.errorCode?.rawValue ?? "?"): \(r.errorMessage ?? "")"
+                finishedOne = record(r, at: now)
+            case .resultBatch(let results):
+                var count = 0
+                for r in results where record(r, at: now) { count += 1 }
+                if count > 0 {
+                    finished.add(count, ordering: .relaxed)
+                    if case .closed = plan.model, let source = io.source {
+                        for _ in 0..<count { submitNext(io, on: source) }
                     }
                 }
-                finishedOne = true
             default:
                 ledger.unknownReplies += 1
             }
@@ -196,7 +210,7 @@ final class LoadDriver: Sendable {
 
     /// Says hello and returns the coordinator's welcome (its ports and limits).
     func hello(timeout: Duration) async throws -> Welcome {
-        let frame = ControlRequest.hello(id: "hello-\(core.index.token)").frame
+        let frame = ControlRequest.hello(id: "hello-\(core.index.token)", batchResults: true).frame
         try await loop.send([frame], on: handle)
         let deadline = ContinuousClock.now + timeout
         while !core.hasWelcome.load(ordering: .acquiring) {
