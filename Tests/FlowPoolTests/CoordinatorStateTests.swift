@@ -255,6 +255,34 @@ struct CoordinatorStateTests {
         #expect(code == .poolFull)
         #expect(s.queue.count == 2)
     }
+
+    @Test("jobs dispatched at once go to a worker that takes batches in one jobs message, in order")
+    func jobsInOneMessage() throws {
+        var s = makeState()
+        _ = s.report(
+            .hello(WorkerHello(workerId: "w1", host: "h", pid: 1, concurrency: 3, flows: [], batchJobs: true)),
+            from: w1,
+            now: 0
+        )
+        for i in 0..<3 {
+            _ = s.submit(
+                SubmitRequest(id: "r\(i)", flow: "f", namespace: "ns", runId: "r\(i)", input: nil),
+                client: client,
+                now: 0
+            )
+        }
+        let actions = s.report(.ready(credit: 3), from: w1, now: 0.1)
+        #expect(actions.count == 1)
+        guard case .toWorker(let worker, let frames)? = actions.first,
+            case .jobs(let list) = try WorkerCommand.decode(frames)
+        else {
+            Issue.record("expected one jobs message, got \(actions)")
+            return
+        }
+        #expect(worker == w1)
+        #expect(list.map(\.runId) == ["r0", "r1", "r2"])
+        #expect(list.allSatisfy { $0.attempt == 1 })
+    }
 }
 
 @Suite("Replay buffer")

@@ -288,9 +288,20 @@ struct PoolEndToEndTests {
                 // terminal event among them) by the periodic tail check.
                 let late = EventCollector()
                 async let draining: Void = stalled.collect(into: late)
+                // A tail-check round runs after everything received before it, and a quiet run's tail is asked
+                // for in its second quiet round: three rounds in which every run seen is complete mean that
+                // nothing more is on its way.
+                var completeSince: Int?
                 try await pool.until(seconds: 20, "every run the stalled subscriber saw is complete") {
                     let byRun = late.byRun
-                    return !byRun.isEmpty && byRun.values.allSatisfy { $0.last?.event.type.isTerminal == true }
+                    let rounds = stalled.statistics.tailCheckRounds
+                    guard !byRun.isEmpty, byRun.values.allSatisfy({ $0.last?.event.type.isTerminal == true }) else {
+                        completeSince = nil
+                        return false
+                    }
+                    let since = completeSince ?? rounds
+                    completeSince = since
+                    return rounds >= since + 3
                 }
                 stalled.close()
                 await draining

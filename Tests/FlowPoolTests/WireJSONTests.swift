@@ -315,4 +315,15 @@ struct ProtocolMessageTests {
         }
         #expect(try ControlReply.decode(ControlReply.ok(id: "r1").frames) == .ok(id: "r1"))
     }
+
+    @Test("a jobs message round-trips; an empty or malformed one is rejected")
+    func jobsMessage() throws {
+        let jobs = (0..<3).map {
+            JobAssignment(job: "j\($0)", attempt: 1, flow: "agent4", namespace: "ns", runId: "r\($0)", input: ["q": "x"])
+        }
+        #expect(try WorkerCommand.decode([WorkerCommand.jobs(jobs).frame]) == .jobs(jobs))
+        for bad in [#"{"v":1,"op":"jobs","jobs":[]}"#, #"{"v":1,"op":"jobs","jobs":[1]}"#, #"{"v":1,"op":"jobs"}"#] {
+            #expect(throws: JSONWireError.self) { try WorkerCommand.decode([Array(bad.utf8)]) }
+        }
+    }
 }

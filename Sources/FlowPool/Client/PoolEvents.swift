@@ -242,6 +242,7 @@ public struct PoolEvents: AsyncSequence, Sendable {
         private var earlyIndex = 0
         private var invalid = 0
         private var batches = 0
+        private var tailCheckRounds = 0
         /// Events of the message being taken apart (one, or a batch's).
         private var raw: [RawEvent] = []
         private var rawIndex = 0
@@ -265,6 +266,7 @@ public struct PoolEvents: AsyncSequence, Sendable {
                 if next.topic.first == 0 {
                     // The tick echo: fetch the tails of runs that stopped short of their terminal event.
                     ready = await fetchTails(sequencer.tailChecks())
+                    tailCheckRounds += 1
                     publishStatistics()
                     continue
                 }
@@ -355,6 +357,7 @@ public struct PoolEvents: AsyncSequence, Sendable {
             var s = sequencer.statistics
             s.invalid = invalid
             s.batches = batches
+            s.tailCheckRounds = tailCheckRounds
             events.stats.value.withLock { $0 = s }
         }
     }

@@ -85,6 +85,8 @@ struct CoordinatorState {
         var concurrency = 0
         var host = ""
         var pid = 0
+        /// Takes several jobs in one `jobs` message.
+        var batchJobs = false
     }
 
     let config: CoordinatorConfiguration
@@ -203,6 +205,7 @@ struct CoordinatorState {
             entry.concurrency = hello.concurrency
             entry.host = hello.host
             entry.pid = hello.pid
+            entry.batchJobs = hello.batchJobs
             let isNew = workers[worker] == nil
             workers[worker] = entry
             return isNew ? [.log("worker \(hello.workerId) joined (\(hello.host) pid \(hello.pid))")] : []
@@ -359,7 +362,8 @@ struct CoordinatorState {
 
     /// Sends queued jobs to workers that have credit, the worker with the most credit first.
     mutating func dispatch(now: Double) -> [Action] {
-        var actions: [Action] = []
+        // Job frames per worker, in dispatch order; workers that take batches get one message for theirs.
+        var perWorker: [(worker: [UInt8], frames: [[UInt8]])] = []
         while let jobId = queue.first {
             guard let job = jobs[jobId], case .queued = job.phase else {
                 _ = queue.popFirst()
@@ -393,7 +397,20 @@ struct CoordinatorState {
                 runId: job.runId,
                 input: job.input
             )
-            actions.append(.toWorker(target, [WorkerCommand.job(assignment).frame]))
+            let frame = WorkerCommand.job(assignment).frame
+            if let i = perWorker.firstIndex(where: { $0.worker == target }) {
+                perWorker[i].frames.append(frame)
+            } else {
+                perWorker.append((target, [frame]))
+            }
+        }
+        var actions: [Action] = []
+        for (worker, frames) in perWorker {
+            if frames.count > 1, workers[worker]?.batchJobs == true {
+                actions.append(.toWorker(worker, [WorkerCommand.jobsFrame(frames)]))
+            } else {
+                for frame in frames { actions.append(.toWorker(worker, [frame])) }
+            }
         }
         return actions
     }

@@ -244,6 +244,8 @@ public struct SubscriberStatistics: Sendable, Hashable {
     public var invalid = 0
     /// Event batches received (namespace subscriptions take their events in batches).
     public var batches = 0
+    /// Rounds of tail checks done (every half second, after everything received before the round).
+    public var tailCheckRounds = 0
 
     public init() {}
 }

@@ -27,6 +27,7 @@ public enum WorkerReport: Sendable, Hashable {
                     [
                         "worker": .string(h.workerId), "host": .string(h.host), "pid": .int(h.pid),
                         "concurrency": .int(h.concurrency), "flows": .array(h.flows.map { .string($0) }),
+                        "batch_jobs": .bool(h.batchJobs),
                     ]
                 )
             ]
@@ -81,7 +82,8 @@ public enum WorkerReport: Sendable, Hashable {
                     host: try f.optionalString("host") ?? "",
                     pid: try f.optionalInt("pid") ?? 0,
                     concurrency: try f.int("concurrency", min: 1),
-                    flows: flows
+                    flows: flows,
+                    batchJobs: try f.bool("batch_jobs", default: false)
                 )
             )
         case "ready": return .ready(credit: try f.int("credit", min: 1))
@@ -155,13 +157,23 @@ public struct WorkerHello: Sendable, Hashable {
     public var concurrency: Int
     /// The flows it can run.
     public var flows: [String]
+    /// Whether it takes several jobs in one `jobs` message.
+    public var batchJobs: Bool
 
-    public init(workerId: String, host: String, pid: Int, concurrency: Int, flows: [String]) {
+    public init(
+        workerId: String,
+        host: String,
+        pid: Int,
+        concurrency: Int,
+        flows: [String],
+        batchJobs: Bool = false
+    ) {
         self.workerId = workerId
         self.host = host
         self.pid = pid
         self.concurrency = concurrency
         self.flows = flows
+        self.batchJobs = batchJobs
     }
 }
 
@@ -199,6 +211,9 @@ public struct WorkerResult: Sendable, Hashable {
 public enum WorkerCommand: Sendable, Hashable {
     /// Run this attempt of this job.
     case job(JobAssignment)
+    /// Run these attempts (one message for the jobs dispatched to a worker at once; workers that said
+    /// `batch_jobs` in their `hello`).
+    case jobs([JobAssignment])
     /// The coordinator does not know this worker (it restarted, or declared the worker dead): send `hello` and
     /// `ready` again.
     case reregister
@@ -217,11 +232,35 @@ public enum WorkerCommand: Sendable, Hashable {
                     "ns": .string(j.namespace), "run": .string(j.runId), "input": j.input,
                 ]
             )
+        case .jobs(let list): return Self.jobsFrame(list.map { WorkerCommand.job($0).frame })
         case .reregister: return PoolProtocol.message("reregister", [:])
         case .drainAck: return PoolProtocol.message("drain_ack", [:])
         case .error(let code, let message):
             return PoolProtocol.message("error", ["code": .string(code.rawValue), "message": .string(message)])
         }
+    }
+
+    /// A `jobs` message from job messages already encoded (each becomes one element of `jobs`, byte for byte).
+    static func jobsFrame(_ jobs: [[UInt8]]) -> [UInt8] {
+        var frame = Array(#"{"v":1,"op":"jobs","jobs":["#.utf8)
+        frame.reserveCapacity(frame.count + jobs.reduce(2) { $0 + $1.count + 1 })
+        for (i, job) in jobs.enumerated() {
+            if i > 0 { frame.append(UInt8(ascii: ",")) }
+            frame += job
+        }
+        frame += Array("]}".utf8)
+        return frame
+    }
+
+    private static func assignment(_ f: MessageFields) throws(JSONWireError) -> JobAssignment {
+        JobAssignment(
+            job: try f.string("job"),
+            attempt: try f.int("attempt", min: 1),
+            flow: try f.string("flow"),
+            namespace: try f.namespace(),
+            runId: try f.runId(),
+            input: f.value("input")
+        )
     }
 
     /// Decodes a command frame.
@@ -230,16 +269,18 @@ public enum WorkerCommand: Sendable, Hashable {
         let f = try MessageFields(frame: frames[0])
         switch f.op {
         case "job":
-            return .job(
-                JobAssignment(
-                    job: try f.string("job"),
-                    attempt: try f.int("attempt", min: 1),
-                    flow: try f.string("flow"),
-                    namespace: try f.namespace(),
-                    runId: try f.runId(),
-                    input: f.value("input")
-                )
-            )
+            return .job(try assignment(f))
+        case "jobs":
+            guard let items = f.object["jobs"]?.arrayValue, !items.isEmpty, items.count <= 100_000 else {
+                throw JSONWireError(.badField, "jobs: \"jobs\" must be a non-empty array")
+            }
+            var list: [JobAssignment] = []
+            list.reserveCapacity(items.count)
+            for item in items {
+                guard case .object(let o) = item else { throw JSONWireError(.badField, "jobs: each job is an object") }
+                list.append(try assignment(MessageFields(object: o, op: "job")))
+            }
+            return .jobs(list)
         case "reregister": return .reregister
         case "drain_ack": return .drainAck
         case "error": return .error(code: PoolErrorCode(try f.string("code")), message: try f.string("message"))

@@ -65,7 +65,8 @@ final class WorkerRuntime: Sendable {
                 host: ProcessInfoLite.hostName,
                 pid: ProcessInfoLite.pid,
                 concurrency: config.concurrency,
-                flows: registry.names
+                flows: registry.names,
+                batchJobs: true
             )
         )
     }
@@ -118,6 +119,7 @@ final class WorkerRuntime: Sendable {
                 do {
                     switch try WorkerCommand.decode(frames) {
                     case .job(let job): received.append(job)
+                    case .jobs(let jobs): received += jobs
                     case let other: others.append(other)
                     }
                 } catch {
@@ -140,7 +142,7 @@ final class WorkerRuntime: Sendable {
     /// Handles the coordinator's messages other than jobs.
     private func handle(_ command: WorkerCommand) async {
         switch command {
-        case .job:
+        case .job, .jobs:
             break
         case .reregister:
             let free = state.withLock { s in
