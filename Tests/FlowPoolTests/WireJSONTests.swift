@@ -319,7 +319,9 @@ struct ProtocolMessageTests {
     @Test("a jobs message round-trips; an empty or malformed one is rejected")
     func jobsMessage() throws {
         let jobs = (0..<3).map {
-            JobAssignment(job: "j\($0)", attempt: 1, flow: "agent4", namespace: "ns", runId: "r\($0)", input: ["q": "x"])
+            JobAssignment(
+                job: "j\($0)", attempt: 1, flow: "agent4", namespace: "ns", runId: "r\($0)", input: ["q": "x"]
+            )
         }
         #expect(try WorkerCommand.decode([WorkerCommand.jobs(jobs).frame]) == .jobs(jobs))
         for bad in [#"{"v":1,"op":"jobs","jobs":[]}"#, #"{"v":1,"op":"jobs","jobs":[1]}"#, #"{"v":1,"op":"jobs"}"#] {
