@@ -320,7 +320,12 @@ struct ProtocolMessageTests {
     func jobsMessage() throws {
         let jobs = (0..<3).map {
             JobAssignment(
-                job: "j\($0)", attempt: 1, flow: "agent4", namespace: "ns", runId: "r\($0)", input: ["q": "x"]
+                job: "j\($0)",
+                attempt: 1,
+                flow: "agent4",
+                namespace: "ns",
+                runId: "r\($0)",
+                input: ["q": "x"]
             )
         }
         #expect(try WorkerCommand.decode([WorkerCommand.jobs(jobs).frame]) == .jobs(jobs))
