@@ -31,8 +31,6 @@ struct EventPublisher {
     private(set) var plainPrefixes = 0
     private(set) var batchPrefixes = 0
     private var pending: [Pending] = []
-    /// Batch messages sent so far.
-    private(set) var batchesSent = 0
 
     /// Records a subscription message from the XPUB (first byte 1: subscribe, 0: unsubscribe).
     mutating func subscription(_ message: [UInt8]) {
@@ -85,7 +83,6 @@ struct EventPublisher {
             pending[index].body.removeAll(keepingCapacity: true)
             pending[index].count = 0
         }
-        batchesSent += 1
         try pending[index].topic.withUnsafeBytes { topic in
             try pending[index].body.withUnsafeBytes { body in
                 try socket.send(topic, more: true)
