@@ -107,14 +107,7 @@ public enum ControlReply: Sendable, Hashable {
     /// A `result_batch` message from result messages already encoded (each becomes one element of
     /// `results`, byte for byte).
     static func resultBatchFrame(_ results: [[UInt8]]) -> [UInt8] {
-        var frame = Array(#"{"v":1,"op":"result_batch","results":["#.utf8)
-        frame.reserveCapacity(frame.count + results.reduce(2) { $0 + $1.count + 1 })
-        for (i, result) in results.enumerated() {
-            if i > 0 { frame.append(UInt8(ascii: ",")) }
-            frame += result
-        }
-        frame += Array("]}".utf8)
-        return frame
+        PoolProtocol.arrayMessage("result_batch", "results", results)
     }
 
     /// The request id the reply answers, when it has one.

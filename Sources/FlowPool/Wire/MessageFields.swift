@@ -81,6 +81,20 @@ public enum PoolProtocol {
     /// The protocol version this build speaks (field `v` of every message and envelope).
     public static let version = 1
 
+    /// A message whose only field besides `v` and `op` is an array of messages already encoded, each an
+    /// element byte for byte: `{"v":1,"op":"<op>","<key>":[…]}` (`result_batch`, `jobs`).
+    static func arrayMessage(_ op: String, _ key: String, _ elements: [[UInt8]]) -> [UInt8] {
+        var frame = Array(#"{"v":1,"op":""#.utf8) + Array(op.utf8) + Array(#"",""#.utf8) + Array(key.utf8)
+        frame += Array(#"":["#.utf8)
+        frame.reserveCapacity(frame.count + elements.reduce(2) { $0 + $1.count + 1 })
+        for (i, element) in elements.enumerated() {
+            if i > 0 { frame.append(UInt8(ascii: ",")) }
+            frame += element
+        }
+        frame += Array("]}".utf8)
+        return frame
+    }
+
     /// Writes the common head of a message: `{"v":1,"op":"<op>"`.
     static func head(_ w: inout JSONWriter, _ op: String) {
         w.raw("{\"v\":1,\"op\":")

@@ -242,14 +242,7 @@ public enum WorkerCommand: Sendable, Hashable {
 
     /// A `jobs` message from job messages already encoded (each becomes one element of `jobs`, byte for byte).
     static func jobsFrame(_ jobs: [[UInt8]]) -> [UInt8] {
-        var frame = Array(#"{"v":1,"op":"jobs","jobs":["#.utf8)
-        frame.reserveCapacity(frame.count + jobs.reduce(2) { $0 + $1.count + 1 })
-        for (i, job) in jobs.enumerated() {
-            if i > 0 { frame.append(UInt8(ascii: ",")) }
-            frame += job
-        }
-        frame += Array("]}".utf8)
-        return frame
+        PoolProtocol.arrayMessage("jobs", "jobs", jobs)
     }
 
     private static func assignment(_ f: MessageFields) throws(JSONWireError) -> JobAssignment {
