@@ -113,7 +113,8 @@ let package = Package(
         .testTarget(
             name: "FlowPoolTests",
             dependencies: [
-                "FlowPool", "FlowCore", "ZeroMQ", "FlowAgents",
+                "FlowPool", "FlowCore", "ZeroMQ", "FlowAgents", "ProcessSupervision",
+                .product(name: "Logging", package: "swift-log"),
                 .product(name: "Subprocess", package: "swift-subprocess"),
             ]
         ),

@@ -192,7 +192,12 @@ package final class ProcessSupervisor: Sendable {
                     var drained = 0
                     while let isStream = await group.next() {
                         if isStream { drained += 1 }
-                        if drained == 2 { group.cancelAll() }
+                        if drained == 2 {
+                            // Closed pipes usually mean an exit, but a child may close them and run on: the
+                            // stop task stays until it has exited.
+                            await Self.waitUntilExited(execution.processIdentifier.value)
+                            group.cancelAll()
+                        }
                     }
                 }
             }
@@ -207,5 +212,23 @@ package final class ProcessSupervisor: Sendable {
             )
         }
         logger.debug("exited", metadata: ["child": "\(child.name)", "exit": "\(child.exit?.description ?? "?")"])
+    }
+
+    /// Returns once process `pid`, a child of this process not yet reaped, has exited (or the task is cancelled).
+    private static func waitUntilExited(_ pid: Int32) async {
+        while !Task.isCancelled && !hasExited(pid) {
+            try? await Task.sleep(for: .milliseconds(50))
+        }
+    }
+
+    /// Whether child `pid` has exited; it is left for swift-subprocess to reap (`WNOWAIT`).
+    private static func hasExited(_ pid: Int32) -> Bool {
+        var info = siginfo_t()
+        while waitid(P_PID, id_t(pid), &info, WEXITED | WNOHANG | WNOWAIT) != 0 {
+            // ECHILD: reaped already.
+            guard errno == EINTR else { return true }
+        }
+        // si_signo is SIGCHLD only when an exit was reported; otherwise the zeroed siginfo is left as it was.
+        return info.si_signo == SIGCHLD
     }
 }
