@@ -58,7 +58,7 @@ extension ProcessSupervisor {
         package let name: String
         /// The arguments it was started with.
         package let arguments: [String]
-        /// Its standard output, line by line, until it exits.
+        /// Its standard output, line by line, until both its output streams have ended.
         package let lines: AsyncStream<String>
         private let linesContinuation: AsyncStream<String>.Continuation
         private let state = Mutex(State())

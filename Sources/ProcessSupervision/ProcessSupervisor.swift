@@ -165,7 +165,6 @@ package final class ProcessSupervisor: Sendable {
                         } catch {
                             child.record("(standard output failed: \(error))", from: .err)
                         }
-                        child.finishOutput()
                         return true
                     }
                     group.addTask {
@@ -191,8 +190,10 @@ package final class ProcessSupervisor: Sendable {
                     }
                     var drained = 0
                     while let isStream = await group.next() {
-                        if isStream { drained += 1 }
+                        guard isStream else { continue }
+                        drained += 1
                         if drained == 2 {
+                            child.finishOutput()
                             // Closed pipes usually mean an exit, but a child may close them and run on: the
                             // stop task stays until it has exited.
                             await Self.waitUntilExited(execution.processIdentifier.value)
