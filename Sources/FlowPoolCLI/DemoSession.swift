@@ -111,7 +111,8 @@ struct DemoSession: Sendable {
                 "coordinator", "--bind-host", "127.0.0.1", "--control-port", "0", "--worker-port", "0",
                 "--events-in-port", "0", "--events-out-port", "0", "--drain-timeout", "2",
                 "--log-level", logLevel,
-            ]
+            ],
+            environment: MetricsOptions.notInherited
         )
         started(coordinator)
         let control = try await controlEndpoint(of: coordinator)
@@ -123,7 +124,9 @@ struct DemoSession: Sendable {
                     "worker", "--coordinator", control, "--worker-id", "demo-worker-\(i)",
                     "--heartbeat-ms", "100", "--log-level", logLevel,
                 ],
-                environment: [AgentRegistration.tokenDelayVariable: String(tokenDelayMs)]
+                environment: MetricsOptions.notInherited.merging([
+                    AgentRegistration.tokenDelayVariable: String(tokenDelayMs)
+                ]) { $1 }
             )
             started(worker)
             printFlushed("  worker-\(i)     pid \(worker.pid ?? 0)")

@@ -166,6 +166,10 @@ struct MetricsOptions: ParsableArguments {
     @Option(help: "Address the metrics port binds (env FLOWPOOL_METRICS_HOST).")
     var metricsHost: String = Environment.string("FLOWPOOL_METRICS_HOST") ?? "0.0.0.0"
 
+    /// Removes the metrics variables from the environment of processes started together on one host (the
+    /// demo's), since one port cannot serve them all.
+    static let notInherited: [String: String?] = ["FLOWPOOL_METRICS_PORT": nil, "FLOWPOOL_METRICS_HOST": nil]
+
     /// The port from the flag, else from the environment.
     private var port: Int? { metricsPort ?? Environment.int("FLOWPOOL_METRICS_PORT") }
 

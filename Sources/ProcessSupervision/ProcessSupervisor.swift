@@ -28,7 +28,7 @@ package final class ProcessSupervisor: Sendable {
 
     private struct StartRequest: Sendable {
         var child: Child
-        var environment: [String: String]
+        var environment: [String: String?]
     }
 
     private init(
@@ -101,9 +101,14 @@ package final class ProcessSupervisor: Sendable {
     /// - Parameters:
     ///   - name: The child's name in messages, such as `worker-1`.
     ///   - arguments: Its arguments.
-    ///   - environment: Variables set in its environment on top of this process's own.
+    ///   - environment: Changes to this process's environment for the child: a variable set to a value, or
+    ///     removed with nil.
     /// - Throws: ``ProcessSupervisorError`` with code `.spawnFailed` when the program cannot be started.
-    package func start(_ name: String, arguments: [String], environment: [String: String] = [:]) async throws -> Child {
+    package func start(
+        _ name: String,
+        arguments: [String],
+        environment: [String: String?] = [:]
+    ) async throws -> Child {
         let child = Child(name: name, arguments: arguments)
         children.withLock { $0.append(child) }
         if case .terminated = requests.yield(StartRequest(child: child, environment: environment)) {

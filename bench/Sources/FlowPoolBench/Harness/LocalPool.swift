@@ -23,6 +23,9 @@ final class LocalPool: Sendable {
     static let grace: Duration = .seconds(5)
     /// How long the coordinator may take to print its endpoints.
     static let coordinatorReadyTimeout: Duration = .seconds(30)
+    /// Not passed on to the processes: one metrics port in the environment cannot serve several processes on
+    /// one host (`--coordinator-arg=--metrics-port=P` and `--worker-arg=--metrics-port=0` still work).
+    static let environment: [String: String?] = ["FLOWPOOL_METRICS_PORT": nil, "FLOWPOOL_METRICS_HOST": nil]
 
     let options: Options
     let coordinator: ProcessSupervisor.Child
@@ -80,7 +83,8 @@ final class LocalPool: Sendable {
                 arguments: [
                     "coordinator", "--bind-host", "127.0.0.1", "--control-port", "0", "--worker-port", "0",
                     "--events-in-port", "0", "--events-out-port", "0", "--log-level", "warning",
-                ] + options.coordinatorArguments
+                ] + options.coordinatorArguments,
+                environment: environment
             )
             let control = try await controlEndpoint(of: coordinator)
             let pool = LocalPool(options: options, supervisor: supervisor, coordinator: coordinator, control: control)
@@ -144,7 +148,8 @@ final class LocalPool: Sendable {
             arguments: [
                 "worker", "--coordinator", control, "--concurrency", "\(options.workerConcurrency)",
                 "--log-level", "warning",
-            ] + options.workerArguments
+            ] + options.workerArguments,
+            environment: Self.environment
         )
         state.withLock { $0.workers.append(worker) }
         return worker
