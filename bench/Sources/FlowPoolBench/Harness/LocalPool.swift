@@ -83,6 +83,8 @@ final class LocalPool: Sendable {
                 arguments: [
                     "coordinator", "--bind-host", "127.0.0.1", "--control-port", "0", "--worker-port", "0",
                     "--events-in-port", "0", "--events-out-port", "0", "--log-level", "warning",
+                    // As long as the supervisor waits before SIGKILL; also bounds a stop after the harness died.
+                    "--drain-timeout", "\(Int(grace.components.seconds))",
                 ] + options.coordinatorArguments,
                 environment: environment
             )
