@@ -64,8 +64,8 @@ extension ProcessSupervisor {
         private let state = Mutex(State())
 
         private struct State {
-            package var pid: Int32?
-            package var exit: Exit?
+            var pid: Int32?
+            var exit: Exit?
             var startWaiters: [CheckedContinuation<Void, any Error>] = []
             var exitWaiters: [UInt64: CheckedContinuation<Exit?, Never>] = [:]
             var nextWaiter: UInt64 = 0
