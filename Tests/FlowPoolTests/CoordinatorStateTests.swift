@@ -283,6 +283,29 @@ struct CoordinatorStateTests {
         #expect(list.map(\.runId) == ["r0", "r1", "r2"])
         #expect(list.allSatisfy { $0.attempt == 1 })
     }
+
+    @Test("a worker's bye leaves a run whose result is in to wait for its terminal event, not to run again")
+    func byeKeepsRunAwaitingTerminal() throws {
+        var s = makeState()
+        register(&s, w1, credit: 1)
+        let j = try #require(
+            jobs(
+                s.submit(
+                    SubmitRequest(id: "b", flow: "f", namespace: "ns", runId: "b", input: nil),
+                    client: client,
+                    now: 0
+                )
+            ).first
+        ).job
+        #expect(s.report(result(j), from: w1, now: 0.1).isEmpty, "the result waits for its terminal event")
+        let bye = s.report(.bye, from: w1, now: 0.2)
+        #expect(jobs(bye).isEmpty && s.counters.jobsRedispatched == 0)
+        let t = terminal(j)
+        let (_, done) = s.event(try EnvelopeHeader.scan(topic: t.topic, envelope: t.envelope), raw: t, now: 0.3)
+        #expect(published(done) == [t])
+        #expect(done.contains { if case .pushResult = $0 { return true } else { return false } })
+        #expect(s.counters.jobsCompleted == 1)
+    }
 }
 
 @Suite("Replay buffer")

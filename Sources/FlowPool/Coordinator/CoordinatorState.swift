@@ -241,7 +241,12 @@ struct CoordinatorState {
         case .bye:
             guard let entry = workers.removeValue(forKey: worker) else { return [] }
             var actions: [Action] = [.log("worker \(entry.id) left")]
-            for jobId in entry.jobs { actions += requeue(jobId, now: now, reason: "worker \(entry.id) left") }
+            for jobId in entry.jobs {
+                // A worker says `bye` after handing over all its events, but they travel on another connection:
+                // a run whose result is in keeps waiting (up to the terminal grace) for its terminal event.
+                if let job = jobs[jobId], case .awaitingTerminal = job.phase { continue }
+                actions += requeue(jobId, now: now, reason: "worker \(entry.id) left")
+            }
             actions += dispatch(now: now)
             return actions
         }
