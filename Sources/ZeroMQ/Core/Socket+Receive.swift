@@ -59,7 +59,10 @@ extension Socket {
 
     /// Reads the rest of a message whose first frame is in `scratch`.
     func readRemainingFrames(maxFrames: Int) throws -> [[UInt8]] {
-        var frames: [[UInt8]] = [scratch.bytes]
+        var frames: [[UInt8]] = []
+        // Room for a typical multipart message, so reading one grows no array.
+        frames.reserveCapacity(scratch.hasMore ? min(maxFrames, 4) : 1)
+        frames.append(scratch.bytes)
         var total = 1
         while scratch.hasMore {
             // The rest of a multipart message is delivered atomically with its first frame.

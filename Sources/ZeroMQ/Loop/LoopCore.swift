@@ -25,6 +25,8 @@ final class LoopCore {
         var paused = false
         var knownRoom = 0
         var removed = false
+        /// When the loop last found no message waiting on the socket (monotonic seconds; 0: never yet).
+        var drainedAt = 0.0
 
         init(id: Int, socket: Socket, receiver: LoopShared.Receiver, maxFrames: Int, capacity: Int) {
             self.id = id
@@ -52,8 +54,10 @@ final class LoopCore {
     private var handled = 0
     /// When the timer is due next (monotonic seconds; 0 before the first round with a timer).
     private var nextTimer = 0.0
+    /// When the current round's poll returned (monotonic seconds).
+    private var roundStart = 0.0
 
-    private static func monotonic() -> Double {
+    static func monotonic() -> Double {
         var ts = timespec()
         clock_gettime(CLOCK_MONOTONIC, &ts)
         return Double(ts.tv_sec) + Double(ts.tv_nsec) / 1e9
@@ -72,8 +76,10 @@ final class LoopCore {
             events: Int16(ZMQ_POLLIN),
             revents: 0
         )
+        shared.wake.adopt()
         processShared()
         while running {
+            shared.executor.runQueued()
             let polled = entries
             items.removeAll(keepingCapacity: true)
             items.append(wakeItem)
@@ -94,6 +100,10 @@ final class LoopCore {
                 }
                 timeout = max(0, Int(((nextTimer - Self.monotonic()) * 1000).rounded(.up)))
             }
+            // A wake-up from this thread (a job it ran enqueued another, or queued a message) writes nothing
+            // to the descriptor: look without waiting.
+            let wokenHere = shared.wake.isPending
+            if wokenHere { timeout = 0 }
             let ready = items.withUnsafeMutableBufferPointer {
                 zmq_poll($0.baseAddress, Int32($0.count), timeout)
             }
@@ -105,14 +115,19 @@ final class LoopCore {
                 }
                 break
             }
-            if items[0].revents != 0 {
+            if items[0].revents != 0 || wokenHere {
                 shared.wake.consume()
                 processShared()
                 guard running else { break }
             }
             handled = 0
+            roundStart = Self.monotonic()
             for (index, entry) in polled.enumerated() where !entry.removed {
-                if items[index + 1].revents & Int16(ZMQ_POLLIN) != 0 { readBatch(entry) }
+                if items[index + 1].revents & Int16(ZMQ_POLLIN) != 0 {
+                    readBatch(entry)
+                } else if entry.readsInbound && !entry.paused {
+                    entry.drainedAt = roundStart
+                }
             }
             if handled > 0, let roundEnd = shared.roundEnd.withLock({ $0 }) {
                 roundEnd.body(SocketLoop.IO(core: self, source: nil))
@@ -208,6 +223,7 @@ final class LoopCore {
 
     private func stopAll() {
         running = false
+        shared.executor.stop()
         let error = LoopShared.stoppedError("send")
         let (commands, queues): ([LoopShared.Command], [LoopShared.OutboundQueue]) = shared.state.withLock { state in
             state.stopped = true
@@ -284,16 +300,23 @@ final class LoopCore {
             while batch.count < limit, let message = readOne(entry) {
                 batch.append(message)
             }
+            if batch.count < limit { entry.drainedAt = roundStart }
             guard !batch.isEmpty else { return }
             shared.received.add(batch.count, ordering: .relaxed)
             entry.knownRoom = buffer.deliver(batch)
         case .handler(let handler):
             let io = SocketLoop.IO(core: self, source: SocketLoop.SocketHandle(id: entry.id))
             var count = 0
-            while count < shared.batchSize, let message = readOne(entry) {
+            var drained = false
+            while count < shared.batchSize {
+                guard let message = readOne(entry) else {
+                    drained = true
+                    break
+                }
                 count += 1
                 handler(message, io)
             }
+            if drained { entry.drainedAt = roundStart }
             handled += count
             shared.received.add(count, ordering: .relaxed)
         }
@@ -363,6 +386,11 @@ final class LoopCore {
     // MARK: IO
 
     func socket(_ id: Int) -> Socket? { byID[id]?.socket }
+
+    func drainedAt(_ id: Int) -> Double? {
+        guard let at = byID[id]?.drainedAt, at > 0 else { return nil }
+        return at
+    }
 
     func sendFromLoop(_ message: [[UInt8]], on id: Int) -> Bool {
         guard let entry = byID[id] else { return false }

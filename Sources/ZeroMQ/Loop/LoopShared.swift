@@ -78,9 +78,13 @@ final class LoopShared: Sendable {
     }
     private let buffers = Mutex<[InboundBuffer]>([])
 
+    /// Runs tasks' jobs on the loop thread (see ``LoopExecutor``).
+    let executor: LoopExecutor
+
     init(wake: WakeSignal, batchSize: Int) {
         self.wake = wake
         self.batchSize = batchSize
+        self.executor = LoopExecutor(wake: wake)
     }
 
     var statistics: SocketLoop.Statistics {

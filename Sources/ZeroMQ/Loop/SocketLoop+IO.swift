@@ -10,6 +10,16 @@ extension SocketLoop {
         /// The socket behind `handle`, for options, subscriptions, connects and binds.
         public func socket(_ handle: SocketHandle) -> Socket? { core.socket(handle.id) }
 
+        /// When the loop last found no message waiting on the socket: every message the socket had received
+        /// by then has been read. In seconds of `CLOCK_MONOTONIC`; `nil` before the first such moment or for
+        /// an unknown socket.
+        ///
+        /// A peer's silence is only known up to this moment: while the loop thread is held up, or a backlog
+        /// is being read, the messages a peer sent may be waiting unread.
+        public func drainedAt(_ handle: SocketHandle) -> Double? {
+            core.drainedAt(handle.id)
+        }
+
         /// Sends a message now, or queues it on the loop thread if the socket pushes back.
         ///
         /// - Returns: `false` when the message was dropped (unknown socket, send error, or the socket's

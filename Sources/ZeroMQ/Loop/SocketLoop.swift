@@ -117,6 +117,12 @@ public final class SocketLoop: Sendable {
     /// Counters since the loop started.
     public var statistics: Statistics { shared.statistics }
 
+    /// An executor that runs tasks on this loop's thread (see ``LoopExecutor``).
+    public var executor: LoopExecutor { shared.executor }
+
+    /// Whether the caller runs on this loop's thread (a ``Handler``, the timer, or a task on ``executor``).
+    public var isCurrentThread: Bool { shared.wake.isOwnedByCurrentThread }
+
     /// Sets a callback that runs on the loop thread every `interval`, replacing any earlier one.
     ///
     /// The loop's own thread keeps time, so the callback runs on schedule even when Swift's cooperative pool

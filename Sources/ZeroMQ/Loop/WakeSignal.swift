@@ -41,9 +41,35 @@ final class WakeSignal: Sendable {
         if writeDescriptor != readDescriptor { close(writeDescriptor) }
     }
 
+    /// The thread that polls the descriptor, once it has called ``adopt()``.
+    private let owner = Atomic<UInt>(0)
+
+    /// Records the calling thread as the one that polls: its own wake-ups then only set the pending flag,
+    /// which it checks before it polls (see ``isPending``), and make no system call.
+    func adopt() {
+        owner.store(UInt(bitPattern: Self.currentThread), ordering: .releasing)
+    }
+
+    private static var currentThread: Int {
+        #if canImport(Glibc)
+        return Int(bitPattern: UInt(pthread_self()))
+        #else
+        return Int(bitPattern: pthread_self())
+        #endif
+    }
+
+    /// Whether the caller is the thread that adopted the signal.
+    var isOwnedByCurrentThread: Bool {
+        owner.load(ordering: .acquiring) == UInt(bitPattern: Self.currentThread)
+    }
+
+    /// Whether a wake-up is pending (the polling thread then polls without waiting).
+    var isPending: Bool { pending.load(ordering: .acquiring) }
+
     /// Makes the descriptor readable unless a wake-up is already pending.
     func wake() {
         guard !pending.exchange(true, ordering: .acquiringAndReleasing) else { return }
+        if isOwnedByCurrentThread { return }
         var one: UInt64 = 1
         #if os(Linux)
         _ = write(writeDescriptor, &one, 8)
