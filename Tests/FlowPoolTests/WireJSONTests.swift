@@ -260,6 +260,32 @@ struct ProtocolMessageTests {
             ]
         )
         #expect(try ControlReply.decode(answers.frames) == answers)
+        let results = [
+            RunResult(
+                id: "1",
+                job: "j1",
+                namespace: "n",
+                runId: "r",
+                status: .completed,
+                attempts: 1,
+                result: ["answer": "42 in stock", "n": 42]
+            ),
+            RunResult(
+                id: "2",
+                job: "j2",
+                namespace: "n",
+                runId: "r2",
+                status: .failed,
+                attempts: 3,
+                result: nil,
+                errorCode: .attemptsExhausted,
+                errorMessage: "all 3 attempts were lost"
+            ),
+        ]
+        for result in results {
+            #expect(try ControlReply.decode(ControlReply.result(result).frames) == .result(result))
+        }
+        #expect(try ControlReply.decode(ControlReply.resultBatch(results).frames) == .resultBatch(results))
         #expect(throws: JSONWireError.self) {
             try ControlRequest.decode(Array(#"{"v":1,"op":"replay","id":"x"}"#.utf8))
         }
@@ -332,5 +358,84 @@ struct ProtocolMessageTests {
         for bad in [#"{"v":1,"op":"jobs","jobs":[]}"#, #"{"v":1,"op":"jobs","jobs":[1]}"#, #"{"v":1,"op":"jobs"}"#] {
             #expect(throws: JSONWireError.self) { try WorkerCommand.decode([Array(bad.utf8)]) }
         }
+    }
+}
+
+@Suite("Submit decoding")
+struct SubmitDecodingTests {
+    /// Decodes `text` both ways: the direct submit reader (nil when it leaves the message to the general one)
+    /// and the general decoder.
+    func both(_ text: String) -> (fast: ControlRequest?, general: Result<ControlRequest, JSONWireError>) {
+        let bytes = Array(text.utf8)
+        let fast = bytes.withUnsafeBytes { ControlRequest.decodeSubmit($0) }
+        let general = Result { () throws(JSONWireError) -> ControlRequest in try ControlRequest.decodeGeneral(bytes) }
+        return (fast, general)
+    }
+
+    @Test("what clients write is read directly, exactly as the general decoder reads it")
+    func directEqualsGeneral() throws {
+        let batch = ControlRequest.submitBatch(
+            id: "b1",
+            runs: [
+                SubmitRequest(id: "c-1", flow: "agent4", namespace: "sales_agent", input: ["question": "part 42?"]),
+                SubmitRequest(
+                    id: "c-2",
+                    flow: "agent4",
+                    namespace: "stock_agent",
+                    runId: "r-2",
+                    input: ["n": 2, "list": [1, "two", nil, ["deep": true]]],
+                    reply: false,
+                    maxAttempts: 5
+                ),
+            ]
+        )
+        let single = ControlRequest.submit(
+            SubmitRequest(id: "s-1", flow: "sleep", namespace: "ns", runId: "x", input: ["ms": 0], maxAttempts: 1)
+        )
+        for request in [batch, single] {
+            let (fast, general) = both(String(decoding: request.frame, as: UTF8.self))
+            #expect(fast == request)
+            #expect(try general.get() == request)
+            #expect(try ControlRequest.decode(request.frame) == request)
+        }
+        // Unknown members are ignored by both; null optional members mean "absent".
+        let extra =
+            #"{"v":1,"op":"submit","id":"e","flow":"f","ns":"n","run":null,"max_attempts":null,"x":[1,{"y":2}]}"#
+        let (fast, general) = both(extra)
+        #expect(fast != nil && fast == (try? general.get()))
+    }
+
+    @Test(
+        "anything the direct reader would refuse goes to the general decoder, which says why",
+        arguments: [
+            #"{"v":1,"op":"submit","id":"a","ns":"n"}"#,  // no flow
+            #"{"v":1,"op":"submit","id":"a","flow":"","ns":"n"}"#,  // empty flow
+            #"{"v":1,"op":"submit","id":"a","flow":"f","ns":"bad/ns"}"#,  // bad namespace
+            #"{"v":1,"op":"submit","id":"a","flow":"f","ns":"n","run":"a b"}"#,  // bad run id
+            #"{"v":1,"op":"submit","id":"a","flow":"f","ns":"n","max_attempts":0}"#,
+            #"{"v":1,"op":"submit","id":"a","flow":"f","ns":"n","reply":"yes"}"#,
+            #"{"v":1,"op":"submit","id":"a","flow":"f","ns":"n","flow":"g"}"#,  // duplicate member
+            #"{"v":1,"op":"submit","id":"a","flow":"f","ns":"n","id":"b"}"#,  // duplicate id
+            #"{"v":1,"op":"submit_batch","id":"b","runs":[]}"#,
+            #"{"v":1,"op":"submit_batch","id":"b","runs":[{"id":"c","flow":"f"}]}"#,  // run without ns
+            #"{"v":1,"op":"submit_batch","id":"b","runs":[{"id":"c","flow":"f","ns":"n"}]"#,  // truncated
+            #"{"v":1,"op":"submit","id":"a","flow":"f","ns":"n"} x"#,  // trailing bytes
+            #"{"v":2,"op":"submit","id":"a","flow":"f","ns":"n"}"#,  // other version
+        ]
+    )
+    func refusedGoesToGeneral(text: String) {
+        let (fast, general) = both(text)
+        #expect(fast == nil)
+        #expect(throws: JSONWireError.self) { try general.get() }
+        #expect(throws: JSONWireError.self) { try ControlRequest.decode(Array(text.utf8)) }
+    }
+
+    @Test("members in another order are read by the general decoder")
+    func otherOrder() throws {
+        let text = #"{"op":"submit","v":1,"flow":"f","ns":"n","id":"z"}"#
+        let (fast, _) = both(text)
+        #expect(fast == nil)
+        let decoded = try ControlRequest.decode(Array(text.utf8))
+        #expect(decoded == .submit(SubmitRequest(id: "z", flow: "f", namespace: "n", input: nil)))
     }
 }

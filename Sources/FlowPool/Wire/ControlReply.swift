@@ -62,20 +62,39 @@ public enum ControlReply: Sendable, Hashable {
         case .ok(let id): return [PoolProtocol.message("ok", ["id": .string(id)])]
         case .resultBatch(let results): return [Self.resultBatchFrame(results.map(\.frame))]
         case .acceptedBatch(let id, let answers):
-            let items: [JSONValue] = answers.map { answer in
+            // Written member by member: a batch answers up to 1,000 submits.
+            var w = JSONWriter(capacity: 64 + 80 * answers.count)
+            PoolProtocol.head(&w, "accepted_batch")
+            w.raw(",\"id\":")
+            w.string(id)
+            w.raw(",\"items\":[")
+            for (index, answer) in answers.enumerated() {
+                if index > 0 { w.byte(UInt8(ascii: ",")) }
                 switch answer {
                 case .accepted(let id, let job, let ns, let run):
-                    return ["id": .string(id), "job": .string(job), "ns": .string(ns), "run": .string(run)]
+                    w.raw("{\"id\":")
+                    w.string(id)
+                    w.raw(",\"job\":")
+                    w.string(job)
+                    w.raw(",\"ns\":")
+                    w.string(ns)
+                    w.raw(",\"run\":")
+                    w.string(run)
+                    w.byte(UInt8(ascii: "}"))
                 case .error(let id, let code, let message):
-                    return [
-                        "id": id.map(JSONValue.string) ?? .null, "code": .string(code.rawValue),
-                        "message": .string(message),
-                    ]
+                    w.raw("{\"id\":")
+                    if let id { w.string(id) } else { w.raw("null") }
+                    w.raw(",\"code\":")
+                    w.string(code.rawValue)
+                    w.raw(",\"message\":")
+                    w.string(message)
+                    w.byte(UInt8(ascii: "}"))
                 default:
-                    return .null
+                    w.raw("null")
                 }
             }
-            return [PoolProtocol.message("accepted_batch", ["id": .string(id), "items": .array(items)])]
+            w.raw("]}")
+            return [w.bytes]
         case .status(let id, let body):
             var w = JSONWriter(capacity: 512)
             PoolProtocol.head(&w, "status")
@@ -355,17 +374,33 @@ public struct RunResult: Sendable, Hashable {
     }
 
     var frame: [UInt8] {
-        var error: JSONValue = .null
-        if let errorCode {
-            error = ["code": .string(errorCode.rawValue), "message": .string(errorMessage ?? "")]
+        var w = JSONWriter(capacity: 160)
+        PoolProtocol.head(&w, "result")
+        w.raw(",\"id\":")
+        w.string(id)
+        w.raw(",\"job\":")
+        w.string(job)
+        w.raw(",\"ns\":")
+        w.string(namespace)
+        w.raw(",\"run\":")
+        w.string(runId)
+        w.raw(",\"status\":")
+        w.string(status.rawValue)
+        w.raw(",\"attempts\":")
+        w.int(attempts)
+        if !result.isNull {
+            w.raw(",\"result\":")
+            w.value(result)
         }
-        return PoolProtocol.message(
-            "result",
-            [
-                "id": .string(id), "job": .string(job), "ns": .string(namespace), "run": .string(runId),
-                "status": .string(status.rawValue), "attempts": .int(attempts), "result": result, "error": error,
-            ]
-        )
+        if let errorCode {
+            w.raw(",\"error\":{\"code\":")
+            w.string(errorCode.rawValue)
+            w.raw(",\"message\":")
+            w.string(errorMessage ?? "")
+            w.byte(UInt8(ascii: "}"))
+        }
+        w.byte(UInt8(ascii: "}"))
+        return w.bytes
     }
 
     init(fields f: MessageFields) throws(JSONWireError) {

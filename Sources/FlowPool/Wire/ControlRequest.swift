@@ -61,16 +61,35 @@ public enum ControlRequest: Sendable, Hashable {
                 ]
             )
         case .submitBatch(let id, let runs):
-            let list: [JSONValue] = runs.map { s in
-                var o: [String: JSONValue] = [
-                    "id": .string(s.id), "flow": .string(s.flow), "ns": .string(s.namespace), "input": s.input,
-                    "reply": .bool(s.reply),
-                ]
-                if let run = s.runId { o["run"] = .string(run) }
-                if let m = s.maxAttempts { o["max_attempts"] = .int(m) }
-                return .object(o)
+            // Written member by member: a batch carries up to 1,000 submits.
+            var w = JSONWriter(capacity: 64 + 128 * runs.count)
+            PoolProtocol.head(&w, "submit_batch")
+            w.raw(",\"id\":")
+            w.string(id)
+            w.raw(",\"runs\":[")
+            for (index, s) in runs.enumerated() {
+                if index > 0 { w.byte(UInt8(ascii: ",")) }
+                w.raw("{\"id\":")
+                w.string(s.id)
+                w.raw(",\"flow\":")
+                w.string(s.flow)
+                w.raw(",\"ns\":")
+                w.string(s.namespace)
+                if let run = s.runId {
+                    w.raw(",\"run\":")
+                    w.string(run)
+                }
+                w.raw(",\"input\":")
+                w.value(s.input)
+                if !s.reply { w.raw(",\"reply\":false") }
+                if let m = s.maxAttempts {
+                    w.raw(",\"max_attempts\":")
+                    w.int(m)
+                }
+                w.byte(UInt8(ascii: "}"))
             }
-            return PoolProtocol.message("submit_batch", ["id": .string(id), "runs": .array(list)])
+            w.raw("]}")
+            return w.bytes
         case .replay(let r):
             let ranges: [JSONValue] = r.ranges.map { range in
                 var o: [String: JSONValue] = ["ns": .string(range.namespace), "run": .string(range.runId)]
@@ -93,6 +112,15 @@ public enum ControlRequest: Sendable, Hashable {
     /// - Throws: ``JSONWireError`` (`unsupported_version`, `bad_field`, …) or, for an unknown op, a
     ///   ``JSONWireError`` with code `unknown_op`.
     public static func decode(_ frame: some Collection<UInt8>) throws(JSONWireError) -> ControlRequest {
+        let fast: ControlRequest?? = frame.withContiguousStorageIfAvailable { bytes in
+            Self.decodeSubmit(UnsafeRawBufferPointer(bytes))
+        }
+        if let fast = fast ?? nil { return fast }
+        return try decodeGeneral(frame)
+    }
+
+    /// Decodes a request frame through a JSON value tree (any member order, any op).
+    static func decodeGeneral(_ frame: some Collection<UInt8>) throws(JSONWireError) -> ControlRequest {
         let f = try MessageFields(frame: frame)
         let id = try f.string("id")
         guard id.utf8.count <= 256 else { throw JSONWireError(.badField, "\(f.op): field \"id\" is too long") }

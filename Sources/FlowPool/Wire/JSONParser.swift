@@ -36,6 +36,15 @@ struct JSONParser: ~Copyable {
     }
 
     @inline(__always)
+    /// Consumes `literal` when the input continues with exactly it.
+    mutating func consume(_ literal: StaticString) -> Bool {
+        let n = literal.utf8CodeUnitCount
+        guard index + n <= bytes.count else { return false }
+        for k in 0..<n where bytes[index + k] != literal.utf8Start[k] { return false }
+        index += n
+        return true
+    }
+
     mutating func skipWhitespace() {
         while index < bytes.count {
             let b = bytes[index]
