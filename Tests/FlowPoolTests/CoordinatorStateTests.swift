@@ -306,6 +306,86 @@ struct CoordinatorStateTests {
         #expect(done.contains { if case .pushResult = $0 { return true } else { return false } })
         #expect(s.counters.jobsCompleted == 1)
     }
+
+    @Test("silence counts only up to what the coordinator has read: a held-up coordinator declares no one dead")
+    func silenceUpToHeard() throws {
+        var s = makeState()
+        register(&s, w1, credit: 1)
+        let j = try #require(
+            jobs(
+                s.submit(
+                    SubmitRequest(id: "h", flow: "f", namespace: "ns", runId: "h", input: nil),
+                    client: client,
+                    now: 0
+                )
+            ).first
+        ).job
+        // 10 s later, but the worker socket was last read empty at 1.5 s: w1 has been silent 1.5 s, under 2.
+        _ = s.tick(now: 10, workersHeardAt: 1.5, eventsHeardAt: 1.5)
+        #expect(s.counters.workersLost == 0 && s.counters.acksMissed == 0)
+        // Read empty at 2.5 s with nothing from w1 since 0: now it is silent.
+        let again = s.tick(now: 10.05, workersHeardAt: 2.5, eventsHeardAt: 2.5)
+        #expect(s.counters.workersLost == 1)
+        #expect(jobs(again).isEmpty && s.queue.first == j.job, "its job waits for another worker")
+    }
+
+    @Test("an event batch is read in place: interleaved runs, a bad event among good ones, a run key used again")
+    func batchInPlace() throws {
+        var s = makeState()
+        register(&s, w1, credit: 2)
+        let dispatched = jobs(
+            s.submitBatch(
+                id: "b",
+                [
+                    SubmitRequest(id: "1", flow: "f", namespace: "ns", runId: "a", input: nil),
+                    SubmitRequest(id: "2", flow: "f", namespace: "ns", runId: "ab", input: nil),
+                ],
+                client: client,
+                now: 0
+            )
+        )
+        let a = try #require(dispatched.first { $0.job.runId == "a" }).job
+        let ab = try #require(dispatched.first { $0.job.runId == "ab" }).job
+        var body: [UInt8] = []
+        let order: [(JobAssignment, Int)] = [(a, 1), (ab, 1), (ab, 2), (a, 2), (a, 3)]
+        for (index, (job, seq)) in order.enumerated() {
+            EventBatch.append(event(job, seq: seq).1, to: &body)
+            if index == 2 {
+                // Valid packing, invalid envelope: rejected alone.
+                EventBatch.append(RawEvent(topic: Array("ns/a/chunk".utf8), envelope: Array("{}".utf8)), to: &body)
+            }
+        }
+        EventBatch.append(terminal(a, seq: 4), to: &body)
+        let ingested = s.ingest(first: EventBatch.marker, second: body, now: 0.1)
+        #expect(ingested.rejected.count == 1 && s.counters.rejectedBadEvents == 1)
+        let forwarded = ingested.forwarded.map {
+            RawEvent(topic: Array(body[$0.topic]), envelope: Array(body[$0.envelope]))
+        }
+        #expect(forwarded == order.map { event($0.0, seq: $0.1).1 }, "every valid event, in order, terminal held")
+        #expect(s.replay.events(runKey: "ns/a", attempt: 1, from: 1, to: nil) == [1, 2, 3].map { event(a, seq: $0).1 })
+        #expect(s.replay.events(runKey: "ns/ab", attempt: 1, from: 2, to: 2) == [event(ab, seq: 2).1])
+        // Run "a" ends; the same run id submitted again is a new job, and its events are not taken for the old one's.
+        let done = s.report(result(a, terminalSeq: 4), from: w1, now: 0.2)
+        #expect(published(done) == [terminal(a, seq: 4)])
+        _ = s.report(.ready(credit: 1), from: w1, now: 0.3)
+        let again = try #require(
+            jobs(
+                s.submit(
+                    SubmitRequest(id: "3", flow: "f", namespace: "ns", runId: "a", input: nil),
+                    client: client,
+                    now: 0.3
+                )
+            ).first
+        ).job
+        #expect(again.job != a.job)
+        let (h, r) = event(again, seq: 1)
+        #expect(s.event(h, raw: r, now: 0.4).0 == .forward)
+        #expect(s.runs["ns/a"]?.lastSeq == 1, "the event counted for the new job")
+        // A batch whose lengths run past its end is rejected whole.
+        let truncated = Array(body.dropLast())
+        let whole = s.ingest(first: EventBatch.marker, second: truncated, now: 0.5)
+        #expect(whole.forwarded.isEmpty && whole.rejected.count == 1)
+    }
 }
 
 @Suite("Replay buffer")
@@ -327,6 +407,25 @@ struct ReplayBufferTests {
         #expect(b.runs["ns/act"] != nil && b.runs["ns/new"] != nil)
         #expect(b.evictedRuns == 1)
         #expect(b.events(runKey: "ns/act", attempt: 1, from: 3, to: 5)?.count == 3)
+    }
+
+    @Test("keeps each event's frames exactly; a run larger than the budget keeps its newest events")
+    func framesAndTrim() {
+        func raw(_ seq: Int) -> RawEvent {
+            RawEvent(
+                topic: Array("ns/big/chunk".utf8),
+                envelope: Array("{\"seq\":\(seq),\"pad\":\"\(String(repeating: "x", count: seq))\"}".utf8)
+            )
+        }
+        let perEvent = 40 + 12 + ReplayBuffer.overheadPerEvent
+        var b = ReplayBuffer(maxBytes: perEvent * 10, maxRuns: 100)
+        for seq in 1...30 { b.append(runKey: "ns/big", attempt: seq <= 25 ? 1 : 2, seq: seq, raw: raw(seq)) }
+        #expect(b.totalBytes <= perEvent * 10)
+        let kept = b.events(runKey: "ns/big", attempt: nil, from: 1, to: nil) ?? []
+        #expect(!kept.isEmpty && kept.count < 30)
+        #expect(kept == ((31 - kept.count)...30).map(raw), "the newest events, byte for byte, in order")
+        #expect(b.events(runKey: "ns/big", attempt: 2, from: 1, to: nil) == (26...30).map(raw))
+        #expect(b.evictedEvents == 30 - kept.count)
     }
 }
 

@@ -318,6 +318,24 @@ struct PoolEndToEndTests {
         }
     }
 
+    @Test("a coordinator that was itself held up declares no live worker dead: silence counts up to what it has read")
+    func heldUpCoordinatorKeepsLiveWorkers() async throws {
+        try await PoolHarness.with(workers: 2, coordinatorArguments: ["--heartbeat-timeout-ms", "1000"]) { pool in
+            // Every thread of the coordinator stops for three heartbeat timeouts while its workers keep
+            // heartbeating; their heartbeats wait unread in its sockets.
+            pool.coordinator.signal(SIGSTOP)
+            try await Task.sleep(for: .seconds(3))
+            pool.coordinator.signal(SIGCONT)
+            try await PoolClient.withConnection(to: pool.control) { client in
+                let s = try await client.submit("agent4", namespace: "held", input: ["question": "stock of part 7?"])
+                let r = try await client.result(of: s)
+                #expect(r.status == .completed && r.attempts == 1)
+            }
+            #expect(try await pool.counter("workers_lost") == 0)
+            #expect(try await pool.status()["workers"]?.arrayValue?.count == 2)
+        }
+    }
+
     @Test("a worker whose cooperative pool is saturated by CPU-bound runs keeps heartbeating and is not declared dead")
     func busyWorkerKeepsHeartbeating() async throws {
         // 4 runs that each hold a thread for 3.5 s keep a 2-thread cooperative pool busy for about 7 s, well past

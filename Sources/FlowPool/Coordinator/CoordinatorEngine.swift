@@ -41,6 +41,11 @@ final class CoordinatorEngine: Sendable {
 
     var now: Double { WallClock.monotonic }
 
+    /// When ``tick(_:)`` last ran (monotonic seconds; 0 before the first).
+    private let lastTick = Mutex<Double>(0)
+    /// A gap between ticks longer than this means the coordinator itself was held up.
+    static let stallThreshold = 0.25
+
     /// Logs a rejected message; after 100 such lines only every 1000th is logged (all are counted).
     func logRejection(_ what: String, _ error: some Error, peer: String) {
         let n = logBudget.wrappingAdd(1, ordering: .relaxed).newValue
@@ -214,33 +219,35 @@ final class CoordinatorEngine: Sendable {
             logRejection("event", JSONWireError(.badField, "an event is 2 frames, got \(frames.count)"), peer: "bus")
             return
         }
-        if frames[0] == EventBatch.marker {
-            let events: [RawEvent]
+        let time = now
+        let first = frames[0]
+        let second = frames[1]
+        // One pass over the message's bytes: each event is validated and stored under one lock for the
+        // whole message, then the forwarded ones are published, all from the received frames without copies
+        // of their own.
+        let ingested = state.withLock { $0.ingest(first: first, second: second, now: time) }
+        if !ingested.forwarded.isEmpty, let socket = io.socket(h.eventsOut) {
+            let single = first != EventBatch.marker
             do {
-                events = try EventBatch.unpack(frames[1])
+                try first.withUnsafeBytes { first in
+                    try second.withUnsafeBytes { second in
+                        try publisher.withLock { publisher in
+                            for (topic, envelope) in ingested.forwarded {
+                                try publisher.publish(
+                                    topic: single ? first : UnsafeRawBufferPointer(rebasing: second[topic]),
+                                    envelope: UnsafeRawBufferPointer(rebasing: second[envelope]),
+                                    on: socket
+                                )
+                            }
+                        }
+                    }
+                }
             } catch {
-                state.withLock { $0.count { $0.rejectedBadEvents += 1 } }
-                logRejection("event batch", error, peer: "bus")
-                return
+                logRejection("publish", error, peer: "subscribers")
             }
-            for raw in events { ingest(raw, io, h) }
-            return
         }
-        ingest(RawEvent(topic: frames[0], envelope: frames[1]), io, h)
-    }
-
-    private func ingest(_ raw: RawEvent, _ io: SocketLoop.IO, _ h: Handles) {
-        let header: EnvelopeHeader
-        do {
-            header = try EnvelopeHeader.scan(topic: raw.topic, envelope: raw.envelope)
-        } catch {
-            state.withLock { $0.count { $0.rejectedBadEvents += 1 } }
-            logRejection("event", error, peer: "bus")
-            return
-        }
-        let (disposition, actions) = state.withLock { $0.event(header, raw: raw, now: now) }
-        if disposition == .forward { publish(raw, io, h) }
-        if !actions.isEmpty { execute(actions, io, h) }
+        for error in ingested.rejected.prefix(3) { logRejection("event", error, peer: "bus") }
+        if !ingested.actions.isEmpty { execute(ingested.actions, io, h) }
     }
 
     /// Publishes one event to subscribers (an XPUB never blocks: a subscriber at its high-water mark misses
@@ -292,7 +299,22 @@ final class CoordinatorEngine: Sendable {
 
     func tick(_ io: SocketLoop.IO) {
         guard let h = handles.withLock({ $0 }) else { return }
-        let actions = state.withLock { $0.tick(now: now) }
+        let time = now
+        let previous = lastTick.withLock { last in
+            defer { last = time }
+            return last
+        }
+        var workersHeardAt = io.drainedAt(h.workers)
+        var eventsHeardAt = io.drainedAt(h.eventsIn)
+        if previous > 0, time - previous > Self.stallThreshold {
+            // Held up since the last tick (ticks come every 50 ms): what peers sent meanwhile may still be on its
+            // way into the sockets, so judge no silence past the last tick before the stall; the next tick will.
+            workersHeardAt = min(workersHeardAt ?? previous, previous)
+            eventsHeardAt = min(eventsHeardAt ?? previous, previous)
+        }
+        let actions = state.withLock {
+            $0.tick(now: time, workersHeardAt: workersHeardAt, eventsHeardAt: eventsHeardAt)
+        }
         execute(actions, io, h)
         roundEnd(io)
     }

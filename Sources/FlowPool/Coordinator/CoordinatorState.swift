@@ -7,7 +7,7 @@ import FlowCore
 /// Time is a monotonic clock in seconds supplied by the caller.
 struct CoordinatorState {
     /// Something the coordinator's I/O loop must do.
-    enum Action: Equatable {
+    enum Action: Equatable, Sendable {
         /// Send frames to a worker's routing identity on the worker endpoint.
         case toWorker([UInt8], [[UInt8]])
         /// Send frames to a client's routing identity on the control endpoint.
@@ -50,6 +50,10 @@ struct CoordinatorState {
         var result: RunResult?
         /// The run's log in the replay buffer, once it has one.
         var replayLog: ReplayBuffer.RunLog?
+        /// Set when the run is no longer active (its key may then be submitted again, as another job).
+        var retired = false
+        /// `runKey`'s UTF-8 bytes, compared with events' topics.
+        private let runKeyBytes: [UInt8]
 
         init(
             id: String,
@@ -67,10 +71,17 @@ struct CoordinatorState {
             self.namespace = namespace
             self.runId = runId
             self.runKey = runKey
+            self.runKeyBytes = Array(runKey.utf8)
             self.input = input
             self.client = client
             self.requestId = requestId
             self.maxAttempts = maxAttempts
+        }
+
+        /// Whether `bytes` is this job's run key.
+        func hasRunKey(_ bytes: UnsafeRawBufferPointer) -> Bool {
+            runKeyBytes.count == bytes.count
+                && runKeyBytes.withUnsafeBytes { own in own.elementsEqual(bytes) }
         }
     }
 
@@ -95,6 +106,8 @@ struct CoordinatorState {
     private(set) var jobs: [String: Job] = [:]
     /// Active runs: run key → job (the same object as in `jobs`; the event path needs one lookup).
     private(set) var runs: [String: Job] = [:]
+    /// The job of the last event handled: the next event's run, most of the time.
+    private var lastEventJob: Job?
     private(set) var queue = RingBuffer<String>()
     private(set) var workers: [[UInt8]: WorkerEntry] = [:]
     private(set) var finished: [String: RunResult] = [:]
@@ -307,9 +320,38 @@ struct CoordinatorState {
 
     /// Handles one event from the bus; on `.forward` the caller publishes it (the replay buffer already has it).
     mutating func event(_ header: EnvelopeHeader, raw: RawEvent, now: Double) -> (EventDisposition, [Action]) {
+        raw.topic.withUnsafeBytes { topic in
+            raw.envelope.withUnsafeBytes { envelope in
+                let scanned = EnvelopeHeader.Scanned(
+                    runKeyCount: header.runKey.utf8.count,
+                    attempt: header.attempt,
+                    seq: header.seq,
+                    isTerminal: header.isTerminal
+                )
+                return event(scanned, topic: topic, envelope: envelope, now: now)
+            }
+        }
+    }
+
+    /// Handles one event from the bus, given as frames borrowed from the received message (copied only
+    /// into the replay buffer, and, for a terminal event, into the job); on `.forward` the caller publishes
+    /// it (the replay buffer already has it).
+    mutating func event(
+        _ header: EnvelopeHeader.Scanned,
+        topic: UnsafeRawBufferPointer,
+        envelope: UnsafeRawBufferPointer,
+        now: Double
+    ) -> (EventDisposition, [Action]) {
         counters.eventsReceived += 1
-        let runKey = header.runKey
-        guard let job = runs[runKey] else {
+        let runKey = header.runKey(topic)
+        let job: Job
+        if let last = lastEventJob, !last.retired, last.hasRunKey(runKey) {
+            // A worker's batch carries runs' events mostly one run after another.
+            job = last
+        } else if let found = runs[String(decoding: runKey, as: UTF8.self)] {
+            job = found
+            lastEventJob = found
+        } else {
             counters.eventsUnknownRun += 1
             return (.drop, [])
         }
@@ -318,6 +360,7 @@ struct CoordinatorState {
             return (.drop, [])
         }
         if header.isTerminal {
+            let raw = RawEvent(topic: Array(topic), envelope: Array(envelope))
             switch job.phase {
             case .awaitingTerminal:
                 return (.hold, finish(job.id, terminal: raw))
@@ -331,7 +374,14 @@ struct CoordinatorState {
             }
         }
         if header.seq > job.lastSeq { job.lastSeq = header.seq }
-        replay.append(runKey: runKey, cached: &job.replayLog, attempt: header.attempt, seq: header.seq, raw: raw)
+        replay.append(
+            runKey: job.runKey,
+            cached: &job.replayLog,
+            attempt: header.attempt,
+            seq: header.seq,
+            topic: topic,
+            envelope: envelope
+        )
         counters.eventsForwarded += 1
         return (.forward, [])
     }
@@ -340,6 +390,7 @@ struct CoordinatorState {
     private mutating func finish(_ jobId: String, terminal: RawEvent) -> [Action] {
         guard let job = jobs.removeValue(forKey: jobId), let result = job.result else { return [] }
         runs.removeValue(forKey: job.runKey)
+        job.retired = true
         switch job.phase {
         case .leased(let w, _, _, _), .awaitingTerminal(_, _, let w): workers[w]?.jobs.remove(jobId)
         case .queued: break
@@ -430,9 +481,16 @@ struct CoordinatorState {
     }
 
     /// Expires dead workers, missed acks, leases and terminal waits.
-    mutating func tick(now: Double) -> [Action] {
+    ///
+    /// Workers' silence counts only up to `workersHeardAt`, the last moment the coordinator had read everything
+    /// workers sent, and missing events only up to `eventsHeardAt`, the same for the event bus: a coordinator
+    /// that was itself held up (descheduled, or busy with a backlog) then does not take messages still waiting
+    /// unread for silence, and declares no live worker dead.
+    mutating func tick(now: Double, workersHeardAt: Double? = nil, eventsHeardAt: Double? = nil) -> [Action] {
+        let heard = min(now, workersHeardAt ?? now)
+        let eventsHeard = min(now, eventsHeardAt ?? now)
         var actions: [Action] = []
-        let deadline = now - config.heartbeatTimeout.seconds
+        let deadline = heard - config.heartbeatTimeout.seconds
         for (identity, entry) in workers where entry.lastSeen < deadline {
             workers.removeValue(forKey: identity)
             counters.workersLost += 1
@@ -444,15 +502,15 @@ struct CoordinatorState {
         for (jobId, job) in jobs {
             switch job.phase {
             case .leased(_, let ackDeadline, let leaseDeadline, let acked):
-                if !acked && now > ackDeadline {
+                if !acked && heard > ackDeadline {
                     counters.acksMissed += 1
                     actions += requeue(jobId, now: now, reason: "no ack")
-                } else if now > leaseDeadline {
+                } else if heard > leaseDeadline {
                     counters.leasesExpired += 1
                     actions += requeue(jobId, now: now, reason: "lease expired")
                 }
             case .awaitingTerminal(let deadline, let fallback, let worker):
-                guard now > deadline else { break }
+                guard eventsHeard > deadline else { break }
                 if workers[worker] != nil {
                     // The worker lives: its events are late, not lost; publish the result's copy of the terminal.
                     counters.terminalsFromResult += 1

@@ -31,6 +31,8 @@ struct EventPublisher {
     private(set) var plainPrefixes = 0
     private(set) var batchPrefixes = 0
     private var pending: [Pending] = []
+    /// The pending batch used last: most events are of the namespace before them.
+    private var lastIndex: Int?
 
     /// Records a subscription message from the XPUB (first byte 1: subscribe, 0: unsubscribe).
     mutating func subscription(_ message: [UInt8]) {
@@ -50,24 +52,29 @@ struct EventPublisher {
     /// Publishes one event: sends it plain now if anyone subscribes to plain events, and appends it to its
     /// namespace's batch if anyone subscribes to batches.
     mutating func publish(_ raw: RawEvent, on socket: Socket) throws {
-        if plainPrefixes > 0 {
-            try raw.topic.withUnsafeBytes { topic in
-                try raw.envelope.withUnsafeBytes { envelope in
-                    try socket.send(topic, more: true)
-                    try socket.send(envelope)
-                }
+        try raw.topic.withUnsafeBytes { topic in
+            try raw.envelope.withUnsafeBytes { envelope in
+                try publish(topic: topic, envelope: envelope, on: socket)
             }
         }
+    }
+
+    /// Publishes one event from borrowed frames (copied into the socket or the batch).
+    mutating func publish(topic: UnsafeRawBufferPointer, envelope: UnsafeRawBufferPointer, on socket: Socket) throws {
+        if plainPrefixes > 0 {
+            try socket.send(topic, more: true)
+            try socket.send(envelope)
+        }
         guard batchPrefixes > 0 else { return }
-        let namespaceEnd = raw.topic.firstIndex(of: UInt8(ascii: "/")) ?? raw.topic.count
-        let index = pendingIndex(namespace: raw.topic[..<namespaceEnd])
-        let size = 8 + raw.topic.count + raw.envelope.count
+        let namespaceEnd = topic.firstIndex(of: UInt8(ascii: "/")) ?? topic.count
+        let index = pendingIndex(namespace: UnsafeRawBufferPointer(rebasing: topic[..<namespaceEnd]))
+        let size = 8 + topic.count + envelope.count
         if pending[index].count > 0
             && (pending[index].count == Self.maxBatchEvents || pending[index].body.count + size > Self.maxBatchBytes)
         {
             try send(index, on: socket)
         }
-        EventBatch.append(raw, to: &pending[index].body)
+        EventBatch.append(topic: topic, envelope: envelope, to: &pending[index].body)
         pending[index].count += 1
     }
 
@@ -91,19 +98,23 @@ struct EventPublisher {
         }
     }
 
-    private mutating func pendingIndex(namespace: ArraySlice<UInt8>) -> Int {
+    private mutating func pendingIndex(namespace: UnsafeRawBufferPointer) -> Int {
         let start = Self.batchPrefix.count
-        for index in pending.indices {
-            let topic = pending[index].topic
-            if topic.count == start + namespace.count + 1, topic[start..<(topic.count - 1)].elementsEqual(namespace) {
-                return index
-            }
+        if let last = lastIndex, last < pending.count, matches(pending[last].topic, start, namespace) { return last }
+        for index in pending.indices where matches(pending[index].topic, start, namespace) {
+            lastIndex = index
+            return index
         }
         if pending.count >= 256 {
             // Many namespaces over time: forget the idle ones (a flushed batch is empty).
             pending.removeAll { $0.count == 0 }
         }
         pending.append(Pending(topic: Self.batchPrefix + namespace + [UInt8(ascii: "/")]))
+        lastIndex = pending.count - 1
         return pending.count - 1
+    }
+
+    private func matches(_ topic: [UInt8], _ start: Int, _ namespace: UnsafeRawBufferPointer) -> Bool {
+        topic.count == start + namespace.count + 1 && topic[start..<(topic.count - 1)].elementsEqual(namespace)
     }
 }

@@ -4,20 +4,40 @@
 /// by `maxRuns`. When either is exceeded the oldest finished run is evicted first; only when no finished run is
 /// left is the oldest unfinished run evicted. Every eviction is counted.
 struct ReplayBuffer {
-    /// One stored event.
-    struct Stored {
-        var attempt: Int
-        var seq: Int
-        var raw: RawEvent
-    }
-
-    /// One run's history (a class, so appending does not copy or look it up twice).
+    /// One run's history (a class, so appending does not copy or look it up twice). Its events are packed
+    /// one after another in one byte buffer, as in an event batch, so storing an event is one copy and no
+    /// allocation of its own.
     final class RunLog {
-        var events: [Stored] = []
+        struct Entry {
+            var attempt: Int
+            var seq: Int
+            /// Where the event's packed record starts in `packed`.
+            var offset: Int
+        }
+
+        /// The events, each packed as ``EventBatch/append(topic:envelope:to:)`` writes it.
+        var packed: [UInt8] = []
+        var entries: [Entry] = []
         var bytes = 0
         var finished = false
         /// Set when the run is evicted: a caller's cached reference is then stale.
         var evicted = false
+
+        /// The frames of the event at `index`.
+        func event(at index: Int) -> RawEvent {
+            packed.withUnsafeBytes { p in
+                func length(at i: Int) -> Int {
+                    Int(p[i]) | Int(p[i + 1]) << 8 | Int(p[i + 2]) << 16 | Int(p[i + 3]) << 24
+                }
+                let topicStart = entries[index].offset + 4
+                let envelopeAt = topicStart + length(at: topicStart - 4)
+                let envelopeStart = envelopeAt + 4
+                return RawEvent(
+                    topic: Array(p[topicStart..<envelopeAt]),
+                    envelope: Array(p[envelopeStart..<(envelopeStart + length(at: envelopeAt))])
+                )
+            }
+        }
     }
 
     /// Per-event bookkeeping cost counted against the budget, in bytes.
@@ -44,23 +64,45 @@ struct ReplayBuffer {
         append(runKey: runKey, cached: &cached, attempt: attempt, seq: seq, raw: raw)
     }
 
-    /// Stores an event that was forwarded to subscribers, using and updating the caller's reference to the
-    /// run's log (so that a run's events after the first cost no lookup).
+    /// Stores an event, using and updating the caller's reference to the run's log.
     mutating func append(runKey: String, cached: inout RunLog?, attempt: Int, seq: Int, raw: RawEvent) {
-        let size = raw.topic.count + raw.envelope.count + Self.overheadPerEvent
+        raw.topic.withUnsafeBytes { topic in
+            raw.envelope.withUnsafeBytes { envelope in
+                append(runKey: runKey, cached: &cached, attempt: attempt, seq: seq, topic: topic, envelope: envelope)
+            }
+        }
+    }
+
+    /// Stores an event that was forwarded to subscribers, copied from borrowed frames, using and updating the
+    /// caller's reference to the run's log (so that a run's events after the first cost no lookup).
+    mutating func append(
+        runKey: @autoclosure () -> String,
+        cached: inout RunLog?,
+        attempt: Int,
+        seq: Int,
+        topic: UnsafeRawBufferPointer,
+        envelope: UnsafeRawBufferPointer
+    ) {
+        let size = topic.count + envelope.count + Self.overheadPerEvent
         let log: RunLog
         if let cached, !cached.evicted {
             log = cached
-        } else if let existing = runs[runKey] {
-            log = existing
-            cached = log
         } else {
-            log = RunLog()
-            runs[runKey] = log
-            startedOrder.append(runKey)
+            let key = runKey()
+            if let existing = runs[key] {
+                log = existing
+            } else {
+                log = RunLog()
+                // A typical run's events fit without regrowing; larger ones grow geometrically.
+                log.packed.reserveCapacity(2048)
+                log.entries.reserveCapacity(16)
+                runs[key] = log
+                startedOrder.append(key)
+            }
             cached = log
         }
-        log.events.append(Stored(attempt: attempt, seq: seq, raw: raw))
+        log.entries.append(RunLog.Entry(attempt: attempt, seq: seq, offset: log.packed.count))
+        EventBatch.append(topic: topic, envelope: envelope, to: &log.packed)
         log.bytes += size
         totalBytes += size
         evictIfNeeded()
@@ -77,10 +119,12 @@ struct ReplayBuffer {
     func events(runKey: String, attempt: Int?, from: Int, to: Int?) -> [RawEvent]? {
         guard let log = runs[runKey] else { return nil }
         let upper = to ?? Int.max
-        return log.events.compactMap { stored in
-            if let attempt, stored.attempt != attempt { return nil }
-            return stored.seq >= from && stored.seq <= upper ? stored.raw : nil
+        var events: [RawEvent] = []
+        for (index, entry) in log.entries.enumerated() {
+            if let attempt, entry.attempt != attempt { continue }
+            if entry.seq >= from && entry.seq <= upper { events.append(log.event(at: index)) }
         }
+        return events
     }
 
     /// The run keys selected by a pattern, oldest first.
@@ -115,19 +159,24 @@ struct ReplayBuffer {
         log.evicted = true
         totalBytes -= log.bytes
         evictedRuns += 1
-        evictedEvents += log.events.count
+        evictedEvents += log.entries.count
     }
 
     private mutating func trimOldest(_ key: String) {
         guard let log = runs[key] else { return }
         var dropped = 0
         var freed = 0
-        while totalBytes - freed > maxBytes, dropped < log.events.count {
-            let e = log.events[dropped]
-            freed += e.raw.topic.count + e.raw.envelope.count + Self.overheadPerEvent
+        while totalBytes - freed > maxBytes, dropped < log.entries.count {
+            let start = log.entries[dropped].offset
+            let end = dropped + 1 < log.entries.count ? log.entries[dropped + 1].offset : log.packed.count
+            // The packed record carries two 4-byte lengths besides the frames.
+            freed += end - start - 8 + Self.overheadPerEvent
             dropped += 1
         }
-        log.events.removeFirst(dropped)
+        let cut = dropped < log.entries.count ? log.entries[dropped].offset : log.packed.count
+        log.packed.removeFirst(cut)
+        log.entries.removeFirst(dropped)
+        for index in log.entries.indices { log.entries[index].offset -= cut }
         log.bytes -= freed
         totalBytes -= freed
         evictedEvents += dropped

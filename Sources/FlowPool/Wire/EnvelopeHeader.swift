@@ -24,9 +24,45 @@ public struct EnvelopeHeader: Sendable, Hashable {
     ) throws(JSONWireError)
         -> EnvelopeHeader
     {
-        let parts = try TopicParts(topic)
-        if let fast = try fastScan(parts, topic: topic, envelope: envelope) { return fast }
-        return try generalScan(parts, topic: topic, envelope: envelope)
+        let s = try Scanned(topic: topic, envelope: envelope)
+        return EnvelopeHeader(
+            runKey: String(decoding: s.runKey(topic), as: UTF8.self),
+            attempt: s.attempt,
+            seq: s.seq,
+            isTerminal: s.isTerminal
+        )
+    }
+
+    /// A validated header that refers to its run key in the topic's bytes instead of holding a string, so
+    /// the coordinator's event path builds nothing per event.
+    struct Scanned {
+        /// The run key is the topic's first `runKeyCount` bytes.
+        var runKeyCount: Int
+        var attempt: Int
+        var seq: Int
+        var isTerminal: Bool
+
+        /// Validates an event's two frames, as ``EnvelopeHeader/scan(topic:envelope:)`` does.
+        init(topic: UnsafeRawBufferPointer, envelope: UnsafeRawBufferPointer) throws(JSONWireError) {
+            let parts = try TopicParts(topic)
+            if let fast = try fastScan(parts, topic: topic, envelope: envelope) {
+                self = fast
+            } else {
+                self = try generalScan(parts, topic: topic, envelope: envelope)
+            }
+        }
+
+        init(runKeyCount: Int, attempt: Int, seq: Int, isTerminal: Bool) {
+            self.runKeyCount = runKeyCount
+            self.attempt = attempt
+            self.seq = seq
+            self.isTerminal = isTerminal
+        }
+
+        /// The run key's bytes within `topic`.
+        func runKey(_ topic: UnsafeRawBufferPointer) -> UnsafeRawBufferPointer {
+            UnsafeRawBufferPointer(rebasing: topic[0..<runKeyCount])
+        }
     }
 
     /// Validates an event's two frames given as byte arrays.
@@ -90,10 +126,6 @@ public struct EnvelopeHeader: Sendable, Hashable {
             needsEscaping = escaping
         }
 
-        func runKey(_ t: UnsafeRawBufferPointer) -> String {
-            String(decoding: UnsafeRawBufferPointer(rebasing: t[0..<secondSlash]), as: UTF8.self)
-        }
-
         func isTerminal(_ t: UnsafeRawBufferPointer) -> Bool {
             let type = UnsafeRawBufferPointer(rebasing: t[(secondSlash + 1)..<count])
             return type.elementsEqual("final".utf8) || type.elementsEqual("error".utf8)
@@ -108,7 +140,7 @@ public struct EnvelopeHeader: Sendable, Hashable {
         topic t: UnsafeRawBufferPointer,
         envelope e: UnsafeRawBufferPointer
     )
-        throws(JSONWireError) -> EnvelopeHeader?
+        throws(JSONWireError) -> Scanned?
     {
         guard !parts.needsEscaping else { return nil }
         var i = 0
@@ -162,7 +194,7 @@ public struct EnvelopeHeader: Sendable, Hashable {
         guard try p.peek() == UInt8(ascii: "}") else { return nil }
         p.index += 1
         try p.expectEnd()
-        return EnvelopeHeader(runKey: parts.runKey(t), attempt: attempt, seq: seq, isTerminal: parts.isTerminal(t))
+        return Scanned(runKeyCount: parts.secondSlash, attempt: attempt, seq: seq, isTerminal: parts.isTerminal(t))
     }
 
     // MARK: General path
@@ -171,7 +203,7 @@ public struct EnvelopeHeader: Sendable, Hashable {
         _ parts: TopicParts,
         topic t: UnsafeRawBufferPointer,
         envelope: UnsafeRawBufferPointer
-    ) throws(JSONWireError) -> EnvelopeHeader {
+    ) throws(JSONWireError) -> Scanned {
         let topic = try EventTopic.parse(t)
         var p = JSONParser(envelope)
         var fields = JSONParser.ObjectFields(known: WireEvent.envelopeKeys)
@@ -218,6 +250,6 @@ public struct EnvelopeHeader: Sendable, Hashable {
         guard ns == topic.namespace, run == topic.runId, type == topic.type else {
             throw JSONWireError(.badField, "topic \(topic.text) disagrees with the envelope's ns/run/type")
         }
-        return EnvelopeHeader(runKey: parts.runKey(t), attempt: attempt, seq: seq, isTerminal: parts.isTerminal(t))
+        return Scanned(runKeyCount: parts.secondSlash, attempt: attempt, seq: seq, isTerminal: parts.isTerminal(t))
     }
 }

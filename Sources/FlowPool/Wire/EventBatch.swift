@@ -24,6 +24,56 @@ public enum EventBatch {
         body += raw.envelope
     }
 
+    /// Appends one event, packed, to a batch body, from borrowed frames.
+    public static func append(
+        topic: UnsafeRawBufferPointer,
+        envelope: UnsafeRawBufferPointer,
+        to body: inout [UInt8]
+    ) {
+        append(UInt32(topic.count), to: &body)
+        body.append(contentsOf: topic)
+        append(UInt32(envelope.count), to: &body)
+        body.append(contentsOf: envelope)
+    }
+
+    /// Calls `body` with each packed event's frames, borrowed from `packed` (no copies).
+    /// - Throws: ``JSONWireError`` (`bad_field`) when a length runs past the end, before any event is
+    ///   passed on: a truncated batch is rejected whole.
+    public static func forEach(
+        in packed: UnsafeRawBufferPointer,
+        _ body: (_ topic: UnsafeRawBufferPointer, _ envelope: UnsafeRawBufferPointer) -> Void
+    ) throws(JSONWireError) {
+        guard isWellFormed(packed) else { throw JSONWireError(.badField, "event batch truncated") }
+        var i = 0
+        while i < packed.count {
+            let envelopeAt = i + 4 + length(packed, at: i)
+            let end = envelopeAt + 4 + length(packed, at: envelopeAt)
+            body(
+                UnsafeRawBufferPointer(rebasing: packed[(i + 4)..<envelopeAt]),
+                UnsafeRawBufferPointer(rebasing: packed[(envelopeAt + 4)..<end])
+            )
+            i = end
+        }
+    }
+
+    /// Whether every length of a packed body stays within it.
+    static func isWellFormed(_ packed: UnsafeRawBufferPointer) -> Bool {
+        var i = 0
+        while i < packed.count {
+            guard i + 4 <= packed.count else { return false }
+            let envelopeAt = i + 4 + length(packed, at: i)
+            guard envelopeAt + 4 <= packed.count else { return false }
+            let end = envelopeAt + 4 + length(packed, at: envelopeAt)
+            guard end <= packed.count else { return false }
+            i = end
+        }
+        return true
+    }
+
+    private static func length(_ p: UnsafeRawBufferPointer, at i: Int) -> Int {
+        Int(p[i]) | Int(p[i + 1]) << 8 | Int(p[i + 2]) << 16 | Int(p[i + 3]) << 24
+    }
+
     /// Unpacks a batch body into its events' frames.
     /// - Throws: ``JSONWireError`` (`bad_field`) when a length runs past the end of the body.
     public static func unpack(_ body: [UInt8]) throws(JSONWireError) -> [RawEvent] {
