@@ -6,6 +6,8 @@ import ProcessSupervision
 import ServiceLifecycle
 import UnixSignals
 
+extension WorkerConfiguration.Executor: ExpressibleByArgument {}
+
 /// `flowpool worker`: runs flows for a coordinator.
 struct WorkerCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
@@ -20,6 +22,14 @@ struct WorkerCommand: AsyncParsableCommand {
 
     @Option(help: "Milliseconds between heartbeats.")
     var heartbeatMs: Int = 250
+
+    @Option(
+        help: ArgumentHelp(
+            "Where runs execute: pool (all cores; for flows that compute for long) or loop (the worker's socket thread; less CPU per run for flows that compute briefly and await).",
+            valueName: "pool|loop"
+        )
+    )
+    var executor: WorkerConfiguration.Executor = .pool
 
     @Option(help: "This worker's id (default: random).")
     var workerId: String?
@@ -51,7 +61,8 @@ struct WorkerCommand: AsyncParsableCommand {
                 concurrency: concurrency,
                 heartbeatInterval: .milliseconds(heartbeatMs),
                 workerId: workerId,
-                connectTimeout: connection.timeoutDuration
+                connectTimeout: connection.timeoutDuration,
+                executor: executor
             ),
             registry: registry,
             logger: logger

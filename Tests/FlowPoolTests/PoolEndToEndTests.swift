@@ -363,4 +363,83 @@ struct PoolEndToEndTests {
             }
         }
     }
+
+    @Test("a worker running flows on its socket loop completes every run with all its events, then drains")
+    func loopExecutorRuns() async throws {
+        try await PoolHarness.with(
+            workers: 1,
+            coordinatorArguments: ["--heartbeat-timeout-ms", "5000"],
+            workerArguments: ["--executor", "loop", "--concurrency", "16"]
+        ) { pool in
+            try await PoolClient.withConnection(to: pool.control) { client in
+                let events = try await client.events(matching: "onloop")
+                let collector = EventCollector()
+                async let collecting: Void = events.collect(into: collector)
+                let runs = 200
+                let results = try await withThrowingTaskGroup(of: RunResult.self) { group in
+                    for i in 0..<runs {
+                        group.addTask {
+                            let s = try await client.submit(
+                                "agent4",
+                                namespace: "onloop",
+                                input: ["question": .string("part \(i)?")],
+                                runId: "run-\(i)"
+                            )
+                            return try await client.result(of: s)
+                        }
+                    }
+                    var results: [RunResult] = []
+                    for try await r in group { results.append(r) }
+                    return results
+                }
+                #expect(results.count == runs)
+                #expect(results.allSatisfy { $0.status == .completed && $0.attempts == 1 })
+                try await pool.until(seconds: 20, "one terminal event per run") { collector.terminals >= runs }
+                events.close()
+                await collecting
+                let byRun = collector.byRun
+                #expect(byRun.count == runs)
+                for (_, runEvents) in byRun { expectCompleteRun(runEvents, expectedLastAttemptEvents: 13) }
+
+                // Runs that await (timers) while the worker drains.
+                var held: [PoolClient.Submission] = []
+                for i in 0..<4 {
+                    held.append(
+                        try await client.submit("sleep", namespace: "onloop", input: ["ms": 600, "n": .int(i)])
+                    )
+                }
+                try await pool.until(seconds: 10, "4 runs in flight") {
+                    try await pool.status()["in_flight"]?.intValue == 4
+                }
+                let worker = pool.workers[0]
+                worker.signal(SIGTERM)
+                let exit = await worker.waitForExit(seconds: 15)
+                #expect(exit == 0, "worker exit status \(String(describing: exit)): \(worker.stderr)")
+                for s in held {
+                    let r = try await client.result(of: s)
+                    #expect(r.status == .completed && r.attempts == 1)
+                }
+            }
+        }
+    }
+
+    @Test("a flow that computes for long on the socket loop holds up heartbeats: the worker is declared dead")
+    func loopExecutorSharesHeartbeatThread() async throws {
+        // The documented trade-off of `--executor loop`, and the proof that runs really execute on the loop
+        // thread: one 3 s `spin` there silences the worker for three heartbeat timeouts.
+        try await PoolHarness.with(
+            workers: 1,
+            coordinatorArguments: ["--heartbeat-timeout-ms", "1000"],
+            workerArguments: ["--executor", "loop", "--concurrency", "1"]
+        ) { pool in
+            try await PoolClient.withConnection(to: pool.control) { client in
+                let s = try await client.submit("spin", namespace: "hog", input: ["ms": 3000], maxAttempts: 1)
+                try await pool.until(seconds: 20, "the silent worker declared dead") {
+                    try await pool.counter("workers_lost") >= 1
+                }
+                let r = try await client.result(of: s)
+                #expect(r.status == .failed)
+            }
+        }
+    }
 }

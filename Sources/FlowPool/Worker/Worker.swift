@@ -126,8 +126,17 @@ public struct Worker: Service {
             "worker connected",
             metadata: [
                 "workers": "\(workersEndpoint)", "events": "\(eventsEndpoint)", "concurrency": "\(config.concurrency)",
+                "executor": "\(config.executor.rawValue)",
             ]
         )
-        try await runtime.run(commands: commands)
+        switch config.executor {
+        case .pool:
+            try await runtime.run(commands: commands)
+        case .loop:
+            // Child tasks inherit the preference: every run, its nodes and the worker's own tasks.
+            try await withTaskExecutorPreference(loop.executor) {
+                try await runtime.run(commands: commands)
+            }
+        }
     }
 }

@@ -1,5 +1,18 @@
 /// How a ``Worker`` reaches its coordinator and how much it takes on.
 public struct WorkerConfiguration: Sendable {
+    /// Where a worker's runs execute.
+    public enum Executor: String, Sendable, CaseIterable {
+        /// Swift's global cooperative pool, on all cores. Suits flows that compute for long: the worker's
+        /// sockets and heartbeats keep their own thread however busy the flows are.
+        case pool
+        /// The worker's socket-loop thread, between its polls: runs, their events and results, and the
+        /// sockets share one thread, with no thread hop or wake-up between them. Suits flows that compute
+        /// briefly and then await (model calls, tools over the network); a node that computes for long
+        /// holds up the worker's heartbeats, and past the coordinator's heartbeat timeout the worker is
+        /// declared dead and its jobs run again elsewhere.
+        case loop
+    }
+
     /// The coordinator's control endpoint: `tcp://host:port`, `host:port` or `host` (port 5570).
     public var coordinator: String
     /// Runs executed at once.
@@ -15,6 +28,8 @@ public struct WorkerConfiguration: Sendable {
     /// How long to wait for the coordinator's `welcome` before asking again (the worker keeps asking until it
     /// is answered or stopped).
     public var connectTimeout: Duration
+    /// Where runs execute.
+    public var executor: Executor
 
     public init(
         coordinator: String,
@@ -23,7 +38,8 @@ public struct WorkerConfiguration: Sendable {
         workerId: String? = nil,
         maxEventBacklog: Int = 4000,
         eventQueueCapacity: Int = 1_000_000,
-        connectTimeout: Duration = .seconds(30)
+        connectTimeout: Duration = .seconds(30),
+        executor: Executor = .pool
     ) {
         self.coordinator = coordinator
         self.concurrency = concurrency
@@ -32,6 +48,7 @@ public struct WorkerConfiguration: Sendable {
         self.maxEventBacklog = maxEventBacklog
         self.eventQueueCapacity = eventQueueCapacity
         self.connectTimeout = connectTimeout
+        self.executor = executor
     }
 }
 
