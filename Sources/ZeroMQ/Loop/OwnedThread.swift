@@ -1,6 +1,10 @@
 import Foundation
 import Synchronization
 
+#if os(Linux)
+import CZeroMQ
+#endif
+
 /// A dedicated OS thread (not part of Swift's cooperative pool) whose end can be awaited.
 final class OwnedThread: Sendable {
     private final class Completion: Sendable {
@@ -21,6 +25,10 @@ final class OwnedThread: Sendable {
     /// Starts `body` on a new thread named `name`.
     init(name: String, _ body: @escaping @Sendable () -> Void) {
         let thread = Thread { [completion] in
+            #if os(Linux)
+            // Foundation keeps the name to itself on Linux; top -H, perf and /proc show the kernel's.
+            flowpool_set_thread_name(name)
+            #endif
             body()
             completion.finish()
         }
