@@ -22,7 +22,7 @@ struct EventOutboxTests {
         let outbox = EventOutbox(capacity: 10_000)
         for seq in 1...300 { outbox.push(event(seq), attempt: 2) }
         #expect(outbox.count == 300)
-        let batches = try #require(await outbox.takeBatches())
+        let batches = try #require(await outbox.take()).batches
         #expect(batches.map(\.count) == [256, 44])
         var decoded: [WireEvent] = []
         for batch in batches {
@@ -43,7 +43,7 @@ struct EventOutboxTests {
         let (queued, frames) = outbox.push(event(1, type: .final), attempt: 1, keepFrames: true)
         #expect(queued)
         let kept = try #require(frames)
-        let batches = try #require(await outbox.takeBatches())
+        let batches = try #require(await outbox.take()).batches
         #expect(try EventBatch.unpack(batches[0].body) == [kept])
     }
 
@@ -54,11 +54,28 @@ struct EventOutboxTests {
         #expect(outbox.push(event(2), attempt: 1).queued)
         #expect(!outbox.push(event(3), attempt: 1).queued)
         #expect(outbox.dropped == 1)
-        let batches = try #require(await outbox.takeBatches())
+        let batches = try #require(await outbox.take()).batches
         #expect(batches.map(\.count) == [2])
         outbox.markSent(2)
-        async let end = outbox.takeBatches()
+        async let end = outbox.take()
         outbox.finish()
         #expect(await end == nil)
+    }
+
+    @Test("a result is taken with the events queued before it, never ahead of them; finish waits for results")
+    func resultsFollowTheirEvents() async throws {
+        let outbox = EventOutbox(capacity: 1_000)
+        let terminal = try #require(outbox.push(event(1, type: .final), attempt: 1, keepFrames: true).frames)
+        outbox.push(result: EventOutbox.PendingResult(element: Array("{}".utf8), terminal: terminal))
+        let first = try #require(await outbox.take())
+        #expect(first.batches.map(\.count) == [1])
+        #expect(first.results.map(\.terminal) == [terminal])
+        outbox.markSent(1)
+        // A result alone wakes the publisher; finishing still hands over what is queued first.
+        outbox.push(result: EventOutbox.PendingResult(element: Array("{}".utf8), terminal: terminal))
+        outbox.finish()
+        let second = try #require(await outbox.take())
+        #expect(second.batches.isEmpty && second.results.count == 1)
+        #expect(await outbox.take() == nil)
     }
 }

@@ -2,7 +2,8 @@ import FlowCore
 import Synchronization
 
 /// A bounded queue of encoded events between running flows (any task) and the publisher task, kept as
-/// ready-to-send event batches.
+/// ready-to-send event batches, and of the results of finished attempts, which the publisher sends after
+/// the events queued before them (a result never overtakes its own events).
 ///
 /// ``push(_:attempt:keepFrames:)`` encodes an event straight into the batch being filled (the wire packing
 /// of docs/PROTOCOL.md, "Worker endpoint"), so an event costs no allocation of its own; a batch is closed at
@@ -17,18 +18,36 @@ final class EventOutbox: Sendable {
         var count = 0
     }
 
+    /// A finished attempt's result, encoded as an element of a `results` message, with its terminal event.
+    struct PendingResult {
+        var element: [UInt8]
+        var terminal: RawEvent
+    }
+
+    /// What the publisher takes in one go: event batches, then the results queued after those events.
+    struct Taken {
+        var batches: [Batch] = []
+        var results: [PendingResult] = []
+
+        var isEmpty: Bool { batches.isEmpty && results.isEmpty }
+    }
+
     private struct State {
         var closed: [Batch] = []
         var open = Batch()
-        var waiter: CheckedContinuation<[Batch]?, Never>?
+        var results: [PendingResult] = []
+        var waiter: CheckedContinuation<Taken?, Never>?
         var finished = false
 
+        var isEmpty: Bool { closed.isEmpty && open.count == 0 && results.isEmpty }
+
         /// Everything queued, the open batch included; leaves the queue empty.
-        mutating func takeAll() -> [Batch] {
-            var all = closed
+        mutating func takeAll() -> Taken {
+            var all = Taken(batches: closed, results: results)
             closed = []
+            results = []
             if open.count > 0 {
-                all.append(open)
+                all.batches.append(open)
                 open = Batch()
             }
             return all
@@ -66,7 +85,7 @@ final class EventOutbox: Sendable {
             }
             return added(&state)
         }
-        wake?.waiter.resume(returning: wake?.batches)
+        wake?.waiter.resume(returning: wake?.taken)
         return (true, frames)
     }
 
@@ -78,8 +97,20 @@ final class EventOutbox: Sendable {
             EventBatch.append(raw, to: &state.open.body)
             return added(&state)
         }
-        wake?.waiter.resume(returning: wake?.batches)
+        wake?.waiter.resume(returning: wake?.taken)
         return true
+    }
+
+    /// Queues a finished attempt's result, to be sent after every event queued so far; never dropped (at
+    /// most one per run in flight).
+    func push(result: PendingResult) {
+        let wake: (waiter: CheckedContinuation<Taken?, Never>, taken: Taken)? = state.withLock { state in
+            state.results.append(result)
+            guard let waiter = state.waiter else { return nil }
+            state.waiter = nil
+            return (waiter, state.takeAll())
+        }
+        wake?.waiter.resume(returning: wake?.taken)
     }
 
     private func admit() -> Bool {
@@ -96,7 +127,7 @@ final class EventOutbox: Sendable {
     /// waits, hands it everything queued (to resume outside the lock).
     private func added(
         _ state: inout State
-    ) -> (waiter: CheckedContinuation<[Batch]?, Never>, batches: [Batch])? {
+    ) -> (waiter: CheckedContinuation<Taken?, Never>, taken: Taken)? {
         state.open.count += 1
         if state.open.count >= EventBatch.maxEvents || state.open.body.count >= EventBatch.maxBytes {
             state.closed.append(state.open)
@@ -108,9 +139,9 @@ final class EventOutbox: Sendable {
     }
 
     /// Takes everything queued, waiting while empty; nil once finished and empty.
-    func takeBatches() async -> [Batch]? {
-        await withCheckedContinuation { (continuation: CheckedContinuation<[Batch]?, Never>) in
-            let ready: [Batch]?? = state.withLock { state in
+    func take() async -> Taken? {
+        await withCheckedContinuation { (continuation: CheckedContinuation<Taken?, Never>) in
+            let ready: Taken?? = state.withLock { state in
                 let all = state.takeAll()
                 if !all.isEmpty { return .some(all) }
                 if state.finished { return .some(nil) }
@@ -124,11 +155,11 @@ final class EventOutbox: Sendable {
     /// Marks `n` taken events as handed to the socket.
     func markSent(_ n: Int) { queued.subtract(n, ordering: .relaxed) }
 
-    /// Ends ``takeBatches()`` once the queue is empty.
+    /// Ends ``take()`` once the queue is empty.
     func finish() {
-        let waiter: CheckedContinuation<[Batch]?, Never>? = state.withLock { state in
+        let waiter: CheckedContinuation<Taken?, Never>? = state.withLock { state in
             state.finished = true
-            let empty = state.closed.isEmpty && state.open.count == 0
+            let empty = state.isEmpty
             defer { if empty { state.waiter = nil } }
             return empty ? state.waiter : nil
         }
