@@ -5,9 +5,10 @@ import Synchronization
 /// ready-to-send event batches, and of the results of finished attempts, which the publisher sends after
 /// the events queued before them (a result never overtakes its own events).
 ///
-/// ``push(_:attempt:keepFrames:)`` encodes an event straight into the batch being filled (the wire packing
-/// of docs/PROTOCOL.md, "Worker endpoint"), so an event costs no allocation of its own; a batch is closed at
-/// ``EventBatch/maxEvents`` events or ``EventBatch/maxBytes`` bytes. It never blocks or suspends, as an
+/// ``push(_:attempt:keepFrames:scratch:)`` encodes an event in the wire packing of docs/PROTOCOL.md ("Worker
+/// endpoint") into the caller's reusable buffer, outside the lock, and copies it into the batch being filled
+/// under the lock, so running flows hardly wait for each other; a batch is closed at ``EventBatch/maxEvents``
+/// events or ``EventBatch/maxBytes`` bytes, and a new one starts with room for about as much as the last. It never blocks or suspends, as an
 /// ``EventSink`` requires; what does not fit is dropped and counted. The worker keeps the queue far from full
 /// by granting no new jobs while ``count`` is above its backlog limit, so drops happen only if in-flight runs
 /// alone overflow it.
@@ -38,6 +39,8 @@ final class EventOutbox: Sendable {
         var results: [PendingResult] = []
         var waiter: CheckedContinuation<Taken?, Never>?
         var finished = false
+        /// About how many bytes recent batches grew to: the room a new batch starts with.
+        var sizeHint = 4096
 
         var isEmpty: Bool { closed.isEmpty && open.count == 0 && results.isEmpty }
 
@@ -48,9 +51,17 @@ final class EventOutbox: Sendable {
             results = []
             if open.count > 0 {
                 all.batches.append(open)
-                open = Batch()
+                startBatch()
             }
             return all
+        }
+
+        /// Closes nothing: replaces the open batch by an empty one with room for about as much as recent ones
+        /// held, so filling it does not copy it over and over as it grows.
+        mutating func startBatch() {
+            sizeHint = max(open.body.count, sizeHint - sizeHint / 8, 1024)
+            open = Batch()
+            open.body.reserveCapacity(min(sizeHint + sizeHint / 4, EventBatch.maxBytes + 4096))
         }
     }
 
@@ -70,23 +81,37 @@ final class EventOutbox: Sendable {
     var pushed: Int { pushedCount.load(ordering: .relaxed) }
 
     /// Encodes and queues one event; returns whether it was queued (drops are counted) and, with
-    /// `keepFrames`, its two frames as well (for the result message that carries the terminal event).
+    /// `keepFrames`, its two frames as well, queued or not (for the result message that carries the terminal
+    /// event).
+    ///
+    /// - Parameter scratch: A buffer the event is encoded into before the lock is taken; pass the same one for
+    ///   every event of a run so that encoding allocates nothing.
     @discardableResult
-    func push(_ event: StreamEvent, attempt: Int, keepFrames: Bool = false) -> (queued: Bool, frames: RawEvent?) {
-        guard admit() else { return (false, nil) }
-        var frames: RawEvent?
+    func push(
+        _ event: StreamEvent,
+        attempt: Int,
+        keepFrames: Bool = false,
+        scratch: inout [UInt8]
+    ) -> (queued: Bool, frames: RawEvent?) {
+        scratch.removeAll(keepingCapacity: true)
+        let written = WireEvent.appendPacked(event, attempt: attempt, to: &scratch)
+        let frames =
+            keepFrames
+            ? RawEvent(topic: Array(scratch[written.topic]), envelope: Array(scratch[written.envelope])) : nil
+        guard admit() else { return (false, frames) }
         let wake = state.withLock { state in
-            let written = WireEvent.appendPacked(event, attempt: attempt, to: &state.open.body)
-            if keepFrames {
-                frames = RawEvent(
-                    topic: Array(state.open.body[written.topic]),
-                    envelope: Array(state.open.body[written.envelope])
-                )
-            }
+            state.open.body.append(contentsOf: scratch)
             return added(&state)
         }
         wake?.waiter.resume(returning: wake?.taken)
         return (true, frames)
+    }
+
+    /// Encodes and queues one event, like ``push(_:attempt:keepFrames:scratch:)`` with a buffer of its own.
+    @discardableResult
+    func push(_ event: StreamEvent, attempt: Int, keepFrames: Bool = false) -> (queued: Bool, frames: RawEvent?) {
+        var scratch: [UInt8] = []
+        return push(event, attempt: attempt, keepFrames: keepFrames, scratch: &scratch)
     }
 
     /// Queues one event given as its two frames; false (and counted) when full.
@@ -131,7 +156,7 @@ final class EventOutbox: Sendable {
         state.open.count += 1
         if state.open.count >= EventBatch.maxEvents || state.open.body.count >= EventBatch.maxBytes {
             state.closed.append(state.open)
-            state.open = Batch()
+            state.startBatch()
         }
         guard let waiter = state.waiter else { return nil }
         state.waiter = nil
