@@ -429,6 +429,54 @@ struct ProtocolMessageTests {
     }
 }
 
+@Suite("Job decoding")
+struct JobDecodingTests {
+    @Test("what the coordinator writes is read directly, exactly as the general decoder reads it")
+    func coordinatorFrames() throws {
+        let jobs = (1...3).map {
+            JobAssignment(
+                job: "c-\($0)",
+                attempt: $0,
+                flow: "agent4",
+                namespace: "sales_agent",
+                runId: "r\($0)",
+                input: $0 == 2 ? .null : ["question": "é \"q\"", "n": .int($0), "list": [1.5, true, nil]]
+            )
+        }
+        for command in [WorkerCommand.job(jobs[0]), .job(jobs[1]), .jobs(jobs)] {
+            let frame = command.frame
+            let fast = try #require(frame.withUnsafeBytes { WorkerCommand.decodeJobs($0) })
+            #expect(fast == command)
+            #expect(try WorkerCommand.decodeGeneral(frame) == fast)
+        }
+    }
+
+    @Test(
+        "anything the direct reader does not take is left to the general decoder, which then decides",
+        arguments: [
+            #"{"v":1,"op":"job","job":"j","attempt":1,"flow":"f","ns":"n","run":"r","extra":{"a":[1]}}"#,
+            #"{"v":1,"op":"job","job":"j","attempt":1.0,"flow":"f","ns":"n","run":"r"}"#,
+            #"{"v":1,"op":"job","job":"j","attempt":0,"flow":"f","ns":"n","run":"r"}"#,
+            #"{"v":1,"op":"job","job":"j","attempt":1,"flow":"f","ns":"n/x","run":"r"}"#,
+            #"{"v":1,"op":"job","job":"j","attempt":1,"flow":"f","ns":"n"}"#,
+            #"{"v":1,"op":"job","job":"j","job":"k","attempt":1,"flow":"f","ns":"n","run":"r"}"#,
+            #"{"v":1,"op":"job","v":1,"job":"j","attempt":1,"flow":"f","ns":"n","run":"r"}"#,
+            #"{"v":1,"op":"job","job":7,"attempt":1,"flow":"f","ns":"n","run":"r"}"#,
+            #"{"v":1,"op":"job","job":"j","attempt":1,"flow":"f","ns":"n","run":"r"} x"#,
+            #"{"v":1,"op":"jobs","jobs":[]}"#,
+            #"{"v":1,"op":"jobs","jobs":[{"job":"j","attempt":1,"flow":"f","ns":"n","run":"r"}]}"#,
+            #"{"v":1,"op":"jobs","jobs":[{"v":1,"op":"job","job":"j","attempt":1,"flow":"f","ns":"n","run":"r"}],"x":1}"#,
+            #"{"v":1,"op":"jobs","jobs":[{"v":1,"op":"job","job":"j","attempt":1,"flow":"f","ns":"n","run":"r"},]}"#,
+        ]
+    )
+    func sameAsGeneral(text: String) {
+        let bytes = Array(text.utf8)
+        let general = Result { () throws(JSONWireError) in try WorkerCommand.decodeGeneral(bytes) }
+        guard let fast = bytes.withUnsafeBytes({ WorkerCommand.decodeJobs($0) }) else { return }
+        #expect(general == .success(fast), "the direct reader took what the general decoder reads otherwise")
+    }
+}
+
 @Suite("Submit decoding")
 struct SubmitDecodingTests {
     /// Decodes `text` both ways: the direct submit reader (nil when it leaves the message to the general one)

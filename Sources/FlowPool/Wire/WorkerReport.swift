@@ -43,11 +43,26 @@ public enum WorkerReport: Sendable, Hashable {
                 )
             ]
         case .ack(let attempts):
+            var w = JSONWriter(capacity: 32 + 40 * attempts.count)
+            PoolProtocol.head(&w, "ack")
             if attempts.count == 1, let a = attempts.first {
-                return [PoolProtocol.message("ack", ["job": .string(a.job), "attempt": .int(a.attempt)])]
+                w.raw(",\"job\":")
+                w.string(a.job)
+                w.raw(",\"attempt\":")
+                w.int(a.attempt)
+            } else {
+                w.raw(",\"jobs\":[")
+                for (i, a) in attempts.enumerated() {
+                    w.raw(i == 0 ? "{\"job\":" : ",{\"job\":")
+                    w.string(a.job)
+                    w.raw(",\"attempt\":")
+                    w.int(a.attempt)
+                    w.byte(UInt8(ascii: "}"))
+                }
+                w.byte(UInt8(ascii: "]"))
             }
-            let list: [JSONValue] = attempts.map { ["job": .string($0.job), "attempt": .int($0.attempt)] }
-            return [PoolProtocol.message("ack", ["jobs": .array(list)])]
+            w.byte(UInt8(ascii: "}"))
+            return [w.bytes]
         case .result(let r):
             var w = JSONWriter(capacity: 128)
             PoolProtocol.head(&w, "result")
@@ -252,7 +267,13 @@ public enum WorkerCommand: Sendable, Hashable {
     /// Decodes a command frame.
     public static func decode(_ frames: [[UInt8]]) throws(JSONWireError) -> WorkerCommand {
         guard frames.count == 1 else { throw JSONWireError(.badField, "expected 1 frame, got \(frames.count)") }
-        let f = try MessageFields(frame: frames[0])
+        if let jobs = frames[0].withUnsafeBytes({ decodeJobs($0) }) { return jobs }
+        return try decodeGeneral(frames[0])
+    }
+
+    /// Decodes a command frame through a JSON value tree.
+    static func decodeGeneral(_ frame: [UInt8]) throws(JSONWireError) -> WorkerCommand {
+        let f = try MessageFields(frame: frame)
         switch f.op {
         case "job":
             return .job(try assignment(f))
