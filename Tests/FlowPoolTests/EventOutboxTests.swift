@@ -78,4 +78,27 @@ struct EventOutboxTests {
         #expect(second.batches.isEmpty && second.results.count == 1)
         #expect(await outbox.take() == nil)
     }
+
+    @Test("an event packed with its run's prefix is byte-identical to one packed without it")
+    func prefixIdentical() throws {
+        for (ns, run, attempt) in [("ns", "r1", 1), ("sales_agent", "run-\u{e9}\"x", 12)] {
+            let prefix = WireEvent.RunPrefix(namespace: ns, runId: run, attempt: attempt)
+            for type in [EventType.chunk, .final] {
+                var e = event(7, type: type)
+                e.namespace = ns
+                e.runId = run
+                #expect(prefix.matches(e))
+                var plain: [UInt8] = []
+                var fast: [UInt8] = []
+                let a = WireEvent.appendPacked(e, attempt: attempt, to: &plain)
+                let b = WireEvent.appendPacked(e, attempt: attempt, prefix: prefix, to: &fast)
+                #expect(plain == fast && a.topic == b.topic && a.envelope == b.envelope)
+                let wire = WireEvent(event: e, attempt: attempt)
+                #expect(Array(fast[b.topic]) == wire.topicBytes && Array(fast[b.envelope]) == wire.envelopeBytes)
+            }
+        }
+        var other = event(1)
+        other.runId = "r2"
+        #expect(!WireEvent.RunPrefix(namespace: "ns", runId: "r1", attempt: 1).matches(other))
+    }
 }

@@ -84,17 +84,20 @@ final class EventOutbox: Sendable {
     /// `keepFrames`, its two frames as well, queued or not (for the result message that carries the terminal
     /// event).
     ///
-    /// - Parameter scratch: A buffer the event is encoded into before the lock is taken; pass the same one for
-    ///   every event of a run so that encoding allocates nothing.
+    /// - Parameters:
+    ///   - prefix: The run's encoded prefix, for an event that ``WireEvent/RunPrefix/matches(_:)`` it.
+    ///   - scratch: A buffer the event is encoded into before the lock is taken; pass the same one for
+    ///     every event of a run so that encoding allocates nothing.
     @discardableResult
     func push(
         _ event: StreamEvent,
         attempt: Int,
+        prefix: WireEvent.RunPrefix? = nil,
         keepFrames: Bool = false,
         scratch: inout [UInt8]
     ) -> (queued: Bool, frames: RawEvent?) {
         scratch.removeAll(keepingCapacity: true)
-        let written = WireEvent.appendPacked(event, attempt: attempt, to: &scratch)
+        let written = WireEvent.appendPacked(event, attempt: attempt, prefix: prefix, to: &scratch)
         let frames =
             keepFrames
             ? RawEvent(topic: Array(scratch[written.topic]), envelope: Array(scratch[written.envelope])) : nil

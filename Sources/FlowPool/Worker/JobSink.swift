@@ -6,19 +6,23 @@ import Synchronization
 final class JobSink: EventSink {
     let attempt: Int
     let outbox: EventOutbox
+    /// The run's topic and envelope prefix, encoded once for all its events.
+    let prefix: WireEvent.RunPrefix
     private let terminalFrames = Mutex<RawEvent?>(nil)
     /// The buffer each event is encoded into before it is copied into the outbox, reused for the whole run.
     private let scratch = Mutex<[UInt8]>([])
 
-    init(attempt: Int, outbox: EventOutbox) {
+    init(attempt: Int, namespace: String, runId: String, outbox: EventOutbox) {
         self.attempt = attempt
         self.outbox = outbox
+        self.prefix = WireEvent.RunPrefix(namespace: namespace, runId: runId, attempt: attempt)
     }
 
     func deliver(_ event: StreamEvent) {
         let terminal = event.type.isTerminal
+        let prefix = prefix.matches(event) ? prefix : nil
         let frames = scratch.withLock { buffer in
-            outbox.push(event, attempt: attempt, keepFrames: terminal, scratch: &buffer).frames
+            outbox.push(event, attempt: attempt, prefix: prefix, keepFrames: terminal, scratch: &buffer).frames
         }
         // Kept even when the queue was full: the result message carries the terminal event too.
         if terminal, let frames { terminalFrames.withLock { $0 = frames } }

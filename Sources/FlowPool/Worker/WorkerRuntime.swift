@@ -168,7 +168,7 @@ final class WorkerRuntime: Sendable {
     // MARK: Execution
 
     private func execute(_ job: JobAssignment) async {
-        let sink = JobSink(attempt: job.attempt, outbox: outbox)
+        let sink = JobSink(attempt: job.attempt, namespace: job.namespace, runId: job.runId, outbox: outbox)
         var status = RunResult.Status.completed
         var value: JSONValue = .null
         var code: PoolErrorCode?
