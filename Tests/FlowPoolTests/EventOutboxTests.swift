@@ -101,4 +101,20 @@ struct EventOutboxTests {
         other.runId = "r2"
         #expect(!WireEvent.RunPrefix(namespace: "ns", runId: "r1", attempt: 1).matches(other))
     }
+
+    @Test("results that came while events were sent follow at once, unless an event was queued after them")
+    func resultsAfterSentEvents() async throws {
+        let outbox = EventOutbox(capacity: 1_000)
+        let result = EventOutbox.PendingResult(element: Array("{}".utf8), terminal: RawEvent(topic: [1], envelope: [2]))
+        outbox.push(event(1), attempt: 1)
+        _ = try #require(await outbox.take())
+        outbox.push(result: result)
+        #expect(outbox.takeResultsIfNoEvents().count == 1)
+        #expect(outbox.takeResultsIfNoEvents().isEmpty)
+        outbox.push(result: result)
+        outbox.push(event(2), attempt: 1)
+        #expect(outbox.takeResultsIfNoEvents().isEmpty, "an event queued behind them: they wait for the next take")
+        let next = try #require(await outbox.take())
+        #expect(next.batches.map(\.count) == [1] && next.results.count == 1)
+    }
 }

@@ -86,6 +86,8 @@ final class EventOutbox: Sendable {
     ///
     /// - Parameters:
     ///   - prefix: The run's encoded prefix, for an event that ``WireEvent/RunPrefix/matches(_:)`` it.
+    ///   - wake: Whether to wake a waiting publisher; false for an event that something is sure to follow soon
+    ///     (a run's terminal event, followed by its result), so that both leave in one turn.
     ///   - scratch: A buffer the event is encoded into before the lock is taken; pass the same one for
     ///     every event of a run so that encoding allocates nothing.
     @discardableResult
@@ -94,6 +96,7 @@ final class EventOutbox: Sendable {
         attempt: Int,
         prefix: WireEvent.RunPrefix? = nil,
         keepFrames: Bool = false,
+        wake: Bool = true,
         scratch: inout [UInt8]
     ) -> (queued: Bool, frames: RawEvent?) {
         scratch.removeAll(keepingCapacity: true)
@@ -102,11 +105,11 @@ final class EventOutbox: Sendable {
             keepFrames
             ? RawEvent(topic: Array(scratch[written.topic]), envelope: Array(scratch[written.envelope])) : nil
         guard admit() else { return (false, frames) }
-        let wake = state.withLock { state in
+        let waiter = state.withLock { state in
             state.open.body.append(contentsOf: scratch)
-            return added(&state)
+            return added(&state, wake: wake)
         }
-        wake?.waiter.resume(returning: wake?.taken)
+        waiter?.waiter.resume(returning: waiter?.taken)
         return (true, frames)
     }
 
@@ -154,14 +157,15 @@ final class EventOutbox: Sendable {
     /// Counts the event just written into the open batch and closes the batch when full; when the publisher
     /// waits, hands it everything queued (to resume outside the lock).
     private func added(
-        _ state: inout State
+        _ state: inout State,
+        wake: Bool = true
     ) -> (waiter: CheckedContinuation<Taken?, Never>, taken: Taken)? {
         state.open.count += 1
         if state.open.count >= EventBatch.maxEvents || state.open.body.count >= EventBatch.maxBytes {
             state.closed.append(state.open)
             state.startBatch()
         }
-        guard let waiter = state.waiter else { return nil }
+        guard wake, let waiter = state.waiter else { return nil }
         state.waiter = nil
         return (waiter, state.takeAll())
     }
@@ -177,6 +181,16 @@ final class EventOutbox: Sendable {
                 return nil
             }
             if let ready { continuation.resume(returning: ready) }
+        }
+    }
+
+    /// The results queued since the last take, if no event was queued since then: every event queued before
+    /// them has been taken, so once those are sent the results may follow at once.
+    func takeResultsIfNoEvents() -> [PendingResult] {
+        state.withLock { state in
+            guard state.closed.isEmpty, state.open.count == 0, !state.results.isEmpty else { return [] }
+            defer { state.results = [] }
+            return state.results
         }
     }
 

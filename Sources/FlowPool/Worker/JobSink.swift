@@ -22,7 +22,16 @@ final class JobSink: EventSink {
         let terminal = event.type.isTerminal
         let prefix = prefix.matches(event) ? prefix : nil
         let frames = scratch.withLock { buffer in
-            outbox.push(event, attempt: attempt, prefix: prefix, keepFrames: terminal, scratch: &buffer).frames
+            // The run's result follows its terminal event at once and wakes the publisher for both.
+            outbox.push(
+                event,
+                attempt: attempt,
+                prefix: prefix,
+                keepFrames: terminal,
+                wake: !terminal,
+                scratch: &buffer
+            )
+            .frames
         }
         // Kept even when the queue was full: the result message carries the terminal event too.
         if terminal, let frames { terminalFrames.withLock { $0 = frames } }

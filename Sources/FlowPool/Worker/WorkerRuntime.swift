@@ -267,9 +267,11 @@ final class WorkerRuntime: Sendable {
     private func pump() async throws {
         while let taken = await outbox.take() {
             try await send(taken.batches)
-            if !taken.results.isEmpty {
-                try await send(taken.results)
-                state.withLock { $0.owed += taken.results.count }
+            // Results that came while the events were sent, with no event after them, need not wait a turn.
+            let results = taken.results + (taken.batches.isEmpty ? [] : outbox.takeResultsIfNoEvents())
+            if !results.isEmpty {
+                try await send(results)
+                state.withLock { $0.owed += results.count }
             }
             grantCredit(force: false)
         }
