@@ -1,7 +1,10 @@
 import FlowCore
 import FlowPool
 import Foundation
+import Logging
+import Synchronization
 import Testing
+import ZeroMQ
 
 /// A real coordinator and worker process: the worker reports results in `results` messages.
 @Suite("Batched results end to end", .serialized, .timeLimit(.minutes(2)))
@@ -73,4 +76,78 @@ struct BatchedResultsTests {
             }
         }
     }
+
+    @Test("a bad element of a results message is rejected like a bad result; the others still count")
+    func badElement() async throws {
+        try await PoolHarness.with(workers: 0) { pool in
+            let workersEndpoint = try #require(pool.endpoints["workers"]?.stringValue)
+            let before = try #require(try await pool.status()["counters"])
+            let context = try Context()
+            try await withSocketLoop(context: context, name: "fp-results", logger: Logger(label: "results")) { loop in
+                let socket = try Socket(context, .dealer)
+                try socket.set(.routingID(Array("results-worker".utf8)))
+                try socket.connect(workersEndpoint)
+                let (worker, commands) = try loop.addStream(socket, maxFrames: 4)
+                let received = ReceivedCommands()
+                let reader = Task {
+                    for await frames in commands {
+                        guard let command = try? WorkerCommand.decode(frames) else { continue }
+                        received.list.withLock { $0.append(command) }
+                    }
+                }
+                defer { reader.cancel() }
+                func replies(_ n: Int) async throws -> [WorkerCommand] {
+                    try await pool.until(seconds: 10, "\(n) replies") { received.list.withLock { $0.count } >= n }
+                    return received.list.withLock { $0 }
+                }
+                let hello = WorkerHello(
+                    workerId: "results-worker",
+                    host: "h",
+                    pid: 1,
+                    concurrency: 1,
+                    flows: [],
+                    batchResults: true
+                )
+                try await loop.send(WorkerReport.hello(hello).frames, on: worker)
+                #expect(try await replies(1) == [.registered(batchResults: true)])
+
+                // One readable element (of a job the coordinator does not know: a duplicate), two unreadable ones.
+                let text =
+                    #"{"v":1,"op":"results","results":[{"job":"nope-1","attempt":1,"status":"completed"},"#
+                    + #"{"job":"nope-2","attempt":0,"status":"completed"},7]}"#
+                var frames = [Array(text.utf8)]
+                for _ in 0..<3 { frames += [Array("x/r/final".utf8), Array("{}".utf8)] }
+                try await loop.send(frames, on: worker)
+                let errors = try await replies(3).dropFirst()
+                for reply in errors {
+                    guard case .error(let code, let message) = reply else {
+                        Issue.record("expected an error reply, got \(reply)")
+                        continue
+                    }
+                    #expect(code == .badRequest && message.contains("results["))
+                }
+                // Frames that do not match the elements: the whole message is rejected.
+                try await loop.send(Array(frames.dropLast(2)), on: worker)
+                let last = try await replies(4).last
+                guard case .error = last else {
+                    Issue.record("expected an error reply, got \(String(describing: last))")
+                    return
+                }
+                try await pool.until(seconds: 10, "rejections counted") {
+                    let c = try await pool.status()["counters"] ?? [:]
+                    return (c["rejected_bad_json"]?.intValue ?? 0) - (before["rejected_bad_json"]?.intValue ?? 0) >= 3
+                }
+            }
+            let after = try #require(try await pool.status()["counters"])
+            func delta(_ key: String) -> Int { (after[key]?.intValue ?? 0) - (before[key]?.intValue ?? 0) }
+            #expect(delta("rejected_bad_json") == 3)
+            #expect(delta("duplicate_results") == 1)
+            #expect(delta("result_batches") == 1 && delta("results_batched") == 1)
+        }
+    }
+}
+
+/// Commands a fake worker received, collected by a reader task.
+private final class ReceivedCommands: Sendable {
+    let list = Mutex<[WorkerCommand]>([])
 }
