@@ -5,13 +5,13 @@ import Synchronization
 /// ready-to-send event batches, and of the results of finished attempts, which the publisher sends after
 /// the events queued before them (a result never overtakes its own events).
 ///
-/// ``push(_:attempt:keepFrames:scratch:)`` encodes an event in the wire packing of docs/PROTOCOL.md ("Worker
-/// endpoint") into the caller's reusable buffer, outside the lock, and copies it into the batch being filled
-/// under the lock, so running flows hardly wait for each other; a batch is closed at ``EventBatch/maxEvents``
-/// events or ``EventBatch/maxBytes`` bytes, and a new one starts with room for about as much as the last. It never blocks or suspends, as an
-/// ``EventSink`` requires; what does not fit is dropped and counted. The worker keeps the queue far from full
-/// by granting no new jobs while ``count`` is above its backlog limit, so drops happen only if in-flight runs
-/// alone overflow it.
+/// ``push(_:attempt:prefix:keepFrames:wake:scratch:)`` encodes an event in the wire packing of docs/PROTOCOL.md
+/// ("Worker endpoint") into the caller's reusable buffer, outside the lock, and copies it into the batch being
+/// filled under the lock, so running flows hardly wait for each other; a batch is closed at
+/// ``EventBatch/maxEvents`` events or ``EventBatch/maxBytes`` bytes, and a new one starts with room for about as
+/// much as recent ones held. It never blocks or suspends, as an ``EventSink`` requires; what does not fit is
+/// dropped and counted. The worker keeps the queue far from full by granting no new jobs while ``count`` is
+/// above its backlog limit, so drops happen only if in-flight runs alone overflow it.
 final class EventOutbox: Sendable {
     /// Packed events ready to send as one batch message.
     struct Batch {
@@ -56,8 +56,8 @@ final class EventOutbox: Sendable {
             return all
         }
 
-        /// Closes nothing: replaces the open batch by an empty one with room for about as much as recent ones
-        /// held, so filling it does not copy it over and over as it grows.
+        /// Replaces the open batch (already taken or closed) by an empty one with room for about as much as
+        /// recent ones held, so filling it does not copy it over and over as it grows.
         mutating func startBatch() {
             sizeHint = max(open.body.count, sizeHint - sizeHint / 8, 1024)
             open = Batch()
@@ -113,7 +113,8 @@ final class EventOutbox: Sendable {
         return (true, frames)
     }
 
-    /// Encodes and queues one event, like ``push(_:attempt:keepFrames:scratch:)`` with a buffer of its own.
+    /// Encodes and queues one event, like ``push(_:attempt:prefix:keepFrames:wake:scratch:)`` with a buffer of
+    /// its own.
     @discardableResult
     func push(_ event: StreamEvent, attempt: Int, keepFrames: Bool = false) -> (queued: Bool, frames: RawEvent?) {
         var scratch: [UInt8] = []
