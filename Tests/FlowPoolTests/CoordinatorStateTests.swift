@@ -284,6 +284,73 @@ struct CoordinatorStateTests {
         #expect(list.allSatisfy { $0.attempt == 1 })
     }
 
+    @Test("a results message completes each of its runs exactly once; stale and duplicate elements are discarded")
+    func resultsMessage() throws {
+        var s = makeState()
+        let hello = WorkerHello(workerId: "w1", host: "h", pid: 1, concurrency: 4, flows: [], batchResults: true)
+        let welcome = s.report(.hello(hello), from: w1, now: 0)
+        #expect(
+            welcome.contains { action in
+                guard case .toWorker(let w, let frames) = action else { return false }
+                return w == w1 && (try? WorkerCommand.decode(frames)) == .registered(batchResults: true)
+            },
+            "a worker that offers results is told they are understood"
+        )
+        _ = s.report(.ready(credit: 4), from: w1, now: 0)
+        var dispatched: [JobAssignment] = []
+        for run in ["a", "b", "c", "d"] {
+            let actions = s.submit(
+                SubmitRequest(id: run, flow: "f", namespace: "ns", runId: run, input: nil),
+                client: client,
+                now: 0
+            )
+            dispatched += jobs(actions).map(\.job)
+        }
+        try #require(dispatched.map(\.runId) == ["a", "b", "c", "d"])
+        let (a, b, c, d) = (dispatched[0], dispatched[1], dispatched[2], dispatched[3])
+        // The bus terminals of a and b are in before the results; c's and d's come later.
+        for job in [a, b] {
+            let t = terminal(job)
+            _ = s.event(try EnvelopeHeader.scan(topic: t.topic, envelope: t.envelope), raw: t, now: 0.1)
+        }
+        func element(_ job: JobAssignment, attempt: Int? = nil) -> WorkerResult {
+            var stale = job
+            stale.attempt = attempt ?? job.attempt
+            guard case .result(let r) = result(stale) else { fatalError("not a result") }
+            return r
+        }
+        func pushed(_ actions: [CoordinatorState.Action]) -> [String] {
+            actions.compactMap { if case .pushResult(_, let r) = $0 { return r.runId } else { return nil } }
+        }
+        let batch = WorkerResults([element(a), element(b), element(c), element(a), element(d, attempt: 2)])
+        let first = s.report(.results(batch), from: w1, now: 0.2)
+        #expect(pushed(first) == ["a", "b"])
+        #expect(published(first).count == 2)
+        #expect(s.counters.duplicateResults == 2, "a's second copy and d's unknown attempt")
+        #expect(s.counters.resultBatches == 1 && s.counters.resultsBatched == 5)
+        // c's terminal arrives: c completes. d's real result comes in the next message, with a late copy of b.
+        let tc = terminal(c)
+        let third = s.event(try EnvelopeHeader.scan(topic: tc.topic, envelope: tc.envelope), raw: tc, now: 0.3)
+        #expect(pushed(third.1) == ["c"])
+        let td = terminal(d)
+        _ = s.event(try EnvelopeHeader.scan(topic: td.topic, envelope: td.envelope), raw: td, now: 0.3)
+        let second = s.report(.results(WorkerResults([element(b), element(d)])), from: w1, now: 0.4)
+        #expect(pushed(second) == ["d"])
+        #expect(s.counters.duplicateResults == 3)
+        #expect(s.counters.jobsCompleted == 4 && s.activeJobs == 0)
+        #expect(s.counters.resultBatches == 2 && s.counters.resultsBatched == 7)
+        // Nothing more happens to finished runs.
+        #expect(pushed(s.tick(now: 5)).isEmpty)
+    }
+
+    @Test("a worker that does not offer results gets no registered answer")
+    func noResultsOffer() {
+        var s = makeState()
+        let hello = WorkerHello(workerId: "w1", host: "h", pid: 1, concurrency: 1, flows: [])
+        let actions = s.report(.hello(hello), from: w1, now: 0)
+        #expect(!actions.contains { if case .toWorker = $0 { return true } else { return false } })
+    }
+
     @Test("a worker's bye leaves a run whose result is in to wait for its terminal event, not to run again")
     func byeKeepsRunAwaitingTerminal() throws {
         var s = makeState()

@@ -22,7 +22,7 @@ struct EventOutboxTests {
         let outbox = EventOutbox(capacity: 10_000)
         for seq in 1...300 { outbox.push(event(seq), attempt: 2) }
         #expect(outbox.count == 300)
-        let batches = try #require(await outbox.takeBatches())
+        let batches = try #require(await outbox.take()).batches
         #expect(batches.map(\.count) == [256, 44])
         var decoded: [WireEvent] = []
         for batch in batches {
@@ -43,7 +43,7 @@ struct EventOutboxTests {
         let (queued, frames) = outbox.push(event(1, type: .final), attempt: 1, keepFrames: true)
         #expect(queued)
         let kept = try #require(frames)
-        let batches = try #require(await outbox.takeBatches())
+        let batches = try #require(await outbox.take()).batches
         #expect(try EventBatch.unpack(batches[0].body) == [kept])
     }
 
@@ -54,11 +54,67 @@ struct EventOutboxTests {
         #expect(outbox.push(event(2), attempt: 1).queued)
         #expect(!outbox.push(event(3), attempt: 1).queued)
         #expect(outbox.dropped == 1)
-        let batches = try #require(await outbox.takeBatches())
+        let batches = try #require(await outbox.take()).batches
         #expect(batches.map(\.count) == [2])
         outbox.markSent(2)
-        async let end = outbox.takeBatches()
+        async let end = outbox.take()
         outbox.finish()
         #expect(await end == nil)
+    }
+
+    @Test("a result is taken with the events queued before it, never ahead of them; finish waits for results")
+    func resultsFollowTheirEvents() async throws {
+        let outbox = EventOutbox(capacity: 1_000)
+        let terminal = try #require(outbox.push(event(1, type: .final), attempt: 1, keepFrames: true).frames)
+        outbox.push(result: EventOutbox.PendingResult(element: Array("{}".utf8), terminal: terminal))
+        let first = try #require(await outbox.take())
+        #expect(first.batches.map(\.count) == [1])
+        #expect(first.results.map(\.terminal) == [terminal])
+        outbox.markSent(1)
+        // A result alone wakes the publisher; finishing still hands over what is queued first.
+        outbox.push(result: EventOutbox.PendingResult(element: Array("{}".utf8), terminal: terminal))
+        outbox.finish()
+        let second = try #require(await outbox.take())
+        #expect(second.batches.isEmpty && second.results.count == 1)
+        #expect(await outbox.take() == nil)
+    }
+
+    @Test("an event packed with its run's prefix is byte-identical to one packed without it")
+    func prefixIdentical() throws {
+        for (ns, run, attempt) in [("ns", "r1", 1), ("sales_agent", "run-\u{e9}\"x", 12)] {
+            let prefix = WireEvent.RunPrefix(namespace: ns, runId: run, attempt: attempt)
+            for type in [EventType.chunk, .final] {
+                var e = event(7, type: type)
+                e.namespace = ns
+                e.runId = run
+                #expect(prefix.matches(e))
+                var plain: [UInt8] = []
+                var fast: [UInt8] = []
+                let a = WireEvent.appendPacked(e, attempt: attempt, to: &plain)
+                let b = WireEvent.appendPacked(e, attempt: attempt, prefix: prefix, to: &fast)
+                #expect(plain == fast && a.topic == b.topic && a.envelope == b.envelope)
+                let wire = WireEvent(event: e, attempt: attempt)
+                #expect(Array(fast[b.topic]) == wire.topicBytes && Array(fast[b.envelope]) == wire.envelopeBytes)
+            }
+        }
+        var other = event(1)
+        other.runId = "r2"
+        #expect(!WireEvent.RunPrefix(namespace: "ns", runId: "r1", attempt: 1).matches(other))
+    }
+
+    @Test("results that came while events were sent follow at once, unless an event was queued after them")
+    func resultsAfterSentEvents() async throws {
+        let outbox = EventOutbox(capacity: 1_000)
+        let result = EventOutbox.PendingResult(element: Array("{}".utf8), terminal: RawEvent(topic: [1], envelope: [2]))
+        outbox.push(event(1), attempt: 1)
+        _ = try #require(await outbox.take())
+        outbox.push(result: result)
+        #expect(outbox.takeResultsIfNoEvents().count == 1)
+        #expect(outbox.takeResultsIfNoEvents().isEmpty)
+        outbox.push(result: result)
+        outbox.push(event(2), attempt: 1)
+        #expect(outbox.takeResultsIfNoEvents().isEmpty, "an event queued behind them: they wait for the next take")
+        let next = try #require(await outbox.take())
+        #expect(next.batches.map(\.count) == [1] && next.results.count == 1)
     }
 }

@@ -196,6 +196,17 @@ struct ProtocolMessageTests {
         let terminal = RawEvent(topic: Array("n/r/final".utf8), envelope: Array("{}".utf8))
         let reports: [WorkerReport] = [
             .hello(WorkerHello(workerId: "w", host: "h", pid: 1, concurrency: 4, flows: ["agent4"])),
+            .hello(
+                WorkerHello(
+                    workerId: "w",
+                    host: "h",
+                    pid: 1,
+                    concurrency: 4,
+                    flows: [],
+                    batchJobs: true,
+                    batchResults: true
+                )
+            ),
             .ready(credit: 3),
             .heartbeat(inFlight: 1, completed: 2, draining: true),
             .ack([JobAttempt(job: "j1", attempt: 1)]),
@@ -215,8 +226,65 @@ struct ProtocolMessageTests {
         ]
         for report in reports { #expect(try WorkerReport.decode(report.frames) == report) }
         let job = JobAssignment(job: "j", attempt: 1, flow: "agent4", namespace: "n", runId: "r", input: ["q": 1])
-        for command: WorkerCommand in [.job(job), .reregister, .drainAck, .error(code: .badRequest, message: "m")] {
+        let commands: [WorkerCommand] = [
+            .job(job), .reregister, .drainAck, .error(code: .badRequest, message: "m"),
+            .registered(batchResults: true), .registered(batchResults: false),
+        ]
+        for command in commands {
             #expect(try WorkerCommand.decode([command.frame]) == command)
+        }
+    }
+
+    @Test("a results message round-trips: one JSON frame, then each result's terminal event in order")
+    func resultsMessage() throws {
+        let results = (1...3).map { i in
+            WorkerResult(
+                job: "j\(i)",
+                attempt: i,
+                status: i == 2 ? .failed : .completed,
+                result: i == 2 ? nil : ["answer": .int(i)],
+                errorCode: i == 2 ? .flowFailed : nil,
+                errorMessage: i == 2 ? "boom \"quoted\"" : nil,
+                terminal: RawEvent(topic: Array("n/r\(i)/final".utf8), envelope: Array("{\"seq\":\(i)}".utf8))
+            )
+        }
+        let report = WorkerReport.results(WorkerResults(results))
+        let frames = report.frames
+        #expect(frames.count == 7)
+        #expect(frames[3] == Array("n/r2/final".utf8) && frames[4] == Array("{\"seq\":2}".utf8))
+        let json = try JSONValue(wireBytes: frames[0])
+        #expect(json["op"]?.stringValue == "results" && json["results"]?.arrayValue?.count == 3)
+        #expect(try WorkerReport.decode(frames) == report)
+        // A single result made from the same encoded element reads exactly as the result itself.
+        let single = [WorkerResult.resultFrame(element: results[1].element), frames[3], frames[4]]
+        #expect(try WorkerReport.decode(single) == .result(results[1]))
+        #expect(single[0] == WorkerReport.result(results[1]).frames[0])
+    }
+
+    @Test("a bad element of results is set aside with its position; the others are read")
+    func resultsBadElement() throws {
+        let text = #"""
+            {"v":1,"op":"results","results":[{"job":"a","attempt":1,"status":"completed","result":1},\#
+            {"job":"b","attempt":0,"status":"completed"},7,{"job":"c","attempt":2,"status":"failed",\#
+            "error":{"code":"flow_failed","message":"m"}}]}
+            """#
+        var frames = [Array(text.utf8)]
+        for run in ["a", "b", "x", "c"] { frames += [Array("n/\(run)/final".utf8), Array("{}".utf8)] }
+        guard case .results(let batch) = try WorkerReport.decode(frames) else {
+            Issue.record("not a results message")
+            return
+        }
+        #expect(batch.results.map(\.job) == ["a", "c"])
+        #expect(batch.results[1].errorCode == .flowFailed && batch.results[1].terminal.topic == Array("n/c/final".utf8))
+        #expect(batch.rejected.map(\.index) == [1, 2])
+        #expect(batch.rejected.allSatisfy { $0.error.code == .badField })
+        // What makes the whole message unusable is thrown: frames that do not match, no results.
+        #expect(throws: JSONWireError.self) { try WorkerReport.decode(Array(frames.dropLast())) }
+        #expect(throws: JSONWireError.self) {
+            try WorkerReport.decode([Array(#"{"v":1,"op":"results","results":[]}"#.utf8)])
+        }
+        #expect(throws: JSONWireError.self) {
+            try WorkerReport.decode([Array(#"{"v":1,"op":"results","results":{}}"#.utf8)])
         }
     }
 
@@ -358,6 +426,54 @@ struct ProtocolMessageTests {
         for bad in [#"{"v":1,"op":"jobs","jobs":[]}"#, #"{"v":1,"op":"jobs","jobs":[1]}"#, #"{"v":1,"op":"jobs"}"#] {
             #expect(throws: JSONWireError.self) { try WorkerCommand.decode([Array(bad.utf8)]) }
         }
+    }
+}
+
+@Suite("Job decoding")
+struct JobDecodingTests {
+    @Test("what the coordinator writes is read directly, exactly as the general decoder reads it")
+    func coordinatorFrames() throws {
+        let jobs = (1...3).map {
+            JobAssignment(
+                job: "c-\($0)",
+                attempt: $0,
+                flow: "agent4",
+                namespace: "sales_agent",
+                runId: "r\($0)",
+                input: $0 == 2 ? .null : ["question": "é \"q\"", "n": .int($0), "list": [1.5, true, nil]]
+            )
+        }
+        for command in [WorkerCommand.job(jobs[0]), .job(jobs[1]), .jobs(jobs)] {
+            let frame = command.frame
+            let fast = try #require(frame.withUnsafeBytes { WorkerCommand.decodeJobs($0) })
+            #expect(fast == command)
+            #expect(try WorkerCommand.decodeGeneral(frame) == fast)
+        }
+    }
+
+    @Test(
+        "anything the direct reader does not take is left to the general decoder, which then decides",
+        arguments: [
+            #"{"v":1,"op":"job","job":"j","attempt":1,"flow":"f","ns":"n","run":"r","extra":{"a":[1]}}"#,
+            #"{"v":1,"op":"job","job":"j","attempt":1.0,"flow":"f","ns":"n","run":"r"}"#,
+            #"{"v":1,"op":"job","job":"j","attempt":0,"flow":"f","ns":"n","run":"r"}"#,
+            #"{"v":1,"op":"job","job":"j","attempt":1,"flow":"f","ns":"n/x","run":"r"}"#,
+            #"{"v":1,"op":"job","job":"j","attempt":1,"flow":"f","ns":"n"}"#,
+            #"{"v":1,"op":"job","job":"j","job":"k","attempt":1,"flow":"f","ns":"n","run":"r"}"#,
+            #"{"v":1,"op":"job","v":1,"job":"j","attempt":1,"flow":"f","ns":"n","run":"r"}"#,
+            #"{"v":1,"op":"job","job":7,"attempt":1,"flow":"f","ns":"n","run":"r"}"#,
+            #"{"v":1,"op":"job","job":"j","attempt":1,"flow":"f","ns":"n","run":"r"} x"#,
+            #"{"v":1,"op":"jobs","jobs":[]}"#,
+            #"{"v":1,"op":"jobs","jobs":[{"job":"j","attempt":1,"flow":"f","ns":"n","run":"r"}]}"#,
+            #"{"v":1,"op":"jobs","jobs":[{"v":1,"op":"job","job":"j","attempt":1,"flow":"f","ns":"n","run":"r"}],"x":1}"#,
+            #"{"v":1,"op":"jobs","jobs":[{"v":1,"op":"job","job":"j","attempt":1,"flow":"f","ns":"n","run":"r"},]}"#,
+        ]
+    )
+    func sameAsGeneral(text: String) {
+        let bytes = Array(text.utf8)
+        let general = Result { () throws(JSONWireError) in try WorkerCommand.decodeGeneral(bytes) }
+        guard let fast = bytes.withUnsafeBytes({ WorkerCommand.decodeJobs($0) }) else { return }
+        #expect(general == .success(fast), "the direct reader took what the general decoder reads otherwise")
     }
 }
 

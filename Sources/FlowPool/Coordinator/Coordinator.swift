@@ -177,7 +177,9 @@ public struct Coordinator: Service {
         let hControl = try loop.add(control, maxFrames: 8, outboundCapacity: 100_000) { frames, io in
             engine.handleControl(frames, io)
         }
-        let hWorkers = try loop.add(workers, maxFrames: 8, outboundCapacity: 100_000) { frames, io in
+        // The routing id, then at most a `results` message: its JSON frame and two frames per result.
+        let workerFrames = 2 + 2 * WorkerResults.maxPerMessage
+        let hWorkers = try loop.add(workers, maxFrames: workerFrames, outboundCapacity: 100_000) { frames, io in
             engine.handleWorker(frames, io)
         }
         let hEventsIn = try loop.add(eventsIn, maxFrames: 4, outboundCapacity: 16) { frames, io in

@@ -10,6 +10,10 @@ public struct CoordinatorCounters: Sendable, Hashable {
     public var submitsRejectedDraining = 0
     public var submitsRejectedDuplicate = 0
     public var duplicateResults = 0
+    /// `results` messages from workers.
+    public var resultBatches = 0
+    /// Results that came in `results` messages (those that could be read).
+    public var resultsBatched = 0
     public var workersLost = 0
     public var leasesExpired = 0
     public var acksMissed = 0
@@ -39,7 +43,8 @@ public struct CoordinatorCounters: Sendable, Hashable {
             "submits_rejected_full": .int(submitsRejectedFull),
             "submits_rejected_draining": .int(submitsRejectedDraining),
             "submits_rejected_duplicate": .int(submitsRejectedDuplicate),
-            "duplicate_results": .int(duplicateResults), "workers_lost": .int(workersLost),
+            "duplicate_results": .int(duplicateResults), "result_batches": .int(resultBatches),
+            "results_batched": .int(resultsBatched), "workers_lost": .int(workersLost),
             "leases_expired": .int(leasesExpired), "acks_missed": .int(acksMissed),
             "events_received": .int(eventsReceived), "events_forwarded": .int(eventsForwarded),
             "events_stale": .int(eventsStale), "events_unknown_run": .int(eventsUnknownRun),

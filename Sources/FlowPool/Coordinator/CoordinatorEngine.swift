@@ -206,6 +206,15 @@ final class CoordinatorEngine: Sendable {
             send(identity, [WorkerCommand.error(code: .badRequest, message: error.description).frame], h.workers, io)
             return
         }
+        if case .results(let batch) = report, !batch.rejected.isEmpty {
+            // Each unreadable element is treated as a bad `result` would be; the readable ones still count.
+            state.withLock { s in s.count { c in for r in batch.rejected { c.countRejection(r.error) } } }
+            for rejection in batch.rejected {
+                logRejection("worker result", rejection.error, peer: Self.hex(identity))
+                let error = WorkerCommand.error(code: .badRequest, message: rejection.error.description)
+                send(identity, [error.frame], h.workers, io)
+            }
+        }
         let actions = state.withLock { $0.report(report, from: identity, now: now) }
         execute(actions, io, h)
     }

@@ -221,7 +221,13 @@ struct CoordinatorState {
             entry.batchJobs = hello.batchJobs
             let isNew = workers[worker] == nil
             workers[worker] = entry
-            return isNew ? [.log("worker \(hello.workerId) joined (\(hello.host) pid \(hello.pid))")] : []
+            var actions: [Action] = []
+            if isNew { actions.append(.log("worker \(hello.workerId) joined (\(hello.host) pid \(hello.pid))")) }
+            // A worker that offers `results` sends them once told they are understood.
+            if hello.batchResults {
+                actions.append(.toWorker(worker, [WorkerCommand.registered(batchResults: true).frame]))
+            }
+            return actions
         case .ready(let credit):
             guard workers[worker] != nil else { return [.toWorker(worker, [WorkerCommand.reregister.frame])] }
             workers[worker]!.credit += credit
@@ -251,6 +257,13 @@ struct CoordinatorState {
         case .result(let r):
             workers[worker]?.lastSeen = now
             return accept(r, from: worker, now: now)
+        case .results(let batch):
+            workers[worker]?.lastSeen = now
+            counters.resultBatches += 1
+            counters.resultsBatched += batch.results.count
+            var actions: [Action] = []
+            for r in batch.results { actions += accept(r, from: worker, now: now) }
+            return actions
         case .bye:
             guard let entry = workers.removeValue(forKey: worker) else { return [] }
             var actions: [Action] = [.log("worker \(entry.id) left")]

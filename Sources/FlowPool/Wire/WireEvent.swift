@@ -28,12 +28,37 @@ public struct WireEvent: Sendable, Hashable {
         return bytes
     }
 
+    /// What every event of one attempt of one run starts with, written once per run: the topic's
+    /// `<namespace>/<runId>/` and the envelope up to the value of `seq`.
+    struct RunPrefix: Sendable {
+        let namespace: String
+        let runId: String
+        let topic: [UInt8]
+        let envelope: [UInt8]
+
+        init(namespace: String, runId: String, attempt: Int) {
+            self.namespace = namespace
+            self.runId = runId
+            topic = Array(namespace.utf8) + [UInt8(ascii: "/")] + Array(runId.utf8) + [UInt8(ascii: "/")]
+            var w = JSONWriter(capacity: 64 + namespace.utf8.count + runId.utf8.count)
+            WireEvent.writeEnvelopeHead(&w, namespace: namespace, runId: runId, attempt: attempt)
+            envelope = w.bytes
+        }
+
+        /// Whether `event` belongs to this run.
+        func matches(_ event: StreamEvent) -> Bool { event.namespace == namespace && event.runId == runId }
+    }
+
     /// Appends the event to an event-batch body (docs/PROTOCOL.md, "Worker endpoint"): topic length, topic,
     /// envelope length, envelope; returns where the topic and the envelope were written.
+    ///
+    /// - Parameter prefix: The run's prefix, when the caller has one and the event ``RunPrefix/matches(_:)``
+    ///   it: the same bytes, written without encoding the namespace, run id and attempt again.
     @discardableResult
     static func appendPacked(
         _ event: StreamEvent,
         attempt: Int,
+        prefix: RunPrefix? = nil,
         to body: inout [UInt8]
     ) -> (topic: Range<Int>, envelope: Range<Int>) {
         var w = JSONWriter(capacity: 0)
@@ -42,16 +67,25 @@ public struct WireEvent: Sendable, Hashable {
         let topicLengthAt = w.bytes.count
         w.bytes.append(contentsOf: [0, 0, 0, 0])
         let topicStart = w.bytes.count
-        w.bytes.append(contentsOf: event.namespace.utf8)
-        w.bytes.append(UInt8(ascii: "/"))
-        w.bytes.append(contentsOf: event.runId.utf8)
-        w.bytes.append(UInt8(ascii: "/"))
+        if let prefix {
+            w.bytes.append(contentsOf: prefix.topic)
+        } else {
+            w.bytes.append(contentsOf: event.namespace.utf8)
+            w.bytes.append(UInt8(ascii: "/"))
+            w.bytes.append(contentsOf: event.runId.utf8)
+            w.bytes.append(UInt8(ascii: "/"))
+        }
         w.bytes.append(contentsOf: event.type.rawValue.utf8)
         let topicEnd = w.bytes.count
         let envelopeLengthAt = w.bytes.count
         w.bytes.append(contentsOf: [0, 0, 0, 0])
         let envelopeStart = w.bytes.count
-        writeEnvelope(&w, event, attempt: attempt)
+        if let prefix {
+            w.bytes.append(contentsOf: prefix.envelope)
+        } else {
+            writeEnvelopeHead(&w, namespace: event.namespace, runId: event.runId, attempt: attempt)
+        }
+        writeEnvelopeTail(&w, event)
         let envelopeEnd = w.bytes.count
         Self.patchLength(topicEnd - topicStart, at: topicLengthAt, in: &w.bytes)
         Self.patchLength(envelopeEnd - envelopeStart, at: envelopeLengthAt, in: &w.bytes)
@@ -73,13 +107,23 @@ public struct WireEvent: Sendable, Hashable {
     }
 
     static func writeEnvelope(_ w: inout JSONWriter, _ event: StreamEvent, attempt: Int) {
+        writeEnvelopeHead(&w, namespace: event.namespace, runId: event.runId, attempt: attempt)
+        writeEnvelopeTail(&w, event)
+    }
+
+    /// The envelope up to the value of `seq`: the part every event of one attempt of a run shares.
+    static func writeEnvelopeHead(_ w: inout JSONWriter, namespace: String, runId: String, attempt: Int) {
         w.raw("{\"v\":1,\"ns\":")
-        w.string(event.namespace)
+        w.string(namespace)
         w.raw(",\"run\":")
-        w.string(event.runId)
+        w.string(runId)
         w.raw(",\"attempt\":")
         w.int(attempt)
         w.raw(",\"seq\":")
+    }
+
+    /// The envelope from the value of `seq` to its end.
+    static func writeEnvelopeTail(_ w: inout JSONWriter, _ event: StreamEvent) {
         w.int(event.seq)
         w.raw(",\"type\":")
         w.string(event.type.rawValue)

@@ -2,7 +2,8 @@ import FlowCore
 
 /// A message from a worker (DEALER) to the coordinator's worker endpoint (ROUTER).
 ///
-/// One JSON frame, except `result`, which is followed by the terminal event's topic and envelope frames.
+/// One JSON frame, except `result`, which is followed by the terminal event's topic and envelope frames, and
+/// `results`, which is followed by those of each of its results, in order.
 public enum WorkerReport: Sendable, Hashable {
     /// Announces the worker; sent on connect and whenever the coordinator answers `reregister`.
     case hello(WorkerHello)
@@ -14,6 +15,8 @@ public enum WorkerReport: Sendable, Hashable {
     case ack([JobAttempt])
     /// An attempt ended.
     case result(WorkerResult)
+    /// Several attempts ended (to a coordinator that answered the worker's `hello` with `batch_results`).
+    case results(WorkerResults)
     /// The worker is leaving after finishing what it held.
     case bye
 
@@ -27,7 +30,7 @@ public enum WorkerReport: Sendable, Hashable {
                     [
                         "worker": .string(h.workerId), "host": .string(h.host), "pid": .int(h.pid),
                         "concurrency": .int(h.concurrency), "flows": .array(h.flows.map { .string($0) }),
-                        "batch_jobs": .bool(h.batchJobs),
+                        "batch_jobs": .bool(h.batchJobs), "batch_results": .bool(h.batchResults),
                     ]
                 )
             ]
@@ -40,26 +43,38 @@ public enum WorkerReport: Sendable, Hashable {
                 )
             ]
         case .ack(let attempts):
+            var w = JSONWriter(capacity: 32 + 40 * attempts.count)
+            PoolProtocol.head(&w, "ack")
             if attempts.count == 1, let a = attempts.first {
-                return [PoolProtocol.message("ack", ["job": .string(a.job), "attempt": .int(a.attempt)])]
+                w.raw(",\"job\":")
+                w.string(a.job)
+                w.raw(",\"attempt\":")
+                w.int(a.attempt)
+            } else {
+                w.raw(",\"jobs\":[")
+                for (i, a) in attempts.enumerated() {
+                    w.raw(i == 0 ? "{\"job\":" : ",{\"job\":")
+                    w.string(a.job)
+                    w.raw(",\"attempt\":")
+                    w.int(a.attempt)
+                    w.byte(UInt8(ascii: "}"))
+                }
+                w.byte(UInt8(ascii: "]"))
             }
-            let list: [JSONValue] = attempts.map { ["job": .string($0.job), "attempt": .int($0.attempt)] }
-            return [PoolProtocol.message("ack", ["jobs": .array(list)])]
+            w.byte(UInt8(ascii: "}"))
+            return [w.bytes]
         case .result(let r):
-            var error: JSONValue = .null
-            if let code = r.errorCode {
-                error = ["code": .string(code.rawValue), "message": .string(r.errorMessage ?? "")]
-            }
-            return [
-                PoolProtocol.message(
-                    "result",
-                    [
-                        "job": .string(r.job), "attempt": .int(r.attempt), "status": .string(r.status.rawValue),
-                        "result": r.result, "error": error,
-                    ]
-                ),
-                r.terminal.topic, r.terminal.envelope,
-            ]
+            var w = JSONWriter(capacity: 128)
+            PoolProtocol.head(&w, "result")
+            w.byte(UInt8(ascii: ","))
+            r.writeFields(&w)
+            w.byte(UInt8(ascii: "}"))
+            return [w.bytes, r.terminal.topic, r.terminal.envelope]
+        case .results(let batch):
+            return WorkerResults.frames(
+                elements: batch.results.map(\.element),
+                terminals: batch.results.map(\.terminal)
+            )
         case .bye: return [PoolProtocol.message("bye", [:])]
         }
     }
@@ -69,6 +84,7 @@ public enum WorkerReport: Sendable, Hashable {
     public static func decode(_ frames: [[UInt8]]) throws(JSONWireError) -> WorkerReport {
         guard let first = frames.first else { throw JSONWireError(.badField, "empty message") }
         let f = try MessageFields(frame: first)
+        if f.op == "results" { return .results(try WorkerResults.decode(f, frames: frames)) }
         let expected = f.op == "result" ? 3 : 1
         guard frames.count == expected else {
             throw JSONWireError(.badField, "\(f.op): expected \(expected) frame(s), got \(frames.count)")
@@ -83,7 +99,8 @@ public enum WorkerReport: Sendable, Hashable {
                     pid: try f.optionalInt("pid") ?? 0,
                     concurrency: try f.int("concurrency", min: 1),
                     flows: flows,
-                    batchJobs: try f.bool("batch_jobs", default: false)
+                    batchJobs: try f.bool("batch_jobs", default: false),
+                    batchResults: try f.bool("batch_results", default: false)
                 )
             )
         case "ready": return .ready(credit: try f.int("credit", min: 1))
@@ -111,26 +128,7 @@ public enum WorkerReport: Sendable, Hashable {
             }
             return .ack([JobAttempt(job: try f.string("job"), attempt: try f.int("attempt", min: 1))])
         case "result":
-            guard let status = RunResult.Status(rawValue: try f.string("status")) else {
-                throw JSONWireError(.badField, "result: \"status\" must be \"completed\" or \"failed\"")
-            }
-            var code: PoolErrorCode?
-            var message: String?
-            if case .object(let e) = f.value("error") {
-                code = e["code"]?.stringValue.map(PoolErrorCode.init(rawValue:))
-                message = e["message"]?.stringValue
-            }
-            return .result(
-                WorkerResult(
-                    job: try f.string("job"),
-                    attempt: try f.int("attempt", min: 1),
-                    status: status,
-                    result: f.value("result"),
-                    errorCode: code,
-                    errorMessage: message,
-                    terminal: RawEvent(topic: frames[1], envelope: frames[2])
-                )
-            )
+            return .result(try WorkerResult(fields: f, terminal: RawEvent(topic: frames[1], envelope: frames[2])))
         case "bye": return .bye
         default: throw JSONWireError(.unknownOp, "unknown op \"\(f.op.prefix(64))\"")
         }
@@ -159,6 +157,9 @@ public struct WorkerHello: Sendable, Hashable {
     public var flows: [String]
     /// Whether it takes several jobs in one `jobs` message.
     public var batchJobs: Bool
+    /// Whether it can send several results in one `results` message (it does once the coordinator answers
+    /// with `registered` and `batch_results: true`).
+    public var batchResults: Bool
 
     public init(
         workerId: String,
@@ -166,7 +167,8 @@ public struct WorkerHello: Sendable, Hashable {
         pid: Int,
         concurrency: Int,
         flows: [String],
-        batchJobs: Bool = false
+        batchJobs: Bool = false,
+        batchResults: Bool = false
     ) {
         self.workerId = workerId
         self.host = host
@@ -174,6 +176,7 @@ public struct WorkerHello: Sendable, Hashable {
         self.concurrency = concurrency
         self.flows = flows
         self.batchJobs = batchJobs
+        self.batchResults = batchResults
     }
 }
 
@@ -221,6 +224,9 @@ public enum WorkerCommand: Sendable, Hashable {
     case error(code: PoolErrorCode, message: String)
     /// Answer to a `heartbeat` with `draining: true`: no job will follow this message.
     case drainAck
+    /// Answer to a `hello` that offered `batch_results`: the coordinator knows the worker and, when
+    /// `batchResults` is true, takes `results` messages from it.
+    case registered(batchResults: Bool)
 
     public var frame: [UInt8] {
         switch self {
@@ -235,6 +241,8 @@ public enum WorkerCommand: Sendable, Hashable {
         case .jobs(let list): return Self.jobsFrame(list.map { WorkerCommand.job($0).frame })
         case .reregister: return PoolProtocol.message("reregister", [:])
         case .drainAck: return PoolProtocol.message("drain_ack", [:])
+        case .registered(let batchResults):
+            return PoolProtocol.message("registered", ["batch_results": .bool(batchResults)])
         case .error(let code, let message):
             return PoolProtocol.message("error", ["code": .string(code.rawValue), "message": .string(message)])
         }
@@ -259,7 +267,13 @@ public enum WorkerCommand: Sendable, Hashable {
     /// Decodes a command frame.
     public static func decode(_ frames: [[UInt8]]) throws(JSONWireError) -> WorkerCommand {
         guard frames.count == 1 else { throw JSONWireError(.badField, "expected 1 frame, got \(frames.count)") }
-        let f = try MessageFields(frame: frames[0])
+        if let jobs = frames[0].withUnsafeBytes({ decodeJobs($0) }) { return jobs }
+        return try decodeGeneral(frames[0])
+    }
+
+    /// Decodes a command frame through a JSON value tree.
+    static func decodeGeneral(_ frame: [UInt8]) throws(JSONWireError) -> WorkerCommand {
+        let f = try MessageFields(frame: frame)
         switch f.op {
         case "job":
             return .job(try assignment(f))
@@ -276,6 +290,7 @@ public enum WorkerCommand: Sendable, Hashable {
             return .jobs(list)
         case "reregister": return .reregister
         case "drain_ack": return .drainAck
+        case "registered": return .registered(batchResults: try f.bool("batch_results", default: false))
         case "error": return .error(code: PoolErrorCode(try f.string("code")), message: try f.string("message"))
         default: throw JSONWireError(.unknownOp, "unknown op \"\(f.op.prefix(64))\"")
         }

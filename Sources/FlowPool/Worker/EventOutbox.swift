@@ -2,14 +2,16 @@ import FlowCore
 import Synchronization
 
 /// A bounded queue of encoded events between running flows (any task) and the publisher task, kept as
-/// ready-to-send event batches.
+/// ready-to-send event batches, and of the results of finished attempts, which the publisher sends after
+/// the events queued before them (a result never overtakes its own events).
 ///
-/// ``push(_:attempt:keepFrames:)`` encodes an event straight into the batch being filled (the wire packing
-/// of docs/PROTOCOL.md, "Worker endpoint"), so an event costs no allocation of its own; a batch is closed at
-/// ``EventBatch/maxEvents`` events or ``EventBatch/maxBytes`` bytes. It never blocks or suspends, as an
-/// ``EventSink`` requires; what does not fit is dropped and counted. The worker keeps the queue far from full
-/// by granting no new jobs while ``count`` is above its backlog limit, so drops happen only if in-flight runs
-/// alone overflow it.
+/// ``push(_:attempt:prefix:keepFrames:wake:scratch:)`` encodes an event in the wire packing of docs/PROTOCOL.md
+/// ("Worker endpoint") into the caller's reusable buffer, outside the lock, and copies it into the batch being
+/// filled under the lock, so running flows hardly wait for each other; a batch is closed at
+/// ``EventBatch/maxEvents`` events or ``EventBatch/maxBytes`` bytes, and a new one starts with room for about as
+/// much as recent ones held. It never blocks or suspends, as an ``EventSink`` requires; what does not fit is
+/// dropped and counted. The worker keeps the queue far from full by granting no new jobs while ``count`` is
+/// above its backlog limit, so drops happen only if in-flight runs alone overflow it.
 final class EventOutbox: Sendable {
     /// Packed events ready to send as one batch message.
     struct Batch {
@@ -17,21 +19,49 @@ final class EventOutbox: Sendable {
         var count = 0
     }
 
+    /// A finished attempt's result, encoded as an element of a `results` message, with its terminal event.
+    struct PendingResult {
+        var element: [UInt8]
+        var terminal: RawEvent
+    }
+
+    /// What the publisher takes in one go: event batches, then the results queued after those events.
+    struct Taken {
+        var batches: [Batch] = []
+        var results: [PendingResult] = []
+
+        var isEmpty: Bool { batches.isEmpty && results.isEmpty }
+    }
+
     private struct State {
         var closed: [Batch] = []
         var open = Batch()
-        var waiter: CheckedContinuation<[Batch]?, Never>?
+        var results: [PendingResult] = []
+        var waiter: CheckedContinuation<Taken?, Never>?
         var finished = false
+        /// About how many bytes recent batches grew to: the room a new batch starts with.
+        var sizeHint = 4096
+
+        var isEmpty: Bool { closed.isEmpty && open.count == 0 && results.isEmpty }
 
         /// Everything queued, the open batch included; leaves the queue empty.
-        mutating func takeAll() -> [Batch] {
-            var all = closed
+        mutating func takeAll() -> Taken {
+            var all = Taken(batches: closed, results: results)
             closed = []
+            results = []
             if open.count > 0 {
-                all.append(open)
-                open = Batch()
+                all.batches.append(open)
+                startBatch()
             }
             return all
+        }
+
+        /// Replaces the open batch (already taken or closed) by an empty one with room for about as much as
+        /// recent ones held, so filling it does not copy it over and over as it grows.
+        mutating func startBatch() {
+            sizeHint = max(open.body.count, sizeHint - sizeHint / 8, 1024)
+            open = Batch()
+            open.body.reserveCapacity(min(sizeHint + sizeHint / 4, EventBatch.maxBytes + 4096))
         }
     }
 
@@ -51,23 +81,44 @@ final class EventOutbox: Sendable {
     var pushed: Int { pushedCount.load(ordering: .relaxed) }
 
     /// Encodes and queues one event; returns whether it was queued (drops are counted) and, with
-    /// `keepFrames`, its two frames as well (for the result message that carries the terminal event).
+    /// `keepFrames`, its two frames as well, queued or not (for the result message that carries the terminal
+    /// event).
+    ///
+    /// - Parameters:
+    ///   - prefix: The run's encoded prefix, for an event that ``WireEvent/RunPrefix/matches(_:)`` it.
+    ///   - wake: Whether to wake a waiting publisher; false for an event that something is sure to follow soon
+    ///     (a run's terminal event, followed by its result), so that both leave in one turn.
+    ///   - scratch: A buffer the event is encoded into before the lock is taken; pass the same one for
+    ///     every event of a run so that encoding allocates nothing.
+    @discardableResult
+    func push(
+        _ event: StreamEvent,
+        attempt: Int,
+        prefix: WireEvent.RunPrefix? = nil,
+        keepFrames: Bool = false,
+        wake: Bool = true,
+        scratch: inout [UInt8]
+    ) -> (queued: Bool, frames: RawEvent?) {
+        scratch.removeAll(keepingCapacity: true)
+        let written = WireEvent.appendPacked(event, attempt: attempt, prefix: prefix, to: &scratch)
+        let frames =
+            keepFrames
+            ? RawEvent(topic: Array(scratch[written.topic]), envelope: Array(scratch[written.envelope])) : nil
+        guard admit() else { return (false, frames) }
+        let waiter = state.withLock { state in
+            state.open.body.append(contentsOf: scratch)
+            return added(&state, wake: wake)
+        }
+        waiter?.waiter.resume(returning: waiter?.taken)
+        return (true, frames)
+    }
+
+    /// Encodes and queues one event, like ``push(_:attempt:prefix:keepFrames:wake:scratch:)`` with a buffer of
+    /// its own.
     @discardableResult
     func push(_ event: StreamEvent, attempt: Int, keepFrames: Bool = false) -> (queued: Bool, frames: RawEvent?) {
-        guard admit() else { return (false, nil) }
-        var frames: RawEvent?
-        let wake = state.withLock { state in
-            let written = WireEvent.appendPacked(event, attempt: attempt, to: &state.open.body)
-            if keepFrames {
-                frames = RawEvent(
-                    topic: Array(state.open.body[written.topic]),
-                    envelope: Array(state.open.body[written.envelope])
-                )
-            }
-            return added(&state)
-        }
-        wake?.waiter.resume(returning: wake?.batches)
-        return (true, frames)
+        var scratch: [UInt8] = []
+        return push(event, attempt: attempt, keepFrames: keepFrames, scratch: &scratch)
     }
 
     /// Queues one event given as its two frames; false (and counted) when full.
@@ -78,8 +129,20 @@ final class EventOutbox: Sendable {
             EventBatch.append(raw, to: &state.open.body)
             return added(&state)
         }
-        wake?.waiter.resume(returning: wake?.batches)
+        wake?.waiter.resume(returning: wake?.taken)
         return true
+    }
+
+    /// Queues a finished attempt's result, to be sent after every event queued so far; never dropped (at
+    /// most one per run in flight).
+    func push(result: PendingResult) {
+        let wake: (waiter: CheckedContinuation<Taken?, Never>, taken: Taken)? = state.withLock { state in
+            state.results.append(result)
+            guard let waiter = state.waiter else { return nil }
+            state.waiter = nil
+            return (waiter, state.takeAll())
+        }
+        wake?.waiter.resume(returning: wake?.taken)
     }
 
     private func admit() -> Bool {
@@ -95,22 +158,23 @@ final class EventOutbox: Sendable {
     /// Counts the event just written into the open batch and closes the batch when full; when the publisher
     /// waits, hands it everything queued (to resume outside the lock).
     private func added(
-        _ state: inout State
-    ) -> (waiter: CheckedContinuation<[Batch]?, Never>, batches: [Batch])? {
+        _ state: inout State,
+        wake: Bool = true
+    ) -> (waiter: CheckedContinuation<Taken?, Never>, taken: Taken)? {
         state.open.count += 1
         if state.open.count >= EventBatch.maxEvents || state.open.body.count >= EventBatch.maxBytes {
             state.closed.append(state.open)
-            state.open = Batch()
+            state.startBatch()
         }
-        guard let waiter = state.waiter else { return nil }
+        guard wake, let waiter = state.waiter else { return nil }
         state.waiter = nil
         return (waiter, state.takeAll())
     }
 
     /// Takes everything queued, waiting while empty; nil once finished and empty.
-    func takeBatches() async -> [Batch]? {
-        await withCheckedContinuation { (continuation: CheckedContinuation<[Batch]?, Never>) in
-            let ready: [Batch]?? = state.withLock { state in
+    func take() async -> Taken? {
+        await withCheckedContinuation { (continuation: CheckedContinuation<Taken?, Never>) in
+            let ready: Taken?? = state.withLock { state in
                 let all = state.takeAll()
                 if !all.isEmpty { return .some(all) }
                 if state.finished { return .some(nil) }
@@ -121,14 +185,24 @@ final class EventOutbox: Sendable {
         }
     }
 
+    /// The results queued since the last take, if no event was queued since then: every event queued before
+    /// them has been taken, so once those are sent the results may follow at once.
+    func takeResultsIfNoEvents() -> [PendingResult] {
+        state.withLock { state in
+            guard state.closed.isEmpty, state.open.count == 0, !state.results.isEmpty else { return [] }
+            defer { state.results = [] }
+            return state.results
+        }
+    }
+
     /// Marks `n` taken events as handed to the socket.
     func markSent(_ n: Int) { queued.subtract(n, ordering: .relaxed) }
 
-    /// Ends ``takeBatches()`` once the queue is empty.
+    /// Ends ``take()`` once the queue is empty.
     func finish() {
-        let waiter: CheckedContinuation<[Batch]?, Never>? = state.withLock { state in
+        let waiter: CheckedContinuation<Taken?, Never>? = state.withLock { state in
             state.finished = true
-            let empty = state.closed.isEmpty && state.open.count == 0
+            let empty = state.isEmpty
             defer { if empty { state.waiter = nil } }
             return empty ? state.waiter : nil
         }

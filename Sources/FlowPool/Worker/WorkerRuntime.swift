@@ -33,6 +33,8 @@ final class WorkerRuntime: Sendable {
     private let housekeepingAt = Atomic<Int>(Int(WallClock.monotonic * 1000))
     /// Whether heartbeats are held back because the cooperative pool stopped making progress.
     private let heartbeatsHeld = Atomic<Bool>(false)
+    /// Whether the coordinator said it takes `results` messages (its `registered` answer to `hello`).
+    private let batchResults = Atomic<Bool>(false)
     /// Seconds a draining worker waits for `drain_ack` before it stops without one.
     static let drainAckTimeout = 3.0
     /// Seconds without housekeeping after which the worker stops heartbeating: its Swift runtime is wedged,
@@ -66,7 +68,8 @@ final class WorkerRuntime: Sendable {
                 pid: ProcessInfoLite.pid,
                 concurrency: config.concurrency,
                 flows: registry.names,
-                batchJobs: true
+                batchJobs: true,
+                batchResults: true
             )
         )
     }
@@ -120,6 +123,7 @@ final class WorkerRuntime: Sendable {
                     switch try WorkerCommand.decode(frames) {
                     case .job(let job): received.append(job)
                     case .jobs(let jobs): received += jobs
+                    case .registered(let batch): batchResults.store(batch, ordering: .relaxed)
                     case let other: others.append(other)
                     }
                 } catch {
@@ -142,9 +146,11 @@ final class WorkerRuntime: Sendable {
     /// Handles the coordinator's messages other than jobs.
     private func handle(_ command: WorkerCommand) async {
         switch command {
-        case .job, .jobs:
+        case .job, .jobs, .registered:
             break
         case .reregister:
+            // Another coordinator, perhaps: single results until it says it takes batches.
+            batchResults.store(false, ordering: .relaxed)
             let free = state.withLock { s in
                 s.owed = 0
                 return s.draining ? 0 : config.concurrency - s.inFlight
@@ -162,7 +168,7 @@ final class WorkerRuntime: Sendable {
     // MARK: Execution
 
     private func execute(_ job: JobAssignment) async {
-        let sink = JobSink(attempt: job.attempt, outbox: outbox)
+        let sink = JobSink(attempt: job.attempt, namespace: job.namespace, runId: job.runId, outbox: outbox)
         var status = RunResult.Status.completed
         var value: JSONValue = .null
         var code: PoolErrorCode?
@@ -220,25 +226,23 @@ final class WorkerRuntime: Sendable {
                 metadata: ["job.id": "\(job.job)", "run.id": "\(job.runId)"]
             )
         }
-        let report = WorkerReport.result(
-            WorkerResult(
-                job: job.job,
-                attempt: job.attempt,
-                status: status,
-                result: value,
-                errorCode: code,
-                errorMessage: message,
-                terminal: terminal
-            )
+        let result = WorkerResult(
+            job: job.job,
+            attempt: job.attempt,
+            status: status,
+            result: value,
+            errorCode: code,
+            errorMessage: message,
+            terminal: terminal
         )
-        try? await loop.send(report.frames, on: dealer)
+        // The pump sends it after the run's events, with the other results finished meanwhile, then grants
+        // the slot as credit.
+        outbox.push(result: EventOutbox.PendingResult(element: result.element, terminal: terminal))
         state.withLock { s in
             s.inFlight -= 1
             s.completed += 1
             if status == .failed { s.failed += 1 }
-            s.owed += 1
         }
-        grantCredit(force: false)
         checkDone()
     }
 
@@ -258,11 +262,38 @@ final class WorkerRuntime: Sendable {
 
     // MARK: Events
 
+    /// Sends the outbox's events and then the results queued after them, and grants the slots of those
+    /// results as credit; until the outbox is finished and empty.
     private func pump() async throws {
-        while let batches = await outbox.takeBatches() {
-            try await send(batches)
+        while let taken = await outbox.take() {
+            try await send(taken.batches)
+            // Results that came while the events were sent, with no event after them, need not wait a turn.
+            let results = taken.results + (taken.batches.isEmpty ? [] : outbox.takeResultsIfNoEvents())
+            if !results.isEmpty {
+                try await send(results)
+                state.withLock { $0.owed += results.count }
+            }
             grantCredit(force: false)
         }
+    }
+
+    /// Sends results on the job channel: in `results` messages of at most ``WorkerResults/maxPerMessage``
+    /// when the coordinator takes them, else one `result` message each.
+    private func send(_ results: [EventOutbox.PendingResult]) async throws {
+        var messages: [[[UInt8]]] = []
+        if batchResults.load(ordering: .relaxed) {
+            var start = 0
+            while start < results.count {
+                let chunk = results[start..<min(start + WorkerResults.maxPerMessage, results.count)]
+                messages.append(WorkerResults.frames(elements: chunk.map(\.element), terminals: chunk.map(\.terminal)))
+                start += chunk.count
+            }
+        } else {
+            messages = results.map {
+                [WorkerResult.resultFrame(element: $0.element), $0.terminal.topic, $0.terminal.envelope]
+            }
+        }
+        try await loop.send(contentsOf: messages, on: dealer)
     }
 
     /// Sends packed event batches and waits until libzmq has taken the last one.
