@@ -388,17 +388,7 @@ public struct RunResult: Sendable, Hashable {
         w.string(status.rawValue)
         w.raw(",\"attempts\":")
         w.int(attempts)
-        if !result.isNull {
-            w.raw(",\"result\":")
-            w.value(result)
-        }
-        if let errorCode {
-            w.raw(",\"error\":{\"code\":")
-            w.string(errorCode.rawValue)
-            w.raw(",\"message\":")
-            w.string(errorMessage ?? "")
-            w.byte(UInt8(ascii: "}"))
-        }
+        w.outcome(result: result, errorCode: errorCode, errorMessage: errorMessage)
         w.byte(UInt8(ascii: "}"))
         return w.bytes
     }
@@ -417,6 +407,24 @@ public struct RunResult: Sendable, Hashable {
         if case .object(let e) = f.value("error") {
             errorCode = e["code"]?.stringValue.map(PoolErrorCode.init(rawValue:))
             errorMessage = e["message"]?.stringValue
+        }
+    }
+}
+
+extension JSONWriter {
+    /// Writes a run's outcome as members after others: `"result"` unless null, `"error"` {code, message} when
+    /// there is a code.
+    mutating func outcome(result: JSONValue, errorCode: PoolErrorCode?, errorMessage: String?) {
+        if !result.isNull {
+            raw(",\"result\":")
+            value(result)
+        }
+        if let errorCode {
+            raw(",\"error\":{\"code\":")
+            string(errorCode.rawValue)
+            raw(",\"message\":")
+            string(errorMessage ?? "")
+            byte(UInt8(ascii: "}"))
         }
     }
 }

@@ -16,20 +16,14 @@ extension ControlRequest {
             guard id.utf8.count <= 256 else { return nil }
             if batch {
                 guard p.consume(#","runs":["#) else { return nil }
-                var runs: [SubmitRequest] = []
-                while true {
-                    guard try p.peek() == UInt8(ascii: "{"), runs.count < 1000 else { return nil }
+                let read = try p.readElements(limit: 1000) { p throws(JSONWireError) -> SubmitRequest? in
+                    guard try p.peek() == UInt8(ascii: "{") else { return nil }
                     p.index += 1
                     var fields = SubmitFields()
-                    guard try fields.read(&p, atFirstMember: true), let run = fields.request(id: nil) else {
-                        return nil
-                    }
-                    runs.append(run)
-                    let b = try p.peek()
-                    p.index += 1
-                    if b == UInt8(ascii: "]") { break }
-                    guard b == UInt8(ascii: ",") else { return nil }
+                    guard try fields.read(&p, atFirstMember: true) else { return nil }
+                    return fields.request(id: nil)
                 }
+                guard let runs = read else { return nil }
                 guard try p.peek() == UInt8(ascii: "}") else { return nil }
                 p.index += 1
                 try p.expectEnd()

@@ -45,6 +45,23 @@ struct JSONParser: ~Copyable {
         return true
     }
 
+    /// Reads the elements of an array whose `[` is consumed, through its `]`, each with `element`. Returns nil
+    /// when `element` does, when the array holds more than `limit` elements, or when a separator is not `,`.
+    mutating func readElements<T>(
+        limit: Int,
+        _ element: (inout JSONParser) throws(JSONWireError) -> T?
+    ) throws(JSONWireError) -> [T]? {
+        var list: [T] = []
+        while true {
+            guard list.count < limit, let value = try element(&self) else { return nil }
+            list.append(value)
+            let b = try peek()
+            index += 1
+            if b == UInt8(ascii: "]") { return list }
+            guard b == UInt8(ascii: ",") else { return nil }
+        }
+    }
+
     mutating func skipWhitespace() {
         while index < bytes.count {
             let b = bytes[index]

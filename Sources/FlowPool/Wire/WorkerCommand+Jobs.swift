@@ -10,16 +10,9 @@ extension WorkerCommand {
         var p = JSONParser(bytes)
         do throws(JSONWireError) {
             if p.consume(#"{"v":1,"op":"jobs","jobs":["#) {
-                var list: [JobAssignment] = []
-                while true {
-                    // The general decoder parses a job inside `jobs` at depth 3 (message, array, job).
-                    guard list.count < 100_000, let job = try readJob(&p, depth: 3) else { return nil }
-                    list.append(job)
-                    let b = try p.peek()
-                    p.index += 1
-                    if b == UInt8(ascii: "]") { break }
-                    guard b == UInt8(ascii: ",") else { return nil }
-                }
+                // The general decoder parses a job inside `jobs` at depth 3 (message, array, job).
+                let read = try p.readElements(limit: 100_000) { p throws(JSONWireError) in try readJob(&p, depth: 3) }
+                guard let list = read else { return nil }
                 guard try p.peek() == UInt8(ascii: "}") else { return nil }
                 p.index += 1
                 try p.expectEnd()

@@ -109,17 +109,7 @@ extension WorkerResult {
         w.int(attempt)
         w.raw(",\"status\":")
         w.string(status.rawValue)
-        if !result.isNull {
-            w.raw(",\"result\":")
-            w.value(result)
-        }
-        if let errorCode {
-            w.raw(",\"error\":{\"code\":")
-            w.string(errorCode.rawValue)
-            w.raw(",\"message\":")
-            w.string(errorMessage ?? "")
-            w.byte(UInt8(ascii: "}"))
-        }
+        w.outcome(result: result, errorCode: errorCode, errorMessage: errorMessage)
     }
 
     /// The result as an element of a `results` message: a JSON object of the fields of ``writeFields(_:)``.
