@@ -62,11 +62,15 @@ struct PoolGarbageTests {
                         #expect(!message.isEmpty)
                     }
 
+                    // More frames than any control message has: discarded unread, without a reply.
+                    try await loop.send(Array(repeating: Array("{}".utf8), count: 9), on: control)
+
                     // Worker endpoint: garbage reports.
                     let fakeWorker = try Socket(context, .dealer)
                     try fakeWorker.set(.routingID(Array("garbage-worker".utf8)))
                     try fakeWorker.connect(workersEndpoint)
                     let (worker, _) = try loop.addStream(fakeWorker, maxFrames: 8)
+                    try await loop.send(Array(repeating: Array("{}".utf8), count: 600), on: worker)
                     try await loop.send([Self.random], on: worker)
                     try await loop.send([Array("{\"v\":99,\"op\":\"hello\"}".utf8)], on: worker)
                     try await loop.send([Array("{\"v\":1,\"op\":\"result\",\"job\":\"x\"}".utf8)], on: worker)
@@ -116,7 +120,7 @@ struct PoolGarbageTests {
                         }
                         return delta("rejected_bad_json") >= 6 && delta("rejected_bad_version") >= 2
                             && delta("rejected_unknown_op") >= 2 && delta("rejected_bad_frames") >= 2
-                            && delta("rejected_bad_events") >= 4
+                            && delta("rejected_bad_events") >= 4 && delta("rejected_too_many_frames") >= 2
                     }
                 }
                 let answers = try await legit

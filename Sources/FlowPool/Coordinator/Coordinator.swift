@@ -67,6 +67,9 @@ public struct Coordinator: Service {
                 while !Task.isCancelled {
                     try await Task.sleep(for: .milliseconds(50))
                     try await loop.perform { io in engine.tick(io) }
+                    // The loop discards (and logs) messages with more frames than it reads for a socket.
+                    let discarded = loop.statistics.oversizedDiscarded
+                    engine.state.withLock { s in s.count { $0.rejectedTooManyFrames = discarded } }
                     ticks += 1
                     if ticks % 20 == 0 {
                         metrics.report(engine.state.withLock { $0.statusBody(now: WallClock.monotonic) })

@@ -30,6 +30,8 @@ public struct CoordinatorCounters: Sendable, Hashable {
     public var rejectedUnknownOp = 0
     public var rejectedBadEvents = 0
     public var rejectedOversize = 0
+    /// Messages with more frames than any message of their socket, discarded before they were read.
+    public var rejectedTooManyFrames = 0
     public var unroutableReplies = 0
     public var replayRequests = 0
 
@@ -53,6 +55,7 @@ public struct CoordinatorCounters: Sendable, Hashable {
             "rejected_bad_json": .int(rejectedBadJSON), "rejected_bad_frames": .int(rejectedBadFrames),
             "rejected_bad_version": .int(rejectedBadVersion), "rejected_unknown_op": .int(rejectedUnknownOp),
             "rejected_bad_events": .int(rejectedBadEvents), "rejected_oversize": .int(rejectedOversize),
+            "rejected_too_many_frames": .int(rejectedTooManyFrames),
             "unroutable_replies": .int(unroutableReplies), "replay_requests": .int(replayRequests),
         ]
     }
@@ -60,7 +63,7 @@ public struct CoordinatorCounters: Sendable, Hashable {
     /// Total of all rejections of bad input.
     public var rejectedTotal: Int {
         rejectedBadJSON + rejectedBadFrames + rejectedBadVersion + rejectedUnknownOp + rejectedBadEvents
-            + rejectedOversize
+            + rejectedOversize + rejectedTooManyFrames
     }
 
     /// Counts a rejected message under the counter matching its error.
