@@ -44,6 +44,9 @@ struct PhaseReport: Sendable, Codable, Equatable {
         var submitsRejectedFull: Int
         var eventsForwarded: Int
         var terminalsSynthesized: Int
+        /// Results that workers reported in `results` messages, and those messages.
+        var resultsBatched: Int
+        var resultBatches: Int
     }
 
     var label: String

@@ -338,7 +338,9 @@ struct PhaseRunner: Sendable {
                 acksMissed: delta("acks_missed"),
                 submitsRejectedFull: delta("submits_rejected_full"),
                 eventsForwarded: delta("events_forwarded"),
-                terminalsSynthesized: delta("terminals_synthesized")
+                terminalsSynthesized: delta("terminals_synthesized"),
+                resultsBatched: delta("results_batched"),
+                resultBatches: delta("result_batches")
             )
         }
         var memoryPerRun: Double?

@@ -64,6 +64,12 @@ enum ReportTable {
             lines.append(
                 "coordinator  redispatches \(c.redispatches)  duplicate results suppressed \(c.duplicateResultsSuppressed)  workers lost \(c.workersLost)  pool_full \(c.submitsRejectedFull)  events forwarded \(c.eventsForwarded)"
             )
+            if c.resultBatches > 0 {
+                let perMessage = Double(c.resultsBatched) / Double(c.resultBatches)
+                lines.append(
+                    "results      \(c.resultsBatched) in \(c.resultBatches) results messages (\(String(format: "%.1f", perMessage)) per message)"
+                )
+            }
         }
         if let held = p.peakRunsHeld {
             var s = "held         peak \(held) runs in flight on workers"
