@@ -26,15 +26,12 @@ struct ReplayBuffer {
         /// The frames of the event at `index`.
         func event(at index: Int) -> RawEvent {
             packed.withUnsafeBytes { p in
-                func length(at i: Int) -> Int {
-                    Int(p[i]) | Int(p[i + 1]) << 8 | Int(p[i + 2]) << 16 | Int(p[i + 3]) << 24
-                }
                 let topicStart = entries[index].offset + 4
-                let envelopeAt = topicStart + length(at: topicStart - 4)
+                let envelopeAt = topicStart + EventBatch.length(p, at: topicStart - 4)
                 let envelopeStart = envelopeAt + 4
                 return RawEvent(
                     topic: Array(p[topicStart..<envelopeAt]),
-                    envelope: Array(p[envelopeStart..<(envelopeStart + length(at: envelopeAt))])
+                    envelope: Array(p[envelopeStart..<(envelopeStart + EventBatch.length(p, at: envelopeAt))])
                 )
             }
         }

@@ -18,10 +18,9 @@ public enum EventBatch {
 
     /// Appends one event, packed, to a batch body.
     public static func append(_ raw: RawEvent, to body: inout [UInt8]) {
-        append(UInt32(raw.topic.count), to: &body)
-        body += raw.topic
-        append(UInt32(raw.envelope.count), to: &body)
-        body += raw.envelope
+        raw.topic.withUnsafeBytes { topic in
+            raw.envelope.withUnsafeBytes { envelope in append(topic: topic, envelope: envelope, to: &body) }
+        }
     }
 
     /// Appends one event, packed, to a batch body, from borrowed frames.
@@ -43,7 +42,9 @@ public enum EventBatch {
         in packed: UnsafeRawBufferPointer,
         _ body: (_ topic: UnsafeRawBufferPointer, _ envelope: UnsafeRawBufferPointer) -> Void
     ) throws(JSONWireError) {
-        guard isWellFormed(packed) else { throw JSONWireError(.badField, "event batch truncated") }
+        if let bad = firstMalformedRecord(packed) {
+            throw JSONWireError(.badField, "event batch truncated at byte \(bad)")
+        }
         var i = 0
         while i < packed.count {
             let envelopeAt = i + 4 + length(packed, at: i)
@@ -56,48 +57,40 @@ public enum EventBatch {
         }
     }
 
-    /// Whether every length of a packed body stays within it.
-    static func isWellFormed(_ packed: UnsafeRawBufferPointer) -> Bool {
+    /// Where the first record whose lengths run past the end of a packed body starts; nil when none does.
+    private static func firstMalformedRecord(_ packed: UnsafeRawBufferPointer) -> Int? {
         var i = 0
         while i < packed.count {
-            guard i + 4 <= packed.count else { return false }
+            guard i + 4 <= packed.count else { return i }
             let envelopeAt = i + 4 + length(packed, at: i)
-            guard envelopeAt + 4 <= packed.count else { return false }
+            guard envelopeAt + 4 <= packed.count else { return i }
             let end = envelopeAt + 4 + length(packed, at: envelopeAt)
-            guard end <= packed.count else { return false }
+            guard end <= packed.count else { return i }
             i = end
         }
-        return true
+        return nil
     }
 
-    private static func length(_ p: UnsafeRawBufferPointer, at i: Int) -> Int {
+    /// The little-endian `UInt32` length at `i` of a packed body (the caller checked that it is inside).
+    static func length(_ p: UnsafeRawBufferPointer, at i: Int) -> Int {
         Int(p[i]) | Int(p[i + 1]) << 8 | Int(p[i + 2]) << 16 | Int(p[i + 3]) << 24
     }
 
     /// Unpacks a batch body into its events' frames.
     /// - Throws: ``JSONWireError`` (`bad_field`) when a length runs past the end of the body.
     public static func unpack(_ body: [UInt8]) throws(JSONWireError) -> [RawEvent] {
-        var events: [RawEvent] = []
-        var i = 0
-        while i < body.count {
-            let topicLength = try length(body, at: i)
-            let topicStart = i + 4
-            let envelopeAt = topicStart + topicLength
-            let envelopeLength = try length(body, at: envelopeAt)
-            let envelopeStart = envelopeAt + 4
-            let end = envelopeStart + envelopeLength
-            guard end <= body.count else { throw JSONWireError(.badField, "event batch truncated at byte \(i)") }
-            events.append(
-                RawEvent(topic: Array(body[topicStart..<envelopeAt]), envelope: Array(body[envelopeStart..<end]))
-            )
-            i = end
+        let unpacked: Result<[RawEvent], JSONWireError> = body.withUnsafeBytes { packed in
+            var events: [RawEvent] = []
+            do throws(JSONWireError) {
+                try forEach(in: packed) { topic, envelope in
+                    events.append(RawEvent(topic: Array(topic), envelope: Array(envelope)))
+                }
+            } catch {
+                return .failure(error)
+            }
+            return .success(events)
         }
-        return events
-    }
-
-    private static func length(_ body: [UInt8], at i: Int) throws(JSONWireError) -> Int {
-        guard i >= 0, i + 4 <= body.count else { throw JSONWireError(.badField, "event batch truncated at byte \(i)") }
-        return Int(body[i]) | Int(body[i + 1]) << 8 | Int(body[i + 2]) << 16 | Int(body[i + 3]) << 24
+        return try unpacked.get()
     }
 
     private static func append(_ value: UInt32, to body: inout [UInt8]) {
