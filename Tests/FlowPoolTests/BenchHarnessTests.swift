@@ -67,6 +67,9 @@ struct BenchHarnessTests {
         #expect(phase["duplicate_results_at_client"]?.intValue == 0)
         #expect(phase["wrong_answers"]?.intValue == 0)
         #expect(phase["jobs_per_second"]?.doubleValue ?? 0 > 0)
+        // The closed loop refills in `submit_batch` messages: fewer messages than runs, at least one per 1,000.
+        let submitMessages = try #require(phase["submit_messages"]?.intValue, "submit_messages missing")
+        #expect(submitMessages < runs && submitMessages >= (runs + 999) / 1000, "\(submitMessages) submit messages")
 
         for key in ["latency_first_event", "latency_final_event", "latency_result"] {
             let l = try #require(phase[key], "\(key) missing")

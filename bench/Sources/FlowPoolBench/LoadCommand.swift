@@ -73,6 +73,14 @@ struct LoadCommand: AsyncParsableCommand {
     @Option(help: "Closed loop: runs outstanding at once.")
     var inFlight: Int = 256
 
+    @Flag(
+        help: """
+            Closed loop: submit each run with its own `submit` message. By default the runs that replace a \
+            message's worth of results go together in one `submit_batch`.
+            """
+    )
+    var singleSubmits = false
+
     @Option(help: "Open loop: runs submitted per second.")
     var rate: Double?
 
@@ -113,6 +121,15 @@ struct LoadCommand: AsyncParsableCommand {
 
     @Option(help: "Message size of the raw libzmq baseline, bytes.")
     var baselineBytes: Int = 256
+
+    @Option(
+        help: """
+            The hand-written pyzmq + PocketFlow pool to compare with (bench/python/run.sh): run with the same \
+            workers, runs in flight and duration just before and just after the closed loop; the report gives \
+            the pool's rate as a multiple of it.
+            """
+    )
+    var pythonReference: String?
 
     @Option(help: "Write the full report as JSON to this file.")
     var jsonOut: String?

@@ -16,6 +16,8 @@ struct DriverLedger {
     var attempts: [UInt8] = []
 
     var sent = 0
+    /// `submit` and `submit_batch` messages sent (closed loop).
+    var submitMessages = 0
     var accepted = 0
     var completed = 0
     var failed = 0

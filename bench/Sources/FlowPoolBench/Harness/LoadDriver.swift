@@ -25,6 +25,10 @@ final class LoadDriver: Sendable {
         let index: RunIndex
         let template: [UInt8]
         let offsets: [Int]
+        /// Closed loop with batched submits: one run of a `submit_batch` frame and its run-id slots.
+        let batchElement: [UInt8]
+        let batchOffsets: [Int]
+        let batchHead: [UInt8]
         var endAt: UInt64?
         let sent = Atomic<Int>(0)
         let finished = Atomic<Int>(0)
@@ -32,11 +36,22 @@ final class LoadDriver: Sendable {
         let sendingDone = Atomic<Bool>(false)
         let hasWelcome = Atomic<Bool>(false)
 
-        init(plan: PhasePlan, index: RunIndex, template: [UInt8], offsets: [Int], capacity: Int) {
+        init(
+            plan: PhasePlan,
+            index: RunIndex,
+            template: [UInt8],
+            offsets: [Int],
+            batchElement: [UInt8],
+            batchOffsets: [Int],
+            capacity: Int
+        ) {
             self.plan = plan
             self.index = index
             self.template = template
             self.offsets = offsets
+            self.batchElement = batchElement
+            self.batchOffsets = batchOffsets
+            self.batchHead = Array(#"{"v":1,"op":"submit_batch","id":"\#(index.token)-batch","runs":["#.utf8)
             self.ledger = DriverLedger(capacity: capacity)
         }
 
@@ -57,12 +72,11 @@ final class LoadDriver: Sendable {
             return true
         }
 
-        /// Closed loop: submits the next run from the loop thread.
-        func submitNext(_ io: SocketLoop.IO, on handle: SocketLoop.SocketHandle) {
-            let now = MonotonicClock.now()
+        /// Closed loop: claims the next run's index and records it as sent, or nil when submitting is over.
+        private func claimNext(now: UInt64) -> Int? {
             guard maySubmit(now: now) else {
                 sendingDone.store(true, ordering: .releasing)
-                return
+                return nil
             }
             let i = nextIndex
             nextIndex += 1
@@ -72,7 +86,48 @@ final class LoadDriver: Sendable {
             if ledger.firstSentAt == 0 { ledger.firstSentAt = now }
             ledger.sent += 1
             sent.add(1, ordering: .relaxed)
+            return i
+        }
+
+        /// Closed loop: submits the next run from the loop thread.
+        func submitNext(_ io: SocketLoop.IO, on handle: SocketLoop.SocketHandle) {
+            guard let i = claimNext(now: MonotonicClock.now()) else { return }
+            ledger.submitMessages += 1
             io.send([frame(i)], on: handle)
+        }
+
+        /// Closed loop: submits the next `count` runs from the loop thread, in `submit_batch` messages of at
+        /// most ``LoadDriver/maxBatch`` when the plan batches submits (a single run goes as `submit`).
+        func submit(_ count: Int, _ io: SocketLoop.IO, on handle: SocketLoop.SocketHandle) {
+            guard plan.batchSubmits, count > 1 else {
+                for _ in 0..<count { submitNext(io, on: handle) }
+                return
+            }
+            let now = MonotonicClock.now()
+            var left = count
+            while left > 0 {
+                var indices: [Int] = []
+                indices.reserveCapacity(min(left, LoadDriver.maxBatch))
+                while indices.count < min(left, LoadDriver.maxBatch), let i = claimNext(now: now) { indices.append(i) }
+                guard !indices.isEmpty else { return }
+                left -= indices.count
+                ledger.submitMessages += 1
+                if indices.count == 1 {
+                    io.send([frame(indices[0])], on: handle)
+                    continue
+                }
+                var bytes = batchHead
+                bytes.reserveCapacity(batchHead.count + indices.count * (batchElement.count + 1) + 2)
+                for (n, i) in indices.enumerated() {
+                    if n > 0 { bytes.append(UInt8(ascii: ",")) }
+                    let start = bytes.count
+                    bytes += batchElement
+                    for o in batchOffsets { RunIndex.write(i, into: &bytes, at: start + o) }
+                }
+                bytes.append(UInt8(ascii: "]"))
+                bytes.append(UInt8(ascii: "}"))
+                io.send([bytes], on: handle)
+            }
         }
 
         /// Handles one reply on the loop thread.
@@ -120,50 +175,57 @@ final class LoadDriver: Sendable {
                 ledger.unknownReplies += 1
                 return
             }
-            var finishedOne = false
+            let count = apply(reply, at: now)
+            if count > 0 {
+                finished.add(count, ordering: .relaxed)
+                if case .closed = plan.model, let source = io.source { submit(count, io, on: source) }
+            }
+        }
+
+        /// Records one reply; returns how many runs it finished (results and rejections).
+        private func apply(_ reply: ControlReply, at now: UInt64) -> Int {
             switch reply {
             case .welcome(let w):
                 welcome = w
                 hasWelcome.store(true, ordering: .releasing)
+                return 0
             case .accepted(let id, _, _, _):
-                guard let i = index.index(of: id) else { return }
+                guard let i = index.index(of: id) else { return 0 }
                 if i >= ledger.state.count { ledger.grow(to: i + 1) }
                 if ledger.state[i] <= DriverLedger.RunState.sent.rawValue {
                     ledger.state[i] = DriverLedger.RunState.accepted.rawValue
                 }
                 ledger.accepted += 1
+                return 0
+            case .acceptedBatch(_, let answers):
+                return answers.reduce(0) { $0 + apply($1, at: now) }
             case .error(let id, let code, let message):
                 guard let id, let i = index.index(of: id) else {
                     if !hasWelcome.load(ordering: .relaxed) { welcomeError = "\(code.rawValue): \(message)" }
                     ledger.unknownReplies += 1
-                    return
+                    return 0
                 }
                 if i >= ledger.state.count { ledger.grow(to: i + 1) }
                 ledger.state[i] = DriverLedger.RunState.rejected.rawValue
                 ledger.rejected += 1
                 if code == .poolFull { ledger.rejectedPoolFull += 1 }
                 if ledger.rejectionSample == nil { ledger.rejectionSample = "\(code.rawValue): \(message)" }
-                finishedOne = true
+                return 1
             case .result(let r):
-                finishedOne = record(r, at: now)
+                return record(r, at: now) ? 1 : 0
             case .resultBatch(let results):
                 var count = 0
                 for r in results where record(r, at: now) { count += 1 }
-                if count > 0 {
-                    finished.add(count, ordering: .relaxed)
-                    if case .closed = plan.model, let source = io.source {
-                        for _ in 0..<count { submitNext(io, on: source) }
-                    }
-                }
+                return count
             default:
                 ledger.unknownReplies += 1
-            }
-            if finishedOne {
-                finished.add(1, ordering: .relaxed)
-                if case .closed = plan.model, let source = io.source { submitNext(io, on: source) }
+                return 0
             }
         }
     }
+
+    /// Most runs in one `submit_batch` (the protocol's limit).
+    static let maxBatch = 1_000
 
     let core: Core
     let loop: SocketLoop
@@ -192,8 +254,29 @@ final class LoadDriver: Sendable {
         guard offsets.count == 2 else {
             throw BenchError(.setup, "the submit frame template has \(offsets.count) run-id slots, expected 2")
         }
+        // One run of a `submit_batch`: the text between `"runs":[` and the closing `]}`.
+        let batchTemplate = ControlRequest.submitBatch(id: "b", runs: [request]).frame
+        let runsKey = Array(#""runs":["#.utf8)
+        guard let runsAt = Self.occurrences(of: runsKey, in: batchTemplate).first else {
+            throw BenchError(.setup, "the submit_batch template has no runs array")
+        }
+        let batchElement = Array(batchTemplate[(runsAt + runsKey.count)..<(batchTemplate.count - 2)])
+        let batchOffsets = Self.occurrences(of: Array(placeholder.utf8), in: batchElement).map {
+            $0 + index.token.utf8.count + 1
+        }
+        guard batchOffsets.count == 2 else {
+            throw BenchError(.setup, "the submit_batch run template has \(batchOffsets.count) run-id slots, expected 2")
+        }
         let capacity = plan.runs ?? 65_536
-        core = Core(plan: plan, index: index, template: template, offsets: offsets, capacity: capacity)
+        core = Core(
+            plan: plan,
+            index: index,
+            template: template,
+            offsets: offsets,
+            batchElement: batchElement,
+            batchOffsets: batchOffsets,
+            capacity: capacity
+        )
         let context = try Context()
         loop = try SocketLoop(context: context, name: "fpb-driver", batchSize: 1024, logger: logger)
         let socket = try Socket(context, .dealer)

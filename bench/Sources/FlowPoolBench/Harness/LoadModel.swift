@@ -28,4 +28,6 @@ struct PhasePlan: Sendable {
     var expectedAnswer: String?
     /// Events every run emits, when known (13 for agent4).
     var eventsPerRun: Int?
+    /// Closed loop: the runs that replace a batch of results go in one `submit_batch` (else one `submit` each).
+    var batchSubmits = true
 }

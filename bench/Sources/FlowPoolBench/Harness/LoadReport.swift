@@ -34,6 +34,8 @@ struct LoadReport: Sendable, Codable {
 
     var environment: Environment
     var transportBaseline: TransportBaseline?
+    /// The pyzmq + PocketFlow pool measured before and after the closed loop (`--python-reference`).
+    var pythonReference: PythonReference?
     /// Messages through the coordinator per run (protocol count), used for the transport fraction.
     var messagesPerRun: Int?
     /// Pool messages per second over the raw PUSH/PULL rate of the same run.

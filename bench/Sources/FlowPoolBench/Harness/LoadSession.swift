@@ -28,6 +28,7 @@ struct LoadSession: Sendable {
         var sweepPoints: [LoadReport.SweepPoint]?
         var saturation: Double?
         var scalingPoints: [LoadReport.ScalingPoint]?
+        var reference: PythonReference?
 
         if let counts = s.scaling {
             var points: [LoadReport.ScalingPoint] = []
@@ -59,11 +60,16 @@ struct LoadSession: Sendable {
                     chaosRunner.chaos = .init(pool: pool, interval: interval)
                 }
                 if s.sweep || s.rateFraction != nil || s.rate == nil {
+                    let before = try await measureReference()
                     let closed = try await chaosRunner.run(
                         s.plan(.closed(inFlight: s.inFlight), runs: s.runs, seconds: s.seconds),
                         label: "closed loop"
                     )
+                    if let before, let after = try await measureReference() {
+                        reference = PythonReference(script: s.pythonReference ?? "", before: before, after: after)
+                    }
                     printTable(closed, baseline)
+                    if let reference { say(Self.render(reference, against: closed)) }
                     phases.append(closed)
                     if let f = s.rateFraction {
                         let rate = max(1, closed.jobsPerSecond * f)
@@ -108,6 +114,7 @@ struct LoadSession: Sendable {
                 loadAtStart: loadAtStart
             ),
             transportBaseline: baseline,
+            pythonReference: reference,
             messagesPerRun: s.messagesPerRun,
             transportFraction: nil,
             phases: phases,
@@ -123,6 +130,36 @@ struct LoadSession: Sendable {
         }
         try writeCharts(report)
         return report
+    }
+
+    /// Runs the Python reference (when asked for) with this invocation's workers, runs in flight and duration.
+    private func measureReference() async throws -> PythonReference.Figures? {
+        guard let script = settings.pythonReference else { return nil }
+        note("measuring the pyzmq + PocketFlow reference pool (\(script))…")
+        return try await PythonReference.measure(
+            script: script,
+            workers: settings.workers,
+            inFlight: settings.inFlight,
+            seconds: settings.seconds,
+            warmup: min(settings.warmup, 1)
+        )
+    }
+
+    /// The reference's figures and the pool's rate as a multiple of their mean.
+    static func render(_ r: PythonReference, against phase: PhaseReport) -> String {
+        func loss(_ f: PythonReference.Figures) -> String {
+            String(format: "%.1f %%", f.lossPct ?? 0)
+        }
+        let mean = r.meanJobsPerSecond
+        let ratio = mean > 0 ? phase.jobsPerSecond / mean : 0
+        var lines = [
+            "reference    pyzmq \(r.before.pyzmq ?? "?") + PocketFlow \(r.before.pocketflow ?? "?"), \(r.before.workers) workers, \(r.before.window) in flight: \(ReportTable.number(r.before.jobsPerS)) jobs/s before, \(ReportTable.number(r.after.jobsPerS)) after; events lost \(loss(r.before)) / \(loss(r.after))",
+            "             this pool: \(String(format: "%.2f", ratio))× the reference's mean rate, \(phase.eventsLost) events lost",
+        ]
+        if let a = r.before.cpuUsPerRun, let b = r.after.cpuUsPerRun {
+            lines[0] += String(format: "; %.0f / %.0f µs CPU per run", a, b)
+        }
+        return lines.joined(separator: "\n") + "\n"
     }
 
     private func printTable(_ phase: PhaseReport, _ baseline: TransportBaseline?) {

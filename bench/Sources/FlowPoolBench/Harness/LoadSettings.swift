@@ -24,12 +24,16 @@ struct LoadSettings: Sendable {
     var subscribers: Int
     /// Subscribers take plain two-frame events instead of namespace batches.
     var plainSubscribers: Bool
+    /// Closed loop: one `submit` per run instead of `submit_batch` refills.
+    var singleSubmits: Bool
     var sweep: Bool
     var stepSeconds: Double
     var scaling: [Int]?
     var chaosInterval: Double?
     var baselineMessages: Int
     var baselineBytes: Int
+    /// `bench/python/run.sh`, measured around the closed loop.
+    var pythonReference: String?
     var chartsDir: String?
     var progress: Bool
     var command: String
@@ -51,12 +55,14 @@ struct LoadSettings: Sendable {
         warmup = c.warmup
         subscribers = c.subscribers
         plainSubscribers = c.plainSubscribers
+        singleSubmits = c.singleSubmits
         sweep = c.sweep
         stepSeconds = c.stepSeconds
         scaling = c.scaling.flatMap(LoadCommand.workerCounts)
         chaosInterval = c.chaosInterval
         baselineMessages = c.baselineMessages
         baselineBytes = c.baselineBytes
+        pythonReference = c.pythonReference
         chartsDir = c.chartsDir
         progress = !c.quiet
         command = CommandLine.arguments.joined(separator: " ")
@@ -109,7 +115,8 @@ struct LoadSettings: Sendable {
             runs: runs,
             seconds: runs == nil ? seconds : nil,
             expectedAnswer: expectedAnswer,
-            eventsPerRun: eventsPerRun
+            eventsPerRun: eventsPerRun,
+            batchSubmits: !singleSubmits
         )
     }
 

@@ -71,6 +71,8 @@ struct PhaseReport: Sendable, Codable, Equatable {
     var wrongAnswers: Int
     var redispatchedRuns: Int
     var pacerStalls: Int
+    /// Closed loop: `submit` and `submit_batch` messages that carried the submitted runs (nil in the open loop).
+    var submitMessages: Int?
 
     var seconds: Double
     var jobsPerSecond: Double

@@ -367,6 +367,7 @@ struct PhaseRunner: Sendable {
             wrongAnswers: ledger.wrongAnswers,
             redispatchedRuns: redispatched,
             pacerStalls: stalls,
+            submitMessages: ledger.submitMessages > 0 ? ledger.submitMessages : nil,
             seconds: seconds,
             jobsPerSecond: seconds > 0 ? Double(finishedRuns) / seconds : 0,
             latencyFirstEvent: LatencySummary(first),

@@ -32,6 +32,12 @@ enum ReportTable {
         lines.append(
             "runs         submitted \(p.submitted)  completed \(p.completed)  failed \(p.failed)  rejected \(p.rejected)  lost \(p.runsLost)  redispatched \(p.redispatchedRuns)"
         )
+        if let messages = p.submitMessages, messages > 0 {
+            let perMessage = Double(p.submitted) / Double(messages)
+            lines.append(
+                "submits      \(p.submitted) runs in \(messages) submit messages (\(String(format: "%.1f", perMessage)) per message)"
+            )
+        }
         var throughput = "throughput   \(number(p.jobsPerSecond)) jobs/s over \(String(format: "%.2f", p.seconds)) s"
         if let offered = p.offeredPerSecond { throughput += " (offered \(number(offered))/s)" }
         lines.append(throughput)
