@@ -476,6 +476,29 @@ struct ReplayBufferTests {
         #expect(b.events(runKey: "ns/act", attempt: 1, from: 3, to: 5)?.count == 3)
     }
 
+    @Test("an evicted run's log keeps no events, even where a caller still holds it; the run count is bounded")
+    func evictionFreesAndCountsRuns() throws {
+        var b = ReplayBuffer(maxBytes: 1 << 20, maxRuns: 3)
+        var held: ReplayBuffer.RunLog?
+        b.append(runKey: "ns/first", cached: &held, attempt: 1, seq: 1, raw: raw("first", 1))
+        b.finish(runKey: "ns/first", cached: held)
+        for run in ["a", "b", "c"] {
+            var cached: ReplayBuffer.RunLog?
+            for seq in 1...3 {
+                b.append(runKey: "ns/\(run)", cached: &cached, attempt: 1, seq: seq, raw: raw(run, seq))
+            }
+        }
+        #expect(b.runs.count == 3 && b.runs["ns/first"] == nil)
+        #expect(held?.evicted == true && held?.packed.isEmpty == true && held?.entries.isEmpty == true)
+        #expect(b.evictedRuns == 1 && b.evictedEvents == 1)
+        #expect(b.runKeys(matching: try TopicPattern("ns")) == ["ns/a", "ns/b", "ns/c"])
+        // Appending through the stale reference starts a new log for the key instead of reviving the old one.
+        b.append(runKey: "ns/first", cached: &held, attempt: 2, seq: 1, raw: raw("first", 1))
+        #expect(held?.evicted == false && b.runs["ns/first"] === held)
+        #expect(b.runs.count == 3 && b.evictedRuns == 2, "no finished run left: the oldest unfinished one went")
+        #expect(b.runs["ns/a"] == nil)
+    }
+
     @Test("keeps each event's frames exactly; a run larger than the budget keeps its newest events")
     func framesAndTrim() {
         func raw(_ seq: Int) -> RawEvent {

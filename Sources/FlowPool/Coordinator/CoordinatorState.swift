@@ -411,7 +411,7 @@ struct CoordinatorState {
         if let h = try? EnvelopeHeader.scan(topic: terminal.topic, envelope: terminal.envelope) {
             replay.append(runKey: job.runKey, cached: &job.replayLog, attempt: h.attempt, seq: h.seq, raw: terminal)
         }
-        replay.finish(runKey: job.runKey)
+        replay.finish(runKey: job.runKey, cached: job.replayLog)
         counters.eventsForwarded += 1
         if result.status == .completed { counters.jobsCompleted += 1 } else { counters.jobsFailed += 1 }
         var stored = result

@@ -15,6 +15,8 @@ struct ReplayBuffer {
             var offset: Int
         }
 
+        /// The run's key (`<namespace>/<runId>`).
+        let key: String
         /// The events, each packed as ``EventBatch/append(topic:envelope:to:)`` writes it.
         var packed: [UInt8] = []
         var entries: [Entry] = []
@@ -22,6 +24,8 @@ struct ReplayBuffer {
         var finished = false
         /// Set when the run is evicted: a caller's cached reference is then stale.
         var evicted = false
+
+        init(key: String) { self.key = key }
 
         /// The frames of the event at `index`.
         func event(at index: Int) -> RawEvent {
@@ -46,8 +50,10 @@ struct ReplayBuffer {
     private(set) var totalBytes = 0
     private(set) var evictedRuns = 0
     private(set) var evictedEvents = 0
-    private var finishedOrder = RingBuffer<String>()
-    private var startedOrder = RingBuffer<String>()
+    /// Finished runs' logs, oldest finished first (an evicted one is skipped when reached).
+    private var finishedOrder = RingBuffer<RunLog>()
+    /// Every run's log, oldest started first (an evicted one is skipped when reached).
+    private var startedOrder = RingBuffer<RunLog>()
 
     init(maxBytes: Int, maxRuns: Int) {
         self.maxBytes = maxBytes
@@ -89,12 +95,12 @@ struct ReplayBuffer {
             if let existing = runs[key] {
                 log = existing
             } else {
-                log = RunLog()
+                log = RunLog(key: key)
                 // A typical run's events fit without regrowing; larger ones grow geometrically.
                 log.packed.reserveCapacity(2048)
                 log.entries.reserveCapacity(16)
                 runs[key] = log
-                startedOrder.append(key)
+                startedOrder.append(log)
             }
             cached = log
         }
@@ -105,11 +111,14 @@ struct ReplayBuffer {
         evictIfNeeded()
     }
 
-    /// Marks a run finished, making it the first candidate for eviction among runs finished later.
-    mutating func finish(runKey: String) {
-        guard let log = runs[runKey], !log.finished else { return }
+    /// Marks a run finished, making it the first candidate for eviction among runs finished later; `cached` is
+    /// the caller's reference to the run's log, if it has one.
+    mutating func finish(runKey: String, cached: RunLog? = nil) {
+        let found: RunLog?
+        if let cached, !cached.evicted { found = cached } else { found = runs[runKey] }
+        guard let log = found, !log.finished else { return }
         log.finished = true
-        finishedOrder.append(runKey)
+        finishedOrder.append(log)
     }
 
     /// The stored events of a run: one attempt's (or every attempt's when nil) with `seq` in `from...to`.
@@ -126,41 +135,43 @@ struct ReplayBuffer {
 
     /// The run keys selected by a pattern, oldest first.
     func runKeys(matching pattern: TopicPattern) -> [String] {
-        startedOrder.filter { key in runs[key] != nil && pattern.matches(runKey: key) }
+        startedOrder.filter { !$0.evicted && pattern.matches(runKey: $0.key) }.map(\.key)
     }
 
     private mutating func evictIfNeeded() {
         guard totalBytes > maxBytes || runs.count > maxRuns else { return }
         while totalBytes > maxBytes || runs.count > maxRuns {
-            if let key = finishedOrder.popFirst() {
-                if runs[key]?.finished == true { evict(key) }
+            if let log = finishedOrder.popFirst() {
+                if !log.evicted { evict(log) }
                 continue
             }
             // No finished run left: evict the oldest unfinished one.
-            while let key = startedOrder.first, runs[key] == nil { _ = startedOrder.popFirst() }
-            guard let key = startedOrder.first else { return }
+            while let log = startedOrder.first, log.evicted { _ = startedOrder.popFirst() }
+            guard let log = startedOrder.first else { return }
             if runs.count == 1 {
                 // A single run larger than the whole budget: drop its oldest events.
-                trimOldest(key)
+                trimOldest(log)
                 return
             }
             _ = startedOrder.popFirst()
-            evict(key)
+            evict(log)
         }
         // Only after evicting: keys of evicted runs then sit at the head of the orders.
         compactOrders()
     }
 
-    private mutating func evict(_ key: String) {
-        guard let log = runs.removeValue(forKey: key) else { return }
+    private mutating func evict(_ log: RunLog) {
+        runs.removeValue(forKey: log.key)
         log.evicted = true
         totalBytes -= log.bytes
         evictedRuns += 1
         evictedEvents += log.entries.count
+        // The orders may still hold the log until it reaches their head: keep only its empty shell.
+        log.packed = []
+        log.entries = []
     }
 
-    private mutating func trimOldest(_ key: String) {
-        guard let log = runs[key] else { return }
+    private mutating func trimOldest(_ log: RunLog) {
         var dropped = 0
         var freed = 0
         while totalBytes - freed > maxBytes, dropped < log.entries.count {
@@ -179,17 +190,18 @@ struct ReplayBuffer {
         evictedEvents += dropped
     }
 
-    /// Drops keys of evicted runs from the head of the start order so it stays proportional to `runs`.
+    /// Drops evicted runs from the head of the start order, and rebuilds an order that holds many more logs
+    /// than there are runs, so both stay proportional to `runs`.
     private mutating func compactOrders() {
-        while let key = startedOrder.first, runs[key] == nil { _ = startedOrder.popFirst() }
+        while let log = startedOrder.first, log.evicted { _ = startedOrder.popFirst() }
         if startedOrder.count > 2 * runs.count + 64 {
-            var fresh = RingBuffer<String>(capacity: runs.count + 16)
-            for key in startedOrder where runs[key] != nil { fresh.append(key) }
+            var fresh = RingBuffer<RunLog>(capacity: runs.count + 16)
+            for log in startedOrder where !log.evicted { fresh.append(log) }
             startedOrder = fresh
         }
         if finishedOrder.count > 2 * runs.count + 64 {
-            var fresh = RingBuffer<String>(capacity: runs.count + 16)
-            for key in finishedOrder where runs[key]?.finished == true { fresh.append(key) }
+            var fresh = RingBuffer<RunLog>(capacity: runs.count + 16)
+            for log in finishedOrder where !log.evicted { fresh.append(log) }
             finishedOrder = fresh
         }
     }
