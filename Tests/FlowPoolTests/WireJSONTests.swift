@@ -477,6 +477,85 @@ struct JobDecodingTests {
     }
 }
 
+@Suite("Result reply decoding")
+struct ResultReplyDecodingTests {
+    static let results = [
+        RunResult(
+            id: "c-1",
+            job: "9jbbo-1",
+            namespace: "sales_agent",
+            runId: "r-1",
+            status: .completed,
+            attempts: 1,
+            result: "tok0 tok1 "
+        ),
+        RunResult(
+            id: "c-2",
+            job: "9jbbo-2",
+            namespace: "stock_agent",
+            runId: "r \"2\" é",
+            status: .failed,
+            attempts: 3,
+            result: nil,
+            errorCode: .attemptsExhausted,
+            errorMessage: "all 3 attempts were lost (last: \"x\")"
+        ),
+        RunResult(
+            id: "",
+            job: "9jbbo-3",
+            namespace: "n",
+            runId: "r-3",
+            status: .completed,
+            attempts: 1,
+            result: ["answer": [1.5, true, nil, ["deep": ["a": [1]]]], "n": -4]
+        ),
+    ]
+
+    @Test("what the coordinator writes is read directly, exactly as the general decoder reads it")
+    func coordinatorFrames() throws {
+        let replies =
+            Self.results.map(ControlReply.result) + [
+                .resultBatch(Self.results), .resultBatch([Self.results[0]]),
+            ]
+        for reply in replies {
+            let frames = reply.frames
+            let fast = try #require(frames[0].withUnsafeBytes { ControlReply.decodeResults($0) }, "\(reply)")
+            #expect(fast == reply)
+            #expect(try ControlReply.decodeGeneral(frames) == fast)
+            #expect(try ControlReply.decode(frames) == reply)
+        }
+    }
+
+    @Test(
+        "anything the direct reader does not take is left to the general decoder, which then decides",
+        arguments: [
+            #"{"v":1,"op":"result","id":"c","job":"j","ns":"n","run":"r","status":"completed","attempts":1,"x":1}"#,
+            #"{"v":1,"op":"result","id":"c","job":"j","ns":"n","run":"r","status":"done","attempts":1}"#,
+            #"{"v":1,"op":"result","id":"c","job":"j","ns":"n","run":"r","status":"failed","attempts":1.0}"#,
+            #"{"v":1,"op":"result","id":"c","job":"j","ns":"n","run":"r","status":"failed","attempts":-1}"#,
+            #"{"v":1,"op":"result","id":"c","id":"d","job":"j","ns":"n","run":"r","status":"failed","attempts":1}"#,
+            #"{"v":1,"op":"result","v":1,"id":"c","job":"j","ns":"n","run":"r","status":"failed","attempts":1}"#,
+            #"{"v":1,"op":"result","id":7,"job":"j","ns":"n","run":"r","status":"failed","attempts":1}"#,
+            #"{"v":1,"op":"result","job":"j","ns":"n","run":"r","status":"failed","attempts":1}"#,
+            #"{"v":1,"op":"result","id":"c","job":"j","ns":"n","run":"r","status":"failed","attempts":1} x"#,
+            #"{"v":1,"op":"result","id":"c","job":"j","ns":"n","run":"r","status":"failed","attempts":1,"error":7}"#,
+            #"{"v":1,"op":"results","id":"c","job":"j","ns":"n","run":"r","status":"failed","attempts":1}"#,
+            #"{"v":1,"op":"result_batch","results":[]}"#,
+            #"{"v":1,"op":"result_batch","results":[7]}"#,
+            #"{"v":1,"op":"result_batch","results":[{}]}"#,
+            #"{"v":1,"op":"result_batch","results":[{"v":2,"op":"x","id":"c","job":"j","ns":"n","run":"r","status":"completed","attempts":0}]}"#,
+            #"{"v":1,"op":"result_batch","results":[{"id":"c","job":"j","ns":"n","run":"r","status":"completed","attempts":1},]}"#,
+            #"{"v":1,"op":"result_batch","results":[{"id":"c","job":"j","ns":"n","run":"r","status":"completed","attempts":1}],"x":1}"#,
+        ]
+    )
+    func sameAsGeneral(text: String) {
+        let bytes = Array(text.utf8)
+        let general = Result { () throws(JSONWireError) in try ControlReply.decodeGeneral([bytes]) }
+        guard let fast = bytes.withUnsafeBytes({ ControlReply.decodeResults($0) }) else { return }
+        #expect(general == .success(fast), "the direct reader took what the general decoder reads otherwise")
+    }
+}
+
 @Suite("Submit decoding")
 struct SubmitDecodingTests {
     /// Decodes `text` both ways: the direct submit reader (nil when it leaves the message to the general one)

@@ -147,6 +147,12 @@ public enum ControlReply: Sendable, Hashable {
     /// Decodes a reply from its frames.
     /// - Throws: ``JSONWireError``.
     public static func decode(_ frames: [[UInt8]]) throws(JSONWireError) -> ControlReply {
+        if frames.count == 1, let reply = frames[0].withUnsafeBytes({ decodeResults($0) }) { return reply }
+        return try decodeGeneral(frames)
+    }
+
+    /// Decodes any reply through a JSON value tree of its first frame.
+    static func decodeGeneral(_ frames: [[UInt8]]) throws(JSONWireError) -> ControlReply {
         guard let first = frames.first else { throw JSONWireError(.badField, "empty message") }
         let f = try MessageFields(frame: first)
         if f.op != "replay_batch", frames.count != 1 {

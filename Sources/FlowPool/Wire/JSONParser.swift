@@ -10,7 +10,7 @@ struct JSONParser: ~Copyable {
     /// The deepest nesting of arrays and objects accepted.
     static let maxDepth = 64
 
-    private let bytes: UnsafeRawBufferPointer
+    let bytes: UnsafeRawBufferPointer
     var index: Int
 
     init(_ bytes: UnsafeRawBufferPointer, index: Int = 0) {

@@ -1,0 +1,117 @@
+import FlowCore
+
+extension ControlReply {
+    /// Reads a `result` or `result_batch` written the way the coordinator writes them — starting
+    /// `{"v":1,"op":"result","id":…` or `{"v":1,"op":"result_batch","results":[…]}` — straight from the bytes,
+    /// without a JSON value tree for the message. Returns nil for anything else, and for anything it would
+    /// reject: ``decodeGeneral(_:)`` then decides, with its error messages, so both paths read alike.
+    static func decodeResults(_ bytes: UnsafeRawBufferPointer) -> ControlReply? {
+        var p = JSONParser(bytes)
+        guard p.consume(#"{"v":1,"op":"result"#) else { return nil }
+        do throws(JSONWireError) {
+            if p.consume(#"_batch","results":["#) {
+                let read = try p.readElements(limit: Int.max) { p throws(JSONWireError) -> RunResult? in
+                    guard try p.peek() == UInt8(ascii: "{") else { return nil }
+                    p.index += 1
+                    var fields = ResultReplyFields(element: true)
+                    return try fields.read(&p) ? fields.result : nil
+                }
+                guard let results = read, try p.peek() == UInt8(ascii: "}") else { return nil }
+                p.index += 1
+                try p.expectEnd()
+                return .resultBatch(results)
+            }
+            // A single result: its other members follow in the same object.
+            guard p.consume(#"","#) else { return nil }
+            var fields = ResultReplyFields(element: false)
+            guard try fields.read(&p), let result = fields.result else { return nil }
+            try p.expectEnd()
+            return .result(result)
+        } catch {
+            return nil
+        }
+    }
+}
+
+/// The members of one `result` message, or of one element of `result_batch`, read one by one.
+private struct ResultReplyFields {
+    /// An element of `result_batch` (its own `v` and `op` are not read, as the general decoder does not read
+    /// them), or the rest of a `result` message after its `v` and `op`.
+    let element: Bool
+    var id: String?
+    var job: String?
+    var namespace: String?
+    var runId: String?
+    var status: RunResult.Status?
+    var attempts: Int?
+    var value: JSONValue = .null
+    var errorCode: PoolErrorCode?
+    var errorMessage: String?
+    var seen: Set<String> = []
+
+    init(element: Bool) { self.element = element }
+
+    /// Reads members through the object's closing brace; the parser stands at the first member's key. False
+    /// when a member is not as the general decoder takes it.
+    mutating func read(_ p: inout JSONParser) throws(JSONWireError) -> Bool {
+        // Values inside: depth 1 in a `result` message; message, `results` array, element in a batch.
+        let depth = element ? 3 : 1
+        while true {
+            guard try p.peek() == UInt8(ascii: "\"") else { return false }
+            let key = try p.parseString()
+            guard seen.insert(key).inserted else { return false }
+            try p.expect(UInt8(ascii: ":"), "':'")
+            let first = try p.peek()
+            switch key {
+            case "id", "job", "ns", "run", "status":
+                guard first == UInt8(ascii: "\"") else { return false }
+                let text = try p.parseString()
+                switch key {
+                case "id": id = text
+                case "job": job = text
+                case "ns": namespace = text
+                case "run": runId = text
+                default:
+                    guard let s = RunResult.Status(rawValue: text) else { return false }
+                    status = s
+                }
+            case "attempts":
+                guard first != UInt8(ascii: "-") else { return false }
+                let (start, end, integral) = try p.scanNumber()
+                guard integral, let n = JSONParser.integer(p.bytes, start, end) else { return false }
+                attempts = n
+            case "result":
+                value = try p.parseValue(depth: depth)
+            case "error":
+                // Only an object's string `code` and `message` count, as in the general decoder.
+                if case .object(let e) = try p.parseValue(depth: depth) {
+                    errorCode = e["code"]?.stringValue.map(PoolErrorCode.init(rawValue:))
+                    errorMessage = e["message"]?.stringValue
+                }
+            case "v" where element, "op" where element:
+                try p.skipValue(depth: depth)
+            default:
+                return false
+            }
+            let b = try p.peek()
+            p.index += 1
+            if b == UInt8(ascii: "}") { return result != nil }
+            guard b == UInt8(ascii: ",") else { return false }
+        }
+    }
+
+    var result: RunResult? {
+        guard let id, let job, let namespace, let runId, let status, let attempts else { return nil }
+        return RunResult(
+            id: id,
+            job: job,
+            namespace: namespace,
+            runId: runId,
+            status: status,
+            attempts: attempts,
+            result: value,
+            errorCode: errorCode,
+            errorMessage: errorMessage
+        )
+    }
+}
