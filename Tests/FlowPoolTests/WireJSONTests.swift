@@ -556,6 +556,41 @@ struct ResultReplyDecodingTests {
     }
 }
 
+@Suite("Direct readers at the nesting limit")
+struct DirectReaderDepthTests {
+    /// A JSON value nested `levels` arrays deep.
+    static func nested(_ levels: Int) -> String {
+        String(repeating: "[", count: levels) + String(repeating: "]", count: levels)
+    }
+
+    @Test("a direct reader takes a deeply nested value only where the general decoder takes it too")
+    func sameLimit() {
+        for levels in 58...66 {
+            let value = Self.nested(levels)
+            let submits = [
+                #"{"v":1,"op":"submit","id":"s","flow":"f","ns":"n","input":\#(value)}"#,
+                #"{"v":1,"op":"submit_batch","id":"b","runs":[{"id":"c","flow":"f","ns":"n","input":\#(value)}]}"#,
+            ]
+            for text in submits {
+                let bytes = Array(text.utf8)
+                guard let fast = bytes.withUnsafeBytes({ ControlRequest.decodeSubmit($0) }) else { continue }
+                let general = Result { () throws(JSONWireError) in try ControlRequest.decodeGeneral(bytes) }
+                #expect(general == .success(fast), "\(levels) levels: \(text.prefix(40))")
+            }
+            let results = [
+                #"{"v":1,"op":"result","id":"c","job":"j","ns":"n","run":"r","status":"completed","attempts":1,"result":\#(value)}"#,
+                #"{"v":1,"op":"result_batch","results":[{"v":1,"op":"result","id":"c","job":"j","ns":"n","run":"r","status":"completed","attempts":1,"result":\#(value)}]}"#,
+            ]
+            for text in results {
+                let bytes = Array(text.utf8)
+                guard let fast = bytes.withUnsafeBytes({ ControlReply.decodeResults($0) }) else { continue }
+                let general = Result { () throws(JSONWireError) in try ControlReply.decodeGeneral([bytes]) }
+                #expect(general == .success(fast), "\(levels) levels: \(text.prefix(40))")
+            }
+        }
+    }
+}
+
 @Suite("Submit decoding")
 struct SubmitDecodingTests {
     /// Decodes `text` both ways: the direct submit reader (nil when it leaves the message to the general one)

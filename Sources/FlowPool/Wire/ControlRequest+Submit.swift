@@ -19,7 +19,8 @@ extension ControlRequest {
                 let read = try p.readElements(limit: 1000) { p throws(JSONWireError) -> SubmitRequest? in
                     guard try p.peek() == UInt8(ascii: "{") else { return nil }
                     p.index += 1
-                    var fields = SubmitFields()
+                    // A run's values sit in the message object, the `runs` array and the run's object.
+                    var fields = SubmitFields(depth: 3)
                     guard try fields.read(&p, atFirstMember: true) else { return nil }
                     return fields.request(id: nil)
                 }
@@ -30,7 +31,7 @@ extension ControlRequest {
                 return .submitBatch(id: id, runs: runs)
             }
             // A single submit: the run's fields follow in the same object.
-            var fields = SubmitFields()
+            var fields = SubmitFields(depth: 1)
             guard try fields.read(&p, atFirstMember: false), let run = fields.request(id: id) else { return nil }
             try p.expectEnd()
             return .submit(run)
@@ -42,6 +43,8 @@ extension ControlRequest {
 
 /// The fields of one submit, read member by member.
 private struct SubmitFields {
+    /// The nesting depth of the object's values, as the general decoder counts it.
+    let depth: Int
     var id: String?
     var flow: String?
     var namespace: String?
@@ -50,6 +53,8 @@ private struct SubmitFields {
     var reply = true
     var maxAttempts: Int?
     var seen: Set<String> = []
+
+    init(depth: Int) { self.depth = depth }
 
     /// Reads members up to and including the object's closing brace. `atFirstMember`: the parser stands
     /// right after `{`; otherwise after a member, before `,` or `}`. False when a member is not as a
@@ -76,7 +81,7 @@ private struct SubmitFields {
             switch key {
             case "id", "flow", "ns", "run":
                 if isNull && key == "run" {
-                    _ = try p.parseValue(depth: 1)
+                    _ = try p.parseValue(depth: depth)
                     break
                 }
                 guard value == UInt8(ascii: "\"") else { return false }
@@ -88,21 +93,21 @@ private struct SubmitFields {
                 default: runId = text
                 }
             case "input":
-                input = try p.parseValue(depth: 1)
+                input = try p.parseValue(depth: depth)
             case "reply":
-                let v = try p.parseValue(depth: 1)
+                let v = try p.parseValue(depth: depth)
                 if !v.isNull {
                     guard let b = v.boolValue else { return false }
                     reply = b
                 }
             case "max_attempts":
-                let v = try p.parseValue(depth: 1)
+                let v = try p.parseValue(depth: depth)
                 if !v.isNull {
                     guard let n = v.intValue, n >= 1 else { return false }
                     maxAttempts = n
                 }
             default:
-                try p.skipValue(depth: 1)
+                try p.skipValue(depth: depth)
             }
             let b = try p.peek()
             p.index += 1
