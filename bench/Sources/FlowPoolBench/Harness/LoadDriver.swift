@@ -97,18 +97,22 @@ final class LoadDriver: Sendable {
         }
 
         /// Closed loop: submits the next `count` runs from the loop thread, in `submit_batch` messages of at
-        /// most ``LoadDriver/maxBatch`` when the plan batches submits (a single run goes as `submit`).
+        /// most ``LoadDriver/maxBatch`` runs and half the coordinator's message limit when the plan batches
+        /// submits (a single run goes as `submit`).
         func submit(_ count: Int, _ io: SocketLoop.IO, on handle: SocketLoop.SocketHandle) {
             guard plan.batchSubmits, count > 1 else {
                 for _ in 0..<count { submitNext(io, on: handle) }
                 return
             }
             let now = MonotonicClock.now()
+            // At most 1,000 runs, and at most half the coordinator's message limit (large inputs).
+            let limitBytes = (welcome?.maxMessageBytes ?? 1 << 20) / 2
+            let perMessage = max(1, min(LoadDriver.maxBatch, (limitBytes - batchHead.count) / (batchElement.count + 1)))
             var left = count
             while left > 0 {
                 var indices: [Int] = []
-                indices.reserveCapacity(min(left, LoadDriver.maxBatch))
-                while indices.count < min(left, LoadDriver.maxBatch), let i = claimNext(now: now) { indices.append(i) }
+                indices.reserveCapacity(min(left, perMessage))
+                while indices.count < min(left, perMessage), let i = claimNext(now: now) { indices.append(i) }
                 guard !indices.isEmpty else { return }
                 left -= indices.count
                 ledger.submitMessages += 1
