@@ -100,6 +100,25 @@ struct CoordinatorStateTests {
         actions.compactMap { if case .publish(let r) = $0 { return r } else { return nil } }
     }
 
+    @Test("a stalled report from another socket keeps the named worker alive; one for nobody is ignored")
+    func stalledReport() throws {
+        var s = makeState()
+        register(&s, w1, credit: 1)
+        let watchdog: [UInt8] = Array("watchdog-socket".utf8)
+        let id = String(decoding: w1, as: UTF8.self)
+        // w1's own heartbeats stop at 0; its watchdog vouches for it past the heartbeat timeout.
+        #expect(s.report(.stalled(worker: id, busyMilliseconds: 900), from: watchdog, now: 1.5).isEmpty)
+        #expect(s.report(.stalled(worker: id, busyMilliseconds: 1900), from: watchdog, now: 2.5).isEmpty)
+        _ = s.tick(now: 3.0)
+        #expect(s.counters.workersLost == 0 && s.counters.stallReports == 2)
+        // Not for a worker it knows: no reply (the sender is no worker), nothing counted.
+        #expect(s.report(.stalled(worker: "nobody", busyMilliseconds: 5), from: watchdog, now: 3.1).isEmpty)
+        #expect(s.counters.stallReports == 2 && s.workers[watchdog] == nil)
+        // Without reports, the silence ends it as before.
+        _ = s.tick(now: 4.6)
+        #expect(s.counters.workersLost == 1)
+    }
+
     @Test("a dead worker's job is dispatched again; the late duplicate result is discarded and counted")
     func redispatchAndDuplicate() throws {
         var s = makeState()

@@ -209,6 +209,7 @@ struct ProtocolMessageTests {
             ),
             .ready(credit: 3),
             .heartbeat(inFlight: 1, completed: 2, draining: true),
+            .stalled(worker: "w-1", busyMilliseconds: 1250),
             .ack([JobAttempt(job: "j1", attempt: 1)]),
             .ack([JobAttempt(job: "j1", attempt: 1), JobAttempt(job: "j2", attempt: 2)]),
             .result(

@@ -34,6 +34,8 @@ public struct CoordinatorCounters: Sendable, Hashable {
     public var rejectedTooManyFrames = 0
     public var unroutableReplies = 0
     public var replayRequests = 0
+    /// `stalled` reports: a worker alive while a flow step holds its socket loop.
+    public var stallReports = 0
 
     public init() {}
 
@@ -57,6 +59,7 @@ public struct CoordinatorCounters: Sendable, Hashable {
             "rejected_bad_events": .int(rejectedBadEvents), "rejected_oversize": .int(rejectedOversize),
             "rejected_too_many_frames": .int(rejectedTooManyFrames),
             "unroutable_replies": .int(unroutableReplies), "replay_requests": .int(replayRequests),
+            "stall_reports": .int(stallReports),
         ]
     }
 

@@ -244,6 +244,13 @@ struct CoordinatorState {
                 return [.toWorker(worker, [WorkerCommand.drainAck.frame])]
             }
             return []
+        case .stalled(let id, _):
+            // From the worker's own watchdog socket: the worker's routing id is its id.
+            let key = Array(id.utf8)
+            guard workers[key] != nil else { return [] }
+            workers[key]!.lastSeen = now
+            counters.stallReports += 1
+            return []
         case .ack(let attempts):
             workers[worker]?.lastSeen = now
             for a in attempts {

@@ -11,6 +11,10 @@ public enum WorkerReport: Sendable, Hashable {
     case ready(credit: Int)
     /// Liveness, every heartbeat interval.
     case heartbeat(inFlight: Int, completed: Int, draining: Bool)
+    /// Liveness of worker `worker` while a flow step has held its socket loop for `busyMilliseconds` (a worker
+    /// running its flows on the loop, `--executor loop`, cannot heartbeat then); sent every heartbeat interval
+    /// from a socket of its own, whose routing id is not the worker's.
+    case stalled(worker: String, busyMilliseconds: Int)
     /// The worker has received these attempts (job id, attempt).
     case ack([JobAttempt])
     /// An attempt ended.
@@ -42,6 +46,8 @@ public enum WorkerReport: Sendable, Hashable {
                     ["in_flight": .int(inFlight), "completed": .int(completed), "draining": .bool(draining)]
                 )
             ]
+        case .stalled(let worker, let busy):
+            return [PoolProtocol.message("stalled", ["worker": .string(worker), "busy_ms": .int(busy)])]
         case .ack(let attempts):
             var w = JSONWriter(capacity: 32 + 40 * attempts.count)
             PoolProtocol.head(&w, "ack")
@@ -110,6 +116,7 @@ public enum WorkerReport: Sendable, Hashable {
                 completed: try f.int("completed"),
                 draining: try f.bool("draining", default: false)
             )
+        case "stalled": return .stalled(worker: try f.string("worker"), busyMilliseconds: try f.int("busy_ms"))
         case "ack":
             if let list = f.object["jobs"], !list.isNull {
                 guard let items = list.arrayValue, items.count <= 100_000 else {

@@ -133,10 +133,26 @@ public struct Worker: Service {
         case .pool:
             try await runtime.run(commands: commands)
         case .loop:
-            // Child tasks inherit the preference: every run, its nodes and the worker's own tasks.
-            try await withTaskExecutorPreference(loop.executor) {
-                try await runtime.run(commands: commands)
+            // A flow step that computes for long holds the loop's heartbeat timer: a watchdog thread vouches.
+            let watchdog = LoopWatchdog(
+                context: context,
+                endpoint: workersEndpoint,
+                workerId: workerId,
+                loop: loop,
+                interval: config.heartbeatInterval,
+                stallLimit: WorkerRuntime.stallLimit,
+                logger: logger
+            )
+            do {
+                // Child tasks inherit the preference: every run, its nodes and the worker's own tasks.
+                try await withTaskExecutorPreference(loop.executor) {
+                    try await runtime.run(commands: commands)
+                }
+            } catch {
+                await watchdog.stop()
+                throw error
             }
+            await watchdog.stop()
         }
     }
 }

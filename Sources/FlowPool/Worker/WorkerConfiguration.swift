@@ -7,9 +7,9 @@ public struct WorkerConfiguration: Sendable {
         case pool
         /// The worker's socket-loop thread, between its polls: runs, their events and results, and the
         /// sockets share one thread, with no thread hop or wake-up between them. Suits flows that compute
-        /// briefly and then await (model calls, tools over the network); a node that computes for long
-        /// holds up the worker's heartbeats, and past the coordinator's heartbeat timeout the worker is
-        /// declared dead and its jobs run again elsewhere.
+        /// briefly and then await (model calls, tools over the network); a node that computes for long holds
+        /// up the worker's other runs and sockets (a watchdog thread keeps reporting the worker alive, for up
+        /// to 10 s of one step), and the worker uses one core.
         case loop
     }
 

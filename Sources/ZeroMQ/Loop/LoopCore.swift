@@ -57,6 +57,12 @@ final class LoopCore {
     /// When the current round's poll returned (monotonic seconds).
     private var roundStart = 0.0
 
+    static func monotonicNanoseconds() -> UInt64 {
+        var ts = timespec()
+        clock_gettime(CLOCK_MONOTONIC, &ts)
+        return UInt64(ts.tv_sec) * 1_000_000_000 + UInt64(ts.tv_nsec)
+    }
+
     static func monotonic() -> Double {
         var ts = timespec()
         clock_gettime(CLOCK_MONOTONIC, &ts)
@@ -79,7 +85,9 @@ final class LoopCore {
         shared.wake.adopt()
         processShared()
         while running {
+            shared.jobsStartedAt.store(Self.monotonicNanoseconds(), ordering: .relaxed)
             shared.executor.runQueued()
+            shared.jobsStartedAt.store(0, ordering: .relaxed)
             let polled = entries
             items.removeAll(keepingCapacity: true)
             items.append(wakeItem)

@@ -55,6 +55,9 @@ final class LoopShared: Sendable {
     let oversized = Atomic<Int>(0)
     let outboundFailed = Atomic<Int>(0)
     let inboundDroppedByClosedStreams = Atomic<Int>(0)
+    /// When the loop thread began running the jobs queued on its ``LoopExecutor`` (monotonic nanoseconds), or 0
+    /// while it does something else: a value that stays is a job that does not return to the loop.
+    let jobsStartedAt = Atomic<UInt64>(0)
     /// Runs on the loop thread after each poll round in which a handler ran (see ``SocketLoop/setRoundEnd(_:)``).
     /// Boxed: the closure is stored once and only the reference is read back, so reading it never wraps it in
     /// another reabstraction thunk.

@@ -6,7 +6,7 @@ import CZeroMQ
 #endif
 
 /// A dedicated OS thread (not part of Swift's cooperative pool) whose end can be awaited.
-final class OwnedThread: Sendable {
+public final class OwnedThread: Sendable {
     private final class Completion: Sendable {
         let state = Mutex<(finished: Bool, waiters: [CheckedContinuation<Void, Never>])>((false, []))
 
@@ -22,8 +22,8 @@ final class OwnedThread: Sendable {
 
     private let completion = Completion()
 
-    /// Starts `body` on a new thread named `name`.
-    init(name: String, _ body: @escaping @Sendable () -> Void) {
+    /// Starts `body` on a new thread named `name` (at most 15 characters are kept on Linux).
+    public init(name: String, _ body: @escaping @Sendable () -> Void) {
         let thread = Thread { [completion] in
             #if os(Linux)
             // Foundation keeps the name to itself on Linux; top -H, perf and /proc show the kernel's.
@@ -38,10 +38,10 @@ final class OwnedThread: Sendable {
     }
 
     /// Whether the thread's body has returned.
-    var isFinished: Bool { completion.state.withLock { $0.finished } }
+    public var isFinished: Bool { completion.state.withLock { $0.finished } }
 
     /// Suspends (without blocking a thread) until the body has returned.
-    func join() async {
+    public func join() async {
         await withCheckedContinuation { continuation in
             let finished = completion.state.withLock { state in
                 if state.finished { return true }

@@ -123,6 +123,16 @@ public final class SocketLoop: Sendable {
     /// Whether the caller runs on this loop's thread (a ``Handler``, the timer, or a task on ``executor``).
     public var isCurrentThread: Bool { shared.wake.isOwnedByCurrentThread }
 
+    /// How long the loop thread has been running jobs of its ``executor`` without coming back to its sockets,
+    /// in seconds (0 while it is not running any). Long only when a job computes without suspending: the
+    /// loop neither polls, sends nor fires its timer meanwhile. Readable from any thread.
+    public var executorBusySeconds: Double {
+        let started = shared.jobsStartedAt.load(ordering: .relaxed)
+        guard started > 0 else { return 0 }
+        let now = LoopCore.monotonicNanoseconds()
+        return now > started ? Double(now - started) / 1e9 : 0
+    }
+
     /// Sets a callback that runs on the loop thread every `interval`, replacing any earlier one.
     ///
     /// The loop's own thread keeps time, so the callback runs on schedule even when Swift's cooperative pool
