@@ -188,8 +188,11 @@ struct CoordinatorStateTests {
         // b: the result arrives first; nothing is published until the grace period ends.
         #expect(published(s.report(result(b), from: w1, now: 0.2)).isEmpty)
         #expect(published(s.tick(now: 0.5)).isEmpty)
-        #expect(published(s.tick(now: 1.3)).count == 1)
+        #expect(published(s.tick(now: 1.3)) == [terminal(b)])
         #expect(s.counters.terminalsFromResult == 1)
+        // Both terminal events are kept for replay at their own seq.
+        #expect(s.replay.events(runKey: "ns/a", attempt: 1, from: 2, to: 2) == [ta])
+        #expect(s.replay.events(runKey: "ns/b", attempt: 1, from: 2, to: 2) == [terminal(b)])
         #expect(s.activeJobs == 0)
         #expect(s.counters.jobsCompleted == 2)
     }

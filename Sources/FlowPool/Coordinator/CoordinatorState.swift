@@ -25,8 +25,16 @@ struct CoordinatorState {
         /// Sent to `worker`; `acked` once the worker confirmed receipt.
         case leased(worker: [UInt8], ackDeadline: Double, leaseDeadline: Double, acked: Bool)
         /// The result of `worker`'s attempt is in; waiting for the attempt's terminal event from the bus (which
-        /// follows all its events) until `deadline`.
+        /// follows all its events) until `deadline`. `fallback` is the result message's copy of the terminal
+        /// event, validated only if it is needed.
         case awaitingTerminal(deadline: Double, fallback: RawEvent, worker: [UInt8])
+    }
+
+    /// A run's terminal event with the attempt and seq its envelope says, read once where it was validated.
+    struct Terminal {
+        var raw: RawEvent
+        var attempt: Int
+        var seq: Int
     }
 
     /// One accepted run. A class: the event path mutates it in place without copying its strings and input.
@@ -45,7 +53,7 @@ struct CoordinatorState {
         /// Highest seq forwarded for the current attempt.
         var lastSeq = 0
         /// The current attempt's terminal event, when it arrived on the bus before the result.
-        var busTerminal: RawEvent?
+        var busTerminal: Terminal?
         /// The accepted result, once there is one.
         var result: RunResult?
         /// The run's log in the replay buffer, once it has one.
@@ -312,21 +320,20 @@ struct CoordinatorState {
         )
         job.result = result
         if let terminal = job.busTerminal { return finish(job.id, terminal: terminal) }
-        let fallback = validTerminal(r.terminal, job: job) ?? synthesizedTerminal(job, result: result)
         job.phase = .awaitingTerminal(
             deadline: now + config.terminalGrace.seconds,
-            fallback: fallback,
+            fallback: r.terminal,
             worker: worker
         )
         return []
     }
 
     /// The worker's copy of the terminal event, if it is well-formed and belongs to the job's current attempt.
-    private func validTerminal(_ raw: RawEvent, job: Job) -> RawEvent? {
+    private func validTerminal(_ raw: RawEvent, job: Job) -> Terminal? {
         guard let h = try? EnvelopeHeader.scan(topic: raw.topic, envelope: raw.envelope),
             h.isTerminal, h.runKey == job.runKey, h.attempt == job.attempt
         else { return nil }
-        return raw
+        return Terminal(raw: raw, attempt: h.attempt, seq: h.seq)
     }
 
     // MARK: Events
@@ -380,7 +387,11 @@ struct CoordinatorState {
             return (.drop, [])
         }
         if header.isTerminal {
-            let raw = RawEvent(topic: Array(topic), envelope: Array(envelope))
+            let raw = Terminal(
+                raw: RawEvent(topic: Array(topic), envelope: Array(envelope)),
+                attempt: header.attempt,
+                seq: header.seq
+            )
             switch job.phase {
             case .awaitingTerminal:
                 return (.hold, finish(job.id, terminal: raw))
@@ -407,7 +418,7 @@ struct CoordinatorState {
     }
 
     /// Publishes the run's single terminal event and retires the job.
-    private mutating func finish(_ jobId: String, terminal: RawEvent) -> [Action] {
+    private mutating func finish(_ jobId: String, terminal: Terminal) -> [Action] {
         guard let job = jobs.removeValue(forKey: jobId), let result = job.result else { return [] }
         runs.removeValue(forKey: job.runKey)
         job.retired = true
@@ -415,9 +426,13 @@ struct CoordinatorState {
         case .leased(let w, _, _, _), .awaitingTerminal(_, _, let w): workers[w]?.jobs.remove(jobId)
         case .queued: break
         }
-        if let h = try? EnvelopeHeader.scan(topic: terminal.topic, envelope: terminal.envelope) {
-            replay.append(runKey: job.runKey, cached: &job.replayLog, attempt: h.attempt, seq: h.seq, raw: terminal)
-        }
+        replay.append(
+            runKey: job.runKey,
+            cached: &job.replayLog,
+            attempt: terminal.attempt,
+            seq: terminal.seq,
+            raw: terminal.raw
+        )
         replay.finish(runKey: job.runKey, cached: job.replayLog)
         counters.eventsForwarded += 1
         if result.status == .completed { counters.jobsCompleted += 1 } else { counters.jobsFailed += 1 }
@@ -430,7 +445,7 @@ struct CoordinatorState {
         }
         var actions: [Action] = []
         if let client = job.client { actions.append(.pushResult(client, result)) }
-        actions.append(.publish(terminal))
+        actions.append(.publish(terminal.raw))
         return actions
     }
 
@@ -534,7 +549,12 @@ struct CoordinatorState {
                 if workers[worker] != nil {
                     // The worker lives: its events are late, not lost; publish the result's copy of the terminal.
                     counters.terminalsFromResult += 1
-                    actions += finish(jobId, terminal: fallback)
+                    // (A job awaiting its terminal event always has its result.)
+                    if let terminal = validTerminal(fallback, job: job)
+                        ?? job.result.map({ synthesizedTerminal(job, result: $0) })
+                    {
+                        actions += finish(jobId, terminal: terminal)
+                    }
                 } else {
                     // The worker is gone and the attempt's events with it: run the job again.
                     counters.resultsIncomplete += 1
@@ -589,7 +609,7 @@ struct CoordinatorState {
     }
 
     /// An `error` terminal event written by the coordinator for a run whose worker's terminal is unusable.
-    private func synthesizedTerminal(_ job: Job, result: RunResult) -> RawEvent {
+    private func synthesizedTerminal(_ job: Job, result: RunResult) -> Terminal {
         let failed = result.status == .failed
         let event = StreamEvent(
             namespace: job.namespace,
@@ -605,8 +625,13 @@ struct CoordinatorState {
                 ]
                 : result.result
         )
-        let wire = WireEvent(event: event, attempt: max(job.attempt, 1))
-        return RawEvent(topic: wire.topicBytes, envelope: wire.envelopeBytes)
+        let attempt = max(job.attempt, 1)
+        let wire = WireEvent(event: event, attempt: attempt)
+        return Terminal(
+            raw: RawEvent(topic: wire.topicBytes, envelope: wire.envelopeBytes),
+            attempt: attempt,
+            seq: job.lastSeq + 1
+        )
     }
 
     private func reply(_ client: [UInt8], _ reply: ControlReply) -> Action { .toClient(client, reply.frames) }
