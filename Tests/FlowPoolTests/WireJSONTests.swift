@@ -557,6 +557,60 @@ struct ResultReplyDecodingTests {
     }
 }
 
+@Suite("Accepted batch decoding")
+struct AcceptedBatchDecodingTests {
+    @Test("the coordinator's accepted_batch is read directly, as the general decoder reads it")
+    func roundTrip() throws {
+        let replies: [ControlReply] = [
+            .acceptedBatch(
+                id: "b-1",
+                answers: [
+                    .accepted(id: "c-1", job: "9jbbo-1", namespace: "sales_agent", runId: "r-1"),
+                    .error(id: "c-2", code: .duplicateRun, message: "run \"sales_agent/r-1\" is already active"),
+                    .error(id: nil, code: .poolFull, message: "the pool is full"),
+                    .accepted(id: "c-é", job: "9jbbo-2", namespace: "stock_agent", runId: "r \"2\" é"),
+                ]
+            ),
+            .acceptedBatch(id: "b-2", answers: [.accepted(id: "", job: "j", namespace: "n", runId: "r")]),
+        ]
+        for reply in replies {
+            let frames = reply.frames
+            let fast = try #require(frames[0].withUnsafeBytes { ControlReply.decodeAcceptedBatch($0) }, "\(reply)")
+            #expect(fast == reply)
+            #expect(try ControlReply.decodeGeneral(frames) == fast)
+            #expect(try ControlReply.decode(frames) == reply)
+        }
+    }
+
+    @Test(
+        "anything the direct reader does not take is left to the general decoder, which then decides",
+        arguments: [
+            #"{"v":1,"op":"accepted_batch","id":"b","items":[]}"#,
+            #"{"v":1,"op":"accepted_batch","id":"b","items":[7]}"#,
+            #"{"v":1,"op":"accepted_batch","id":"b","items":[{}]}"#,
+            #"{"v":1,"op":"accepted_batch","id":7,"items":[{"id":"c","job":"j","ns":"n","run":"r"}]}"#,
+            #"{"v":1,"op":"accepted_batch","id":"b","items":[{"id":"c","job":"j","ns":"n"}]}"#,
+            #"{"v":1,"op":"accepted_batch","id":"b","items":[{"id":"c","id":"d","job":"j","ns":"n","run":"r"}]}"#,
+            #"{"v":1,"op":"accepted_batch","id":"b","items":[{"id":"c","job":"j","ns":"n","run":"r","x":1}]}"#,
+            #"{"v":1,"op":"accepted_batch","id":"b","items":[{"id":null,"job":"j","ns":"n","run":"r"}]}"#,
+            #"{"v":1,"op":"accepted_batch","id":"b","items":[{"id":"c","job":"j","ns":"n","run":7}]}"#,
+            #"{"v":1,"op":"accepted_batch","id":"b","items":[{"id":"c","code":null,"job":"j","ns":"n","run":"r"}]}"#,
+            #"{"v":1,"op":"accepted_batch","id":"b","items":[{"id":"c","code":"pool_full"}]}"#,
+            #"{"v":1,"op":"accepted_batch","id":"b","items":[{"id":nul,"code":"pool_full","message":"m"}]}"#,
+            #"{"v":1,"op":"accepted_batch","id":"b","items":[{"id":"c","job":"j","ns":"n","run":"r"},]}"#,
+            #"{"v":1,"op":"accepted_batch","id":"b","items":[{"id":"c","job":"j","ns":"n","run":"r"}],"x":1}"#,
+            #"{"v":1,"op":"accepted_batch","id":"b","items":[{"id":"c","job":"j","ns":"n","run":"r"}]} x"#,
+            #"{"v":1,"op":"accepted_batch","items":[{"id":"c","job":"j","ns":"n","run":"r"}],"id":"b"}"#,
+        ]
+    )
+    func sameAsGeneral(text: String) {
+        let bytes = Array(text.utf8)
+        let general = Result { () throws(JSONWireError) in try ControlReply.decodeGeneral([bytes]) }
+        guard let fast = bytes.withUnsafeBytes({ ControlReply.decodeAcceptedBatch($0) }) else { return }
+        #expect(general == .success(fast), "the direct reader took what the general decoder reads otherwise")
+    }
+}
+
 @Suite("Direct readers at the nesting limit")
 struct DirectReaderDepthTests {
     /// A JSON value nested `levels` arrays deep.

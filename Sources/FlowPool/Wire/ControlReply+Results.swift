@@ -31,6 +31,83 @@ extension ControlReply {
             return nil
         }
     }
+
+    /// Reads an `accepted_batch` written the way the coordinator writes it —
+    /// `{"v":1,"op":"accepted_batch","id":…,"items":[{"id":…,"job":…,"ns":…,"run":…}, …]}`, an item being an
+    /// `error` answer where it has a `code` — straight from the bytes, like ``decodeResults(_:)``: nil for
+    /// anything else and for anything it would reject, which ``decodeGeneral(_:)`` then decides.
+    static func decodeAcceptedBatch(_ bytes: UnsafeRawBufferPointer) -> ControlReply? {
+        var p = JSONParser(bytes)
+        guard p.consume(#"{"v":1,"op":"accepted_batch","id":"#) else { return nil }
+        do throws(JSONWireError) {
+            guard try p.peek() == UInt8(ascii: "\"") else { return nil }
+            let id = try p.parseString()
+            guard p.consume(#","items":["#) else { return nil }
+            let read = try p.readElements(limit: Int.max) { p throws(JSONWireError) -> ControlReply? in
+                guard try p.peek() == UInt8(ascii: "{") else { return nil }
+                p.index += 1
+                return try AcceptedItemFields.read(&p)
+            }
+            guard let answers = read, try p.peek() == UInt8(ascii: "}") else { return nil }
+            p.index += 1
+            try p.expectEnd()
+            return .acceptedBatch(id: id, answers: answers)
+        } catch {
+            return nil
+        }
+    }
+}
+
+/// The members of one item of `accepted_batch`, read one by one: an `accepted` answer (`id`, `job`, `ns`,
+/// `run`) or, with a `code`, an `error` answer (`id` or null, `code`, `message`).
+private enum AcceptedItemFields {
+    /// Reads members through the item's closing brace; the parser stands at the first member's key. Nil when
+    /// a member is not as the general decoder takes it.
+    static func read(_ p: inout JSONParser) throws(JSONWireError) -> ControlReply? {
+        var id: String?
+        var job: String?
+        var namespace: String?
+        var runId: String?
+        var code: String?
+        var message: String?
+        var seen = JSONParser.ObjectFields(known: Self.members)
+        while true {
+            guard try p.peek() == UInt8(ascii: "\"") else { return nil }
+            let key = try p.parseString()
+            // A repeated member is left to the general decoder, which refuses it.
+            guard seen.insert(key) else { return nil }
+            try p.expect(UInt8(ascii: ":"), "':'")
+            let first = try p.peek()
+            if key == "id", first == UInt8(ascii: "n") {
+                // An error answer's id may be null.
+                guard p.consume("null") else { return nil }
+            } else {
+                guard first == UInt8(ascii: "\"") else { return nil }
+                let text = try p.parseString()
+                switch key {
+                case "id": id = text
+                case "job": job = text
+                case "ns": namespace = text
+                case "run": runId = text
+                case "code": code = text
+                case "message": message = text
+                default: return nil
+                }
+            }
+            let b = try p.peek()
+            p.index += 1
+            if b == UInt8(ascii: ",") { continue }
+            guard b == UInt8(ascii: "}") else { return nil }
+            if let code {
+                guard let message else { return nil }
+                return .error(id: id, code: PoolErrorCode(code), message: message)
+            }
+            guard let id, let job, let namespace, let runId else { return nil }
+            return .accepted(id: id, job: job, namespace: namespace, runId: runId)
+        }
+    }
+
+    private static let members = ["id", "job", "ns", "run", "code", "message"]
 }
 
 /// The members of one `result` message, or of one element of `result_batch`, read one by one.
@@ -47,9 +124,12 @@ private struct ResultReplyFields {
     var value: JSONValue = .null
     var errorCode: PoolErrorCode?
     var errorMessage: String?
-    var seen: Set<String> = []
+    var seen = JSONParser.ObjectFields(known: Self.members)
 
     init(element: Bool) { self.element = element }
+
+    /// The members a result has.
+    private static let members = ["id", "job", "ns", "run", "status", "attempts", "result", "error", "v", "op"]
 
     /// Reads members through the object's closing brace; the parser stands at the first member's key. False
     /// when a member is not as the general decoder takes it.
@@ -59,7 +139,7 @@ private struct ResultReplyFields {
         while true {
             guard try p.peek() == UInt8(ascii: "\"") else { return false }
             let key = try p.parseString()
-            guard seen.insert(key).inserted else { return false }
+            guard seen.insert(key) else { return false }
             try p.expect(UInt8(ascii: ":"), "':'")
             let first = try p.peek()
             switch key {

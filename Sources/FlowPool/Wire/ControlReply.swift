@@ -147,7 +147,11 @@ public enum ControlReply: Sendable, Hashable {
     /// Decodes a reply from its frames.
     /// - Throws: ``JSONWireError``.
     public static func decode(_ frames: [[UInt8]]) throws(JSONWireError) -> ControlReply {
-        if frames.count == 1, let reply = frames[0].withUnsafeBytes({ decodeResults($0) }) { return reply }
+        if frames.count == 1,
+            let reply = frames[0].withUnsafeBytes({ decodeResults($0) ?? decodeAcceptedBatch($0) })
+        {
+            return reply
+        }
         return try decodeGeneral(frames)
     }
 

@@ -52,7 +52,9 @@ private struct SubmitFields {
     var input: JSONValue = .null
     var reply = true
     var maxAttempts: Int?
-    var seen: Set<String> = []
+    var seen = JSONParser.ObjectFields(known: Self.members)
+    /// The members a submit has (others are skipped).
+    private static let members = ["id", "flow", "ns", "run", "input", "reply", "max_attempts"]
 
     init(depth: Int) { self.depth = depth }
 
@@ -74,7 +76,7 @@ private struct SubmitFields {
         while true {
             guard try p.peek() == UInt8(ascii: "\"") else { return false }
             let key = try p.parseString()
-            guard seen.insert(key).inserted else { return false }
+            guard seen.insert(key) else { return false }
             try p.expect(UInt8(ascii: ":"), "':'")
             let value = try p.peek()
             let isNull = value == UInt8(ascii: "n")

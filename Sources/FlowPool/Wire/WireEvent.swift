@@ -244,6 +244,12 @@ extension JSONParser {
             }
             return others.insert(key).inserted
         }
+
+        /// Whether `key` was seen.
+        func contains(_ key: String) -> Bool {
+            if let i = known.firstIndex(of: key) { return seenKnown & (1 << UInt64(i)) != 0 }
+            return others.contains(key)
+        }
     }
 
     /// Walks the members of the object at the current position, calling `body` with each key and the parser
