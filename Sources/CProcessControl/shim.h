@@ -12,4 +12,15 @@ static inline int flowpool_set_parent_death_signal(int signal) {
 }
 #endif
 
+#if defined(__linux__) && defined(__GLIBC__)
+#include <malloc.h>
+
+/// Sets glibc malloc's trim threshold (free memory an arena keeps instead of returning it to the kernel) and
+/// its mmap threshold (allocations at least this large get pages of their own). Setting either also turns
+/// off glibc's adjustment of both. Returns 1 when both were set (`mallopt`'s convention).
+static inline int flowpool_set_malloc_thresholds(int trimBytes, int mmapBytes) {
+    return mallopt(M_TRIM_THRESHOLD, trimBytes) && mallopt(M_MMAP_THRESHOLD, mmapBytes);
+}
+#endif
+
 #endif

@@ -52,6 +52,8 @@ struct WorkerCommand: AsyncParsableCommand {
     func run() async throws {
         // Started by `flowpool demo` or the load harness: stop when that parent dies.
         try ParentDeathSignal.armFromEnvironment()
+        // Message buffers come and go thousands of times a second: keep freed memory for the next ones.
+        MallocThresholds.apply()
         let logger = log.makeLogger("flowpool.worker")
         let registry = FlowRegistry.shared
         Self.registerFlows(in: registry)
