@@ -141,6 +141,9 @@ struct JSONParser: ~Copyable {
             index += 1
             return object
         }
+        // Room for the few members a protocol message has, so that it is allocated once rather than grown
+        // at the second and the fourth member.
+        object.reserveCapacity(6)
         while true {
             guard try peek() == UInt8(ascii: "\"") else {
                 throw JSONWireError(
