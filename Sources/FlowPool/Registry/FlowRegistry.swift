@@ -8,6 +8,7 @@ import Synchronization
 ///
 /// ```swift
 /// FlowRegistry.register("sales_agent") { SalesAgent.makeFlow() }
+/// FlowRegistry.register("agent4", flow: Agent4.makeFlow())   // built once, run for every job
 /// ```
 ///
 /// By default the job's input becomes the run's shared store: an object's members become its keys, any other
@@ -26,7 +27,7 @@ public final class FlowRegistry: Sendable {
     /// The process-wide registry workers use unless given another; holds `agent4` from the start.
     public static let shared: FlowRegistry = {
         let registry = FlowRegistry()
-        registry.register(Agent4.flowName) { Agent4.makeFlow() }
+        registry.register(Agent4.flowName, flow: Agent4.makeFlow())
         DiagnosticFlows.register(in: registry)
         LLMShapedAgent4.register(in: registry)
         return registry
@@ -37,6 +38,14 @@ public final class FlowRegistry: Sendable {
         register(name, factory: { input in FlowInvocation(flow: makeFlow(), store: FlowInvocation.store(from: input)) })
     }
 
+    /// Registers (or replaces) a flow built once and run for every job, whose shared store is built from the
+    /// input. A flow is a value that runs never change (their state is in the shared store), so one serves
+    /// any number of runs at once; a flow whose steps keep state of their own per run is registered with a
+    /// `makeFlow` closure instead.
+    public func register(_ name: String, flow: any FlowStep) {
+        register(name, factory: { input in FlowInvocation(flow: flow, store: FlowInvocation.store(from: input)) })
+    }
+
     /// Registers (or replaces) a flow with full control over the run.
     public func register(_ name: String, factory: @escaping Factory) {
         factories.withLock { $0[name] = factory }
@@ -45,6 +54,11 @@ public final class FlowRegistry: Sendable {
     /// Registers a flow in ``shared``.
     public static func register(_ name: String, makeFlow: @escaping @Sendable () -> any FlowStep) {
         shared.register(name, makeFlow: makeFlow)
+    }
+
+    /// Registers a flow built once in ``shared``.
+    public static func register(_ name: String, flow: any FlowStep) {
+        shared.register(name, flow: flow)
     }
 
     /// Registers a flow with full control in ``shared``.

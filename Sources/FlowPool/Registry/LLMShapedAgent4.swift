@@ -14,7 +14,7 @@ public enum LLMShapedAgent4 {
 
     /// Registers the flow in `registry`.
     public static func register(in registry: FlowRegistry) {
-        registry.register(flowName) { makeFlow() }
+        registry.register(flowName, flow: makeFlow())
     }
 
     /// The workload's flow.
