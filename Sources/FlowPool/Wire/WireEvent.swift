@@ -39,7 +39,13 @@ public struct WireEvent: Sendable, Hashable {
         init(namespace: String, runId: String, attempt: Int) {
             self.namespace = namespace
             self.runId = runId
-            topic = Array(namespace.utf8) + [UInt8(ascii: "/")] + Array(runId.utf8) + [UInt8(ascii: "/")]
+            var topic: [UInt8] = []
+            topic.reserveCapacity(namespace.utf8.count + runId.utf8.count + 2)
+            topic.append(contentsOf: namespace.utf8)
+            topic.append(UInt8(ascii: "/"))
+            topic.append(contentsOf: runId.utf8)
+            topic.append(UInt8(ascii: "/"))
+            self.topic = topic
             var w = JSONWriter(capacity: 64 + namespace.utf8.count + runId.utf8.count)
             WireEvent.writeEnvelopeHead(&w, namespace: namespace, runId: runId, attempt: attempt)
             envelope = w.bytes

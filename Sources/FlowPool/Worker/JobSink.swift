@@ -10,12 +10,16 @@ final class JobSink: EventSink {
     let prefix: WireEvent.RunPrefix
     private let terminalFrames = Mutex<RawEvent?>(nil)
     /// The buffer each event is encoded into before it is copied into the outbox, reused for the whole run.
-    private let scratch = Mutex<[UInt8]>([])
+    private let scratch: Mutex<[UInt8]>
 
     init(attempt: Int, namespace: String, runId: String, outbox: EventOutbox) {
         self.attempt = attempt
         self.outbox = outbox
         self.prefix = WireEvent.RunPrefix(namespace: namespace, runId: runId, attempt: attempt)
+        // Room for a typical event, so that the buffer is allocated once rather than grown by the first few.
+        var buffer: [UInt8] = []
+        buffer.reserveCapacity(1024)
+        self.scratch = Mutex(buffer)
     }
 
     func deliver(_ event: StreamEvent) {
