@@ -24,7 +24,7 @@ extension CoordinatorState {
         now: Double
     ) -> Ingested {
         var out = Ingested()
-        guard first.elementsEqual(EventBatch.marker) else {
+        guard EventBatch.marker.withUnsafeBytes({ first.hasSameBytes(as: $0) }) else {
             ingest(topic: first, envelope: second, in: second, now: now, into: &out)
             return out
         }

@@ -89,7 +89,7 @@ struct CoordinatorState {
         /// Whether `bytes` is this job's run key.
         func hasRunKey(_ bytes: UnsafeRawBufferPointer) -> Bool {
             runKeyBytes.count == bytes.count
-                && runKeyBytes.withUnsafeBytes { own in own.elementsEqual(bytes) }
+                && runKeyBytes.withUnsafeBytes { own in own.hasSameBytes(as: bytes) }
         }
     }
 

@@ -115,6 +115,9 @@ struct EventPublisher {
     }
 
     private func matches(_ topic: [UInt8], _ start: Int, _ namespace: UnsafeRawBufferPointer) -> Bool {
-        topic.count == start + namespace.count + 1 && topic[start..<(topic.count - 1)].elementsEqual(namespace)
+        topic.count == start + namespace.count + 1
+            && topic.withUnsafeBytes {
+                UnsafeRawBufferPointer(rebasing: $0[start..<($0.count - 1)]).hasSameBytes(as: namespace)
+            }
     }
 }

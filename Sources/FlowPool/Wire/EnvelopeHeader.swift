@@ -128,8 +128,8 @@ public struct EnvelopeHeader: Sendable, Hashable {
 
         func isTerminal(_ t: UnsafeRawBufferPointer) -> Bool {
             let type = UnsafeRawBufferPointer(rebasing: t[(secondSlash + 1)..<count])
-            return type.elementsEqual("final".utf8) || type.elementsEqual("error".utf8)
-                || type.elementsEqual("cancelled".utf8)
+            return type.hasSameBytes(as: "final") || type.hasSameBytes(as: "error")
+                || type.hasSameBytes(as: "cancelled")
         }
     }
 
@@ -146,15 +146,19 @@ public struct EnvelopeHeader: Sendable, Hashable {
         var i = 0
         func literal(_ s: StaticString) -> Bool {
             let n = s.utf8CodeUnitCount
-            guard i + n <= e.count else { return false }
-            for k in 0..<n where e[i + k] != s.utf8Start[k] { return false }
+            guard i + n <= e.count, UnsafeRawBufferPointer(rebasing: e[i..<(i + n)]).hasSameBytes(as: s) else {
+                return false
+            }
             i += n
             return true
         }
         func bytes(_ range: Range<Int>) -> Bool {
             let n = range.count
-            guard i + n <= e.count else { return false }
-            for k in 0..<n where e[i + k] != t[range.lowerBound + k] { return false }
+            guard i + n <= e.count,
+                UnsafeRawBufferPointer(rebasing: e[i..<(i + n)]).hasSameBytes(
+                    as: UnsafeRawBufferPointer(rebasing: t[range])
+                )
+            else { return false }
             i += n
             return true
         }
