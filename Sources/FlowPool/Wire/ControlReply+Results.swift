@@ -71,40 +71,30 @@ private enum AcceptedItemFields {
         var code: String?
         var message: String?
         var seen = JSONParser.ObjectFields(known: Self.members)
-        while true {
-            guard try p.peek() == UInt8(ascii: "\"") else { return nil }
-            let key = try p.parseString()
-            // A repeated member is left to the general decoder, which refuses it.
-            guard seen.insert(key) else { return nil }
-            try p.expect(UInt8(ascii: ":"), "':'")
+        let read = try p.readMembers(&seen) { key, p throws(JSONWireError) -> Bool in
             let first = try p.peek()
-            if key == "id", first == UInt8(ascii: "n") {
-                // An error answer's id may be null.
-                guard p.consume("null") else { return nil }
-            } else {
-                guard first == UInt8(ascii: "\"") else { return nil }
-                let text = try p.parseString()
-                switch key {
-                case "id": id = text
-                case "job": job = text
-                case "ns": namespace = text
-                case "run": runId = text
-                case "code": code = text
-                case "message": message = text
-                default: return nil
-                }
+            // An error answer's id may be null.
+            if key == "id", first == UInt8(ascii: "n") { return p.consume("null") }
+            guard first == UInt8(ascii: "\"") else { return false }
+            let text = try p.parseString()
+            switch key {
+            case "id": id = text
+            case "job": job = text
+            case "ns": namespace = text
+            case "run": runId = text
+            case "code": code = text
+            case "message": message = text
+            default: return false
             }
-            let b = try p.peek()
-            p.index += 1
-            if b == UInt8(ascii: ",") { continue }
-            guard b == UInt8(ascii: "}") else { return nil }
-            if let code {
-                guard let message else { return nil }
-                return .error(id: id, code: PoolErrorCode(code), message: message)
-            }
-            guard let id, let job, let namespace, let runId else { return nil }
-            return .accepted(id: id, job: job, namespace: namespace, runId: runId)
+            return true
         }
+        guard read else { return nil }
+        if let code {
+            guard let message else { return nil }
+            return .error(id: id, code: PoolErrorCode(code), message: message)
+        }
+        guard let id, let job, let namespace, let runId else { return nil }
+        return .accepted(id: id, job: job, namespace: namespace, runId: runId)
     }
 
     private static let members = ["id", "job", "ns", "run", "code", "message"]
@@ -124,7 +114,6 @@ private struct ResultReplyFields {
     var value: JSONValue = .null
     var errorCode: PoolErrorCode?
     var errorMessage: String?
-    var seen = JSONParser.ObjectFields(known: Self.members)
 
     init(element: Bool) { self.element = element }
 
@@ -136,11 +125,9 @@ private struct ResultReplyFields {
     mutating func read(_ p: inout JSONParser) throws(JSONWireError) -> Bool {
         // Values inside: depth 1 in a `result` message; message, `results` array, element in a batch.
         let depth = element ? 3 : 1
-        while true {
-            guard try p.peek() == UInt8(ascii: "\"") else { return false }
-            let key = try p.parseString()
-            guard seen.insert(key) else { return false }
-            try p.expect(UInt8(ascii: ":"), "':'")
+        let element = element
+        var seen = JSONParser.ObjectFields(known: Self.members)
+        let read = try p.readMembers(&seen) { key, p throws(JSONWireError) -> Bool in
             let first = try p.peek()
             switch key {
             case "id", "job", "ns", "run", "status":
@@ -173,11 +160,9 @@ private struct ResultReplyFields {
             default:
                 return false
             }
-            let b = try p.peek()
-            p.index += 1
-            if b == UInt8(ascii: "}") { return result != nil }
-            guard b == UInt8(ascii: ",") else { return false }
+            return true
         }
+        return read && result != nil
     }
 
     var result: RunResult? {

@@ -258,6 +258,27 @@ extension JSONParser {
         }
     }
 
+    /// Walks the members of an object whose `{` has been read, for a direct reader that leaves anything unusual
+    /// to a general decoder: returns false as soon as a key is not a string or repeats, `member` returns false,
+    /// or the object is malformed; true once the closing brace is read. `member` is called with each key and
+    /// the parser positioned at the member's value, and must consume the value.
+    mutating func readMembers(
+        _ fields: inout ObjectFields,
+        _ member: (String, inout JSONParser) throws(JSONWireError) -> Bool
+    ) throws(JSONWireError) -> Bool {
+        while true {
+            guard try peek() == UInt8(ascii: "\"") else { return false }
+            let key = try parseString()
+            guard fields.insert(key) else { return false }
+            try expect(UInt8(ascii: ":"), "':'")
+            guard try member(key, &self) else { return false }
+            let b = try peek()
+            index += 1
+            if b == UInt8(ascii: "}") { return true }
+            guard b == UInt8(ascii: ",") else { return false }
+        }
+    }
+
     /// Walks the members of the object at the current position, calling `body` with each key and the parser
     /// positioned at the member's value; `body` must consume the value.
     mutating func forEachField(
