@@ -84,15 +84,17 @@ public enum PoolProtocol {
     /// A message whose only field besides `v` and `op` is an array of messages already encoded, each an
     /// element byte for byte: `{"v":1,"op":"<op>","<key>":[…]}` (`result_batch`, `jobs`).
     static func arrayMessage(_ op: String, _ key: String, _ elements: [[UInt8]]) -> [UInt8] {
-        var frame = Array(#"{"v":1,"op":""#.utf8) + Array(op.utf8) + Array(#"",""#.utf8) + Array(key.utf8)
-        frame += Array(#"":["#.utf8)
-        frame.reserveCapacity(frame.count + elements.reduce(2) { $0 + $1.count + 1 })
+        var w = JSONWriter(capacity: 32 + op.utf8.count + key.utf8.count + elements.reduce(2) { $0 + $1.count + 1 })
+        head(&w, op)
+        w.byte(UInt8(ascii: ","))
+        w.string(key)
+        w.raw(":[")
         for (i, element) in elements.enumerated() {
-            if i > 0 { frame.append(UInt8(ascii: ",")) }
-            frame += element
+            if i > 0 { w.byte(UInt8(ascii: ",")) }
+            w.bytes.append(contentsOf: element)
         }
-        frame += Array("]}".utf8)
-        return frame
+        w.raw("]}")
+        return w.bytes
     }
 
     /// Writes the common head of a message: `{"v":1,"op":"<op>"`.

@@ -238,13 +238,25 @@ public enum WorkerCommand: Sendable, Hashable {
     public var frame: [UInt8] {
         switch self {
         case .job(let j):
-            return PoolProtocol.message(
-                "job",
-                [
-                    "job": .string(j.job), "attempt": .int(j.attempt), "flow": .string(j.flow),
-                    "ns": .string(j.namespace), "run": .string(j.runId), "input": j.input,
-                ]
-            )
+            // Written member by member (one per run dispatched), in the order of the direct job reader.
+            var w = JSONWriter(capacity: 128 + j.runId.utf8.count)
+            PoolProtocol.head(&w, "job")
+            w.raw(",\"job\":")
+            w.string(j.job)
+            w.raw(",\"attempt\":")
+            w.int(j.attempt)
+            w.raw(",\"flow\":")
+            w.string(j.flow)
+            w.raw(",\"ns\":")
+            w.string(j.namespace)
+            w.raw(",\"run\":")
+            w.string(j.runId)
+            if !j.input.isNull {
+                w.raw(",\"input\":")
+                w.value(j.input)
+            }
+            w.byte(UInt8(ascii: "}"))
+            return w.bytes
         case .jobs(let list): return Self.jobsFrame(list.map { WorkerCommand.job($0).frame })
         case .reregister: return PoolProtocol.message("reregister", [:])
         case .drainAck: return PoolProtocol.message("drain_ack", [:])
