@@ -73,11 +73,10 @@ private struct SubmitFields {
             if b == UInt8(ascii: "}") { return true }
             guard b == UInt8(ascii: ",") else { return false }
         }
-        while true {
-            guard try p.peek() == UInt8(ascii: "\"") else { return false }
-            let key = try p.parseString()
-            guard seen.insert(key) else { return false }
-            try p.expect(UInt8(ascii: ":"), "':'")
+        let depth = depth
+        var fields = seen
+        defer { seen = fields }
+        return try p.readMembers(&fields) { key, p throws(JSONWireError) -> Bool in
             let value = try p.peek()
             let isNull = value == UInt8(ascii: "n")
             switch key {
@@ -111,10 +110,7 @@ private struct SubmitFields {
             default:
                 try p.skipValue(depth: depth)
             }
-            let b = try p.peek()
-            p.index += 1
-            if b == UInt8(ascii: "}") { return true }
-            guard b == UInt8(ascii: ",") else { return false }
+            return true
         }
     }
 
