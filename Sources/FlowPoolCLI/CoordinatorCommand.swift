@@ -62,8 +62,21 @@ struct CoordinatorCommand: AsyncParsableCommand {
     @Option(help: "Largest message accepted on any socket, in bytes (ZMQ_MAXMSGSIZE).")
     var maxMessageBytes: Int = 4 << 20
 
-    @Option(help: "Events queued per subscriber before that subscriber misses some (and repairs them).")
-    var subscriberHwm: Int = 100_000
+    @Option(
+        help: """
+            Memory, in MiB, the coordinator spends at most on one subscriber that reads too slowly; beyond it \
+            that subscriber misses events (and can repair them from replay).
+            """
+    )
+    var subscriberBufferMb: Int = 64
+
+    @Option(
+        help: """
+            Messages queued per subscriber before it misses events, overriding --subscriber-buffer-mb \
+            (default: that buffer divided by the largest event batch, 64 KiB).
+            """
+    )
+    var subscriberHwm: Int?
 
     @Option(help: "Seconds a draining coordinator waits for accepted runs.")
     var drainTimeout: Double = 30
@@ -87,6 +100,14 @@ struct CoordinatorCommand: AsyncParsableCommand {
             throw ValidationError("timeouts must be > 0")
         }
         guard maxMessageBytes >= 1024 else { throw ValidationError("--max-message-bytes must be at least 1024") }
+        guard subscriberBufferMb > 0 else {
+            throw ValidationError("--subscriber-buffer-mb must be at least 1 (MiB per subscriber)")
+        }
+        if let subscriberHwm, subscriberHwm <= 0 {
+            throw ValidationError(
+                "--subscriber-hwm must be > 0 (messages per subscriber); leave it out to use --subscriber-buffer-mb"
+            )
+        }
     }
 
     func run() async throws {
@@ -109,6 +130,7 @@ struct CoordinatorCommand: AsyncParsableCommand {
             leaseTimeout: .milliseconds(leaseTimeoutMs),
             replayBytes: replayMb << 20,
             maxMessageBytes: maxMessageBytes,
+            subscriberBufferBytes: subscriberBufferMb << 20,
             subscriberHighWaterMark: subscriberHwm,
             drainTimeout: .milliseconds(Int(drainTimeout * 1000))
         )

@@ -63,5 +63,11 @@ struct StatusCommand: AsyncParsableCommand {
                 "replay runs \(replay["runs"]?.intValue ?? 0) bytes \(replay["bytes"]?.intValue ?? 0) evicted runs \(replay["evicted_runs"]?.intValue ?? 0)"
             )
         }
+        if let limits = body["limits"] {
+            let n = { (key: String) in limits[key]?.intValue ?? 0 }
+            printFlushed(
+                "limits queue \(n("max_queue"))  replay \(n("replay_bytes") >> 20) MiB  per subscriber \(n("subscriber_hwm")) messages (buffer \(n("subscriber_buffer_bytes") >> 20) MiB)"
+            )
+        }
     }
 }

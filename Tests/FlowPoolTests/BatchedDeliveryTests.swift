@@ -2,7 +2,9 @@ import FlowCore
 import FlowPool
 import Foundation
 import Logging
+import Subprocess
 import Synchronization
+import SystemPackage
 import Testing
 import ZeroMQ
 
@@ -61,6 +63,35 @@ struct BatchedDeliveryTests {
                 #expect(wildcard.statistics.batches > 0)
                 for events in subscriptions { #expect(events.statistics.lost == 0) }
             }
+        }
+    }
+
+    @Test("the coordinator's per-subscriber bound comes from --subscriber-buffer-mb, or --subscriber-hwm")
+    func subscriberBoundFromFlags() async throws {
+        for (arguments, hwm, buffer) in [
+            (["--subscriber-buffer-mb", "2"], 32, 2 << 20),
+            (["--subscriber-buffer-mb", "2", "--subscriber-hwm", "5"], 5, 2 << 20),
+            ([], 1_024, 64 << 20),
+        ] {
+            try await PoolHarness.with(workers: 0, coordinatorArguments: arguments) { pool in
+                try await PoolClient.withConnection(to: pool.control) { client in
+                    let limits = try await client.status()["limits"]
+                    #expect(limits?["subscriber_hwm"]?.intValue == hwm, "\(arguments)")
+                    #expect(limits?["subscriber_buffer_bytes"]?.intValue == buffer, "\(arguments)")
+                }
+            }
+        }
+        for bad in [["--subscriber-buffer-mb", "0"], ["--subscriber-hwm", "-1"]] {
+            let result = try await Subprocess.run(
+                .path(FilePath(PoolHarness.executable)),
+                arguments: Arguments(["coordinator", "--control-port", "0"] + bad),
+                input: .none,
+                output: .string(limit: 1 << 16),
+                error: .string(limit: 1 << 16)
+            )
+            let output = result.standardOutput + result.standardError
+            #expect(result.terminationStatus != .exited(0), "\(bad) was accepted")
+            #expect(output.contains(bad[0]), "the error names the flag: \(output)")
         }
     }
 

@@ -100,6 +100,18 @@ struct CoordinatorStateTests {
         actions.compactMap { if case .publish(let r) = $0 { return r } else { return nil } }
     }
 
+    @Test("the per-subscriber buffer sets the high-water mark in batches; an explicit one wins")
+    func subscriberHighWaterMark() {
+        #expect(CoordinatorConfiguration().subscriberHighWaterMark == 1_024)
+        #expect(CoordinatorConfiguration(subscriberBufferBytes: 3 << 20).subscriberHighWaterMark == 48)
+        #expect(CoordinatorConfiguration(subscriberBufferBytes: 1_000).subscriberHighWaterMark == 16)
+        var config = CoordinatorConfiguration(subscriberBufferBytes: 1 << 20, subscriberHighWaterMark: 5)
+        #expect(config.subscriberHighWaterMark == 5)
+        config.subscriberHighWaterMark = 7
+        #expect(config.subscriberHighWaterMark == 7)
+        #expect(config.subscriberBufferBytes == 1 << 20)
+    }
+
     @Test("a stalled report from another socket keeps the named worker alive; one for nobody is ignored")
     func stalledReport() throws {
         var s = makeState()

@@ -56,6 +56,7 @@ public struct Coordinator: Service {
                 metadata: [
                     "control": "\(endpoints.control)", "workers": "\(endpoints.workers)",
                     "events_in": "\(endpoints.eventsIn)", "events_out": "\(endpoints.eventsOut)",
+                    "subscriber_hwm": "\(config.subscriberHighWaterMark)",
                 ]
             )
             onReady(endpoints)

@@ -34,9 +34,24 @@ public struct CoordinatorConfiguration: Sendable {
     public var resultRetention: Int
     /// Largest inbound message on any socket (ZMQ_MAXMSGSIZE); bigger ones drop the connection.
     public var maxMessageBytes: Int
-    /// Send high-water mark per subscriber on the event-publish socket; beyond it the subscriber misses events
-    /// (it sees a `seq` gap and can repair it through `replay`).
-    public var subscriberHighWaterMark: Int
+    /// About the most memory the coordinator spends on one subscriber that reads too slowly (or not at all),
+    /// in bytes: events queued for it beyond this are not sent to it (it sees a `seq` gap and can repair it
+    /// through `replay`). Sets ``subscriberHighWaterMark`` unless that is given.
+    public var subscriberBufferBytes: Int
+    /// Send high-water mark per subscriber on the event-publish socket, in messages (plain events, or
+    /// batches of up to 64 KiB); beyond it the subscriber misses events. By
+    /// default ``subscriberBufferBytes`` divided by the largest batch, so that a stalled subscriber holds at
+    /// most about that many bytes (an event larger than a batch travels alone and may hold more).
+    public var subscriberHighWaterMark: Int {
+        get {
+            explicitSubscriberHighWaterMark
+                ?? max(Self.minimumSubscriberHighWaterMark, subscriberBufferBytes / EventPublisher.maxBatchBytes)
+        }
+        set { explicitSubscriberHighWaterMark = newValue }
+    }
+    private var explicitSubscriberHighWaterMark: Int?
+    /// The smallest derived high-water mark: room for a few rounds of batches even with a tiny buffer.
+    static let minimumSubscriberHighWaterMark = 16
     /// How long a draining coordinator waits for jobs in flight before it exits anyway.
     public var drainTimeout: Duration
 
@@ -57,7 +72,8 @@ public struct CoordinatorConfiguration: Sendable {
         replayRuns: Int = 100_000,
         resultRetention: Int = 100_000,
         maxMessageBytes: Int = 4 << 20,
-        subscriberHighWaterMark: Int = 100_000,
+        subscriberBufferBytes: Int = 64 << 20,
+        subscriberHighWaterMark: Int? = nil,
         drainTimeout: Duration = .seconds(30)
     ) {
         self.bindHost = bindHost
@@ -76,7 +92,8 @@ public struct CoordinatorConfiguration: Sendable {
         self.replayRuns = replayRuns
         self.resultRetention = resultRetention
         self.maxMessageBytes = maxMessageBytes
-        self.subscriberHighWaterMark = subscriberHighWaterMark
+        self.subscriberBufferBytes = subscriberBufferBytes
+        self.explicitSubscriberHighWaterMark = subscriberHighWaterMark
         self.drainTimeout = drainTimeout
     }
 }

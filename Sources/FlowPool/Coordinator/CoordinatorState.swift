@@ -678,6 +678,11 @@ struct CoordinatorState {
                 "runs": .int(replay.runs.count), "bytes": .int(replay.totalBytes),
                 "evicted_runs": .int(replay.evictedRuns), "evicted_events": .int(replay.evictedEvents),
             ],
+            "limits": [
+                "max_queue": .int(config.maxQueue), "replay_bytes": .int(config.replayBytes),
+                "subscriber_buffer_bytes": .int(config.subscriberBufferBytes),
+                "subscriber_hwm": .int(config.subscriberHighWaterMark),
+            ],
         ]
     }
 
