@@ -140,6 +140,21 @@ struct BenchHarnessTests {
         #expect(phase["jobs_per_second"]?.doubleValue ?? 1_000 <= 400 * 1.05)
     }
 
+    @Test func stalledSubscribersReadNothingWhileTheLiveOneGetsEveryEvent() async throws {
+        let (status, stdout, report) = try await Self.load([
+            "--runs", "2000", "--in-flight", "64", "--warmup", "0", "--baseline-messages", "0",
+            "--stalled-subscribers", "2", "--coordinator-arg=--subscriber-buffer-mb=1",
+        ])
+        #expect(status == 0, "\(stdout)")
+        #expect(stdout.contains("(+ 2 stalled, reading nothing)"), "\(stdout)")
+        let phase = try #require(report["phases"]?.arrayValue?.first)
+        #expect(phase["stalled_subscribers"]?.intValue == 2)
+        #expect(phase["completed"]?.intValue == 2000)
+        #expect(phase["subscribers"]?.arrayValue?.count == 1)
+        #expect(phase["subscribers"]?[0]?["events"]?.intValue == 2000 * 13)
+        #expect(phase["events_lost"]?.intValue == 0)
+    }
+
     @Test func chaosModeKillsWorkersAndLosesNoRun() async throws {
         let (status, stdout, report) = try await Self.load([
             "--duration", "4", "--warmup", "0", "--baseline-messages", "0", "--in-flight", "64",

@@ -102,6 +102,14 @@ struct LoadCommand: AsyncParsableCommand {
     @Flag(help: "Subscribers take plain two-frame events rather than namespace batches.")
     var plainSubscribers = false
 
+    @Option(
+        help: """
+            Subscribers of the namespace that stop reading once connected (stalled consumers); what they cost \
+            the coordinator shows in its peak RSS.
+            """
+    )
+    var stalledSubscribers: Int = 0
+
     @Flag(help: "Walk the offered rate upward (open loop) until the pool saturates.")
     var sweep = false
 
@@ -147,6 +155,7 @@ struct LoadCommand: AsyncParsableCommand {
     var logLevel: String = "warning"
 
     func validate() throws {
+        guard stalledSubscribers >= 0 else { throw ValidationError("--stalled-subscribers must be at least 0") }
         guard workers >= 1, concurrency >= 1, inFlight >= 1, subscribers >= 0 else {
             throw ValidationError(
                 "--workers, --concurrency and --in-flight must be at least 1, --subscribers at least 0"

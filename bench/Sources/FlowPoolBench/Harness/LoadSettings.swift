@@ -24,6 +24,8 @@ struct LoadSettings: Sendable {
     var subscribers: Int
     /// Subscribers take plain two-frame events instead of namespace batches.
     var plainSubscribers: Bool
+    /// Subscribers that stop reading once connected.
+    var stalledSubscribers: Int
     /// Closed loop: one `submit` per run instead of `submit_batch` refills.
     var singleSubmits: Bool
     var sweep: Bool
@@ -55,6 +57,7 @@ struct LoadSettings: Sendable {
         warmup = c.warmup
         subscribers = c.subscribers
         plainSubscribers = c.plainSubscribers
+        stalledSubscribers = c.stalledSubscribers
         singleSubmits = c.singleSubmits
         sweep = c.sweep
         stepSeconds = c.stepSeconds

@@ -57,6 +57,8 @@ struct PhaseReport: Sendable, Codable, Equatable {
     var offeredPerSecond: Double?
     var workers: Int?
     var subscriberCount: Int
+    /// Subscribers that stopped reading once connected (`--stalled-subscribers`), if any.
+    var stalledSubscribers: Int? = nil
 
     var submitted: Int
     var accepted: Int

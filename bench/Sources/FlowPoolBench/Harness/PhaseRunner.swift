@@ -16,6 +16,8 @@ struct PhaseRunner: Sendable {
     var subscribers: Int
     /// Subscribers take plain two-frame events instead of namespace batches.
     var plainSubscribers = false
+    /// Subscribers that stop reading once connected.
+    var stalledSubscribers = 0
     var subscriberBuffer: Int = 1_000_000
     var progress: Bool
     var workers: Int?
@@ -56,6 +58,23 @@ struct PhaseRunner: Sendable {
         } catch {
             _ = await driver.finish()
             throw error
+        }
+        var stalled: StalledSubscribers?
+        if stalledSubscribers > 0 {
+            do {
+                stalled = try await StalledSubscribers.connect(
+                    count: stalledSubscribers,
+                    endpoint: eventsEndpoint,
+                    topicPrefix: index.topicPrefix,
+                    token: index.token,
+                    timeout: .seconds(15),
+                    logger: logger
+                )
+            } catch {
+                _ = await driver.finish()
+                await subs.finish()
+                throw error
+            }
         }
         let client = try await PoolClient.connect(to: control, timeout: .seconds(15), logger: logger)
         let before = try await client.status()
@@ -194,6 +213,7 @@ struct PhaseRunner: Sendable {
         await client.close()
         let ledger = await driver.finish()
         await subs.finish()
+        await stalled?.close()
 
         return makeReport(
             plan: plan,
@@ -356,6 +376,7 @@ struct PhaseRunner: Sendable {
             offeredPerSecond: offered,
             workers: workers,
             subscriberCount: subs.slots.count,
+            stalledSubscribers: stalledSubscribers > 0 ? stalledSubscribers : nil,
             submitted: ledger.sent,
             accepted: ledger.accepted,
             completed: ledger.completed,

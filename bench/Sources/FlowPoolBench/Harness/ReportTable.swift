@@ -28,6 +28,7 @@ enum ReportTable {
         var head = "== \(p.label): \(p.flow) on namespace \(p.namespace), \(p.model)"
         if let w = p.workers { head += ", \(w) worker\(w == 1 ? "" : "s")" }
         head += ", \(p.subscriberCount) subscriber\(p.subscriberCount == 1 ? "" : "s")"
+        if let stalled = p.stalledSubscribers { head += " (+ \(stalled) stalled, reading nothing)" }
         lines.append(head)
         lines.append(
             "runs         submitted \(p.submitted)  completed \(p.completed)  failed \(p.failed)  rejected \(p.rejected)  lost \(p.runsLost)  redispatched \(p.redispatchedRuns)"
