@@ -44,6 +44,14 @@ struct CoordinatorCommand: AsyncParsableCommand {
     @Option(help: "Accepted runs waiting for a worker before submits are refused with pool_full.")
     var maxQueue: Int = 10_000
 
+    @Option(
+        help: """
+            MiB of input held at most for accepted runs that have not finished (queued or running) before \
+            submits are refused with pool_full.
+            """
+    )
+    var maxQueueMb: Int = 256
+
     @Option(help: "Attempts per run before it fails with attempts_exhausted.")
     var maxAttempts: Int = 3
 
@@ -96,6 +104,7 @@ struct CoordinatorCommand: AsyncParsableCommand {
             throw ValidationError("--\(name)-port must be 0…65535")
         }
         guard maxQueue > 0, maxAttempts > 0 else { throw ValidationError("--max-queue and --max-attempts must be > 0") }
+        guard maxQueueMb > 0 else { throw ValidationError("--max-queue-mb must be at least 1 (MiB of held inputs)") }
         guard heartbeatTimeoutMs > 0, ackTimeoutMs > 0, leaseTimeoutMs > 0 else {
             throw ValidationError("timeouts must be > 0")
         }
@@ -124,6 +133,7 @@ struct CoordinatorCommand: AsyncParsableCommand {
             eventsInPort: eventsInPort,
             eventsOutPort: eventsOutPort,
             maxQueue: maxQueue,
+            maxQueueBytes: maxQueueMb << 20,
             maxAttempts: maxAttempts,
             heartbeatTimeout: .milliseconds(heartbeatTimeoutMs),
             ackTimeout: .milliseconds(ackTimeoutMs),

@@ -35,7 +35,7 @@ struct StatusCommand: AsyncParsableCommand {
             "coordinator \(body["coordinator"]?.stringValue ?? "?")\(body["draining"]?.boolValue == true ? " (draining)" : "")"
         )
         printFlushed(
-            "queue \(body["queue_depth"]?.intValue ?? 0)  in flight \(body["in_flight"]?.intValue ?? 0)  active runs \(body["active_jobs"]?.intValue ?? 0)"
+            "queue \(body["queue_depth"]?.intValue ?? 0)  in flight \(body["in_flight"]?.intValue ?? 0)  active runs \(body["active_jobs"]?.intValue ?? 0) (\((body["active_input_bytes"]?.intValue ?? 0) >> 10) KiB of input)"
         )
         printFlushed("workers \(workers.count)")
         for w in workers {
@@ -66,7 +66,7 @@ struct StatusCommand: AsyncParsableCommand {
         if let limits = body["limits"] {
             let n = { (key: String) in limits[key]?.intValue ?? 0 }
             printFlushed(
-                "limits queue \(n("max_queue"))  replay \(n("replay_bytes") >> 20) MiB  per subscriber \(n("subscriber_hwm")) messages (buffer \(n("subscriber_buffer_bytes") >> 20) MiB)"
+                "limits queue \(n("max_queue")) runs, \(n("max_queue_bytes") >> 20) MiB of input  replay \(n("replay_bytes") >> 20) MiB  per subscriber \(n("subscriber_hwm")) messages (buffer \(n("subscriber_buffer_bytes") >> 20) MiB)"
             )
         }
     }

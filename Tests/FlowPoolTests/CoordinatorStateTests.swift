@@ -10,10 +10,11 @@ struct CoordinatorStateTests {
     let w2: [UInt8] = Array("w2".utf8)
     let client: [UInt8] = Array("c".utf8)
 
-    func makeState(maxQueue: Int = 100, maxAttempts: Int = 3) -> CoordinatorState {
+    func makeState(maxQueue: Int = 100, maxQueueBytes: Int = 256 << 20, maxAttempts: Int = 3) -> CoordinatorState {
         CoordinatorState(
             config: CoordinatorConfiguration(
                 maxQueue: maxQueue,
+                maxQueueBytes: maxQueueBytes,
                 maxAttempts: maxAttempts,
                 heartbeatTimeout: .seconds(2),
                 ackTimeout: .seconds(5),
@@ -165,6 +166,57 @@ struct CoordinatorStateTests {
         let late = s.report(result(first.job), from: w1, now: 2.9)
         #expect(late.isEmpty)
         #expect(s.counters.duplicateResults == 1)
+    }
+
+    @Test("inputs held for unfinished runs are bounded in bytes: past the bound submits get pool_full")
+    func inputBytesBound() throws {
+        var s = makeState(maxQueueBytes: 2_000)
+        register(&s, w1, credit: 1)
+        let big = String(repeating: "x", count: 800)
+        func submit(_ id: String) -> ControlReply? {
+            let actions = s.submit(
+                SubmitRequest(id: id, flow: "f", namespace: "ns", runId: id, input: ["q": .string(big)]),
+                client: client,
+                now: 0
+            )
+            guard case .toClient(_, let frames) = actions.first else { return nil }
+            return try? ControlReply.decode(frames)
+        }
+        // Two inputs of ~850 bytes fit in 2,000 (one running, one queued); the third does not.
+        guard case .accepted? = submit("a"), case .accepted? = submit("b") else {
+            Issue.record("the first two submits were refused")
+            return
+        }
+        #expect(s.activeInputBytes > 1_600 && s.activeInputBytes <= 2_000)
+        guard case .error(_, let code, let message)? = submit("c") else {
+            Issue.record("the third submit was accepted over the byte bound")
+            return
+        }
+        #expect(code == .poolFull)
+        #expect(message.contains("--max-queue-mb"), "\(message)")
+        #expect(s.counters.submitsRejectedFull == 1)
+        // Once the running one finishes, its input is released and a new run fits again.
+        let a = try #require(s.jobs.values.first { $0.runId == "a" })
+        let job = JobAssignment(job: a.id, attempt: a.attempt, flow: "f", namespace: "ns", runId: "a", input: nil)
+        _ = s.report(result(job), from: w1, now: 0.1)
+        let ta = terminal(job)
+        _ = s.event(try EnvelopeHeader.scan(topic: ta.topic, envelope: ta.envelope), raw: ta, now: 0.1)
+        #expect(s.activeJobs == 1)
+        guard case .accepted? = submit("d") else {
+            Issue.record("a submit was refused after an input was released")
+            return
+        }
+        // A run is accepted whatever its size when nothing else is held.
+        var empty = makeState(maxQueueBytes: 100)
+        let actions = empty.submit(
+            SubmitRequest(id: "e", flow: "f", namespace: "ns", runId: "e", input: ["q": .string(big)]),
+            client: client,
+            now: 0
+        )
+        guard case .toClient(_, let frames) = actions.first, case .accepted = try ControlReply.decode(frames) else {
+            Issue.record("a lone run over the bound was refused")
+            return
+        }
     }
 
     @Test("exactly one terminal event: the bus copy when it comes, else the result's copy after the grace period")

@@ -166,6 +166,36 @@ struct PoolEndToEndTests {
         }
     }
 
+    @Test("a pool holding its bound of input bytes answers submit with pool_full, and takes runs again as they end")
+    func poolFullByBytes() async throws {
+        try await PoolHarness.with(workers: 0, coordinatorArguments: ["--max-queue-mb", "1"]) { pool in
+            try await PoolClient.withConnection(to: pool.control) { client in
+                let big = String(repeating: "x", count: 300_000)
+                var accepted: [PoolClient.Submission] = []
+                for i in 0..<3 {
+                    let input: JSONValue = ["question": .string("\(i)\(big)")]
+                    accepted.append(try await client.submit("agent4", namespace: "bytes", input: input))
+                }
+                do {
+                    _ = try await client.submit("agent4", namespace: "bytes", input: ["question": .string(big)])
+                    Issue.record("a fourth input of 300 KB was accepted with 1 MiB allowed")
+                } catch let error as PoolError {
+                    #expect(error.remoteCode == .poolFull)
+                    #expect(error.message.contains("--max-queue-mb"), "\(error.message)")
+                }
+                let status = try await client.status()
+                #expect(status["active_input_bytes"]?.intValue ?? 0 > 900_000)
+                #expect(status["limits"]?["max_queue_bytes"]?.intValue == 1 << 20)
+                _ = try pool.startWorker()
+                for s in accepted { #expect(try await client.result(of: s).status == .completed) }
+                // Finished runs hold no input: a submit fits again.
+                let again = try await client.submit("agent4", namespace: "bytes", input: ["question": .string(big)])
+                #expect(try await client.result(of: again).status == .completed)
+                #expect(try await client.status()["active_input_bytes"]?.intValue == 0)
+            }
+        }
+    }
+
     @Test("two namespaces at once: each subscriber sees only its own")
     func namespacesAreSeparate() async throws {
         try await PoolHarness.with(workers: 1) { pool in

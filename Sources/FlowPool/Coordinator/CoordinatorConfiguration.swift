@@ -15,6 +15,10 @@ public struct CoordinatorConfiguration: Sendable {
     public var eventsOutPort: Int
     /// Capacity of the queue of accepted-but-undispatched jobs; a submit beyond it gets `pool_full`.
     public var maxQueue: Int
+    /// Bytes of input the coordinator holds at most for accepted runs that have not finished (queued or
+    /// running: it keeps each input until its run ends, to dispatch it again if a worker dies); beyond it
+    /// submits are refused with `pool_full`. A run is always accepted when none is active.
+    public var maxQueueBytes: Int
     /// Attempts per job unless the submit says otherwise.
     public var maxAttempts: Int
     /// A worker silent for this long is dead and its jobs are dispatched again.
@@ -63,6 +67,7 @@ public struct CoordinatorConfiguration: Sendable {
         eventsInPort: Int = 5572,
         eventsOutPort: Int = 5573,
         maxQueue: Int = 10_000,
+        maxQueueBytes: Int = 256 << 20,
         maxAttempts: Int = 3,
         heartbeatTimeout: Duration = .seconds(2),
         ackTimeout: Duration = .seconds(5),
@@ -83,6 +88,7 @@ public struct CoordinatorConfiguration: Sendable {
         self.eventsInPort = eventsInPort
         self.eventsOutPort = eventsOutPort
         self.maxQueue = maxQueue
+        self.maxQueueBytes = maxQueueBytes
         self.maxAttempts = maxAttempts
         self.heartbeatTimeout = heartbeatTimeout
         self.ackTimeout = ackTimeout

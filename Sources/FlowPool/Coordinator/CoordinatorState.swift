@@ -45,6 +45,8 @@ struct CoordinatorState {
         let runId: String
         let runKey: String
         let input: JSONValue
+        /// About how much memory `input` takes (``JSONValue/approximateByteCount``).
+        let inputBytes: Int
         let client: [UInt8]?
         let requestId: String
         let maxAttempts: Int
@@ -70,6 +72,7 @@ struct CoordinatorState {
             runId: String,
             runKey: String,
             input: JSONValue,
+            inputBytes: Int,
             client: [UInt8]?,
             requestId: String,
             maxAttempts: Int
@@ -81,6 +84,7 @@ struct CoordinatorState {
             self.runKey = runKey
             self.runKeyBytes = Array(runKey.utf8)
             self.input = input
+            self.inputBytes = inputBytes
             self.client = client
             self.requestId = requestId
             self.maxAttempts = maxAttempts
@@ -125,6 +129,8 @@ struct CoordinatorState {
     private(set) var replay: ReplayBuffer
     private(set) var draining = false
     private var nextJob = 0
+    /// The inputs' bytes of the jobs in `jobs` (bounded by ``CoordinatorConfiguration/maxQueueBytes``).
+    private(set) var activeInputBytes = 0
 
     init(config: CoordinatorConfiguration, instanceId: String) {
         self.config = config
@@ -162,6 +168,16 @@ struct CoordinatorState {
             counters.submitsRejectedDraining += 1
             return .error(id: request.id, code: .draining, message: "the coordinator is shutting down")
         }
+        let inputBytes = request.input.approximateByteCount
+        if !jobs.isEmpty, activeInputBytes + inputBytes > config.maxQueueBytes {
+            counters.submitsRejectedFull += 1
+            return .error(
+                id: request.id,
+                code: .poolFull,
+                message:
+                    "the pool is full: \(jobs.count) accepted runs hold \(activeInputBytes >> 10) KiB of input and this one \(inputBytes >> 10) KiB more (limit \(config.maxQueueBytes >> 20) MiB, --max-queue-mb); retry later or add workers"
+            )
+        }
         if queue.count >= config.maxQueue {
             counters.submitsRejectedFull += 1
             return .error(
@@ -186,12 +202,14 @@ struct CoordinatorState {
             runId: runId,
             runKey: runKey,
             input: request.input,
+            inputBytes: inputBytes,
             client: request.reply ? client : nil,
             requestId: request.id,
             maxAttempts: request.maxAttempts ?? config.maxAttempts
         )
         jobs[jobId] = job
         runs[runKey] = job
+        activeInputBytes += job.inputBytes
         queue.append(jobId)
         counters.jobsAccepted += 1
         return .accepted(id: request.id, job: jobId, namespace: request.namespace, runId: runId)
@@ -421,6 +439,7 @@ struct CoordinatorState {
     private mutating func finish(_ jobId: String, terminal: Terminal) -> [Action] {
         guard let job = jobs.removeValue(forKey: jobId), let result = job.result else { return [] }
         runs.removeValue(forKey: job.runKey)
+        activeInputBytes -= job.inputBytes
         job.retired = true
         switch job.phase {
         case .leased(let w, _, _, _), .awaitingTerminal(_, _, let w): workers[w]?.jobs.remove(jobId)
@@ -659,6 +678,7 @@ struct CoordinatorState {
             "queue_depth": .int(queue.count),
             "in_flight": .int(leased),
             "active_jobs": .int(jobs.count),
+            "active_input_bytes": .int(activeInputBytes),
             "counters": counters.json,
             "subscribers": .array(
                 subscriberReports.values.filter { now - $0.at <= Self.subscriberReportTTL }
@@ -679,7 +699,8 @@ struct CoordinatorState {
                 "evicted_runs": .int(replay.evictedRuns), "evicted_events": .int(replay.evictedEvents),
             ],
             "limits": [
-                "max_queue": .int(config.maxQueue), "replay_bytes": .int(config.replayBytes),
+                "max_queue": .int(config.maxQueue), "max_queue_bytes": .int(config.maxQueueBytes),
+                "replay_bytes": .int(config.replayBytes),
                 "subscriber_buffer_bytes": .int(config.subscriberBufferBytes),
                 "subscriber_hwm": .int(config.subscriberHighWaterMark),
             ],

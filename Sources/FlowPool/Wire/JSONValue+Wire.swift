@@ -34,4 +34,17 @@ extension JSONValue {
 
     /// The compact JSON text of this value.
     public var wireText: String { String(decoding: wireBytes, as: UTF8.self) }
+
+    /// About how many bytes this value takes, in memory or as JSON text: strings by their UTF-8 length, plus a
+    /// few bytes per scalar, member and element. For bounding the memory that held values take, without
+    /// writing them out.
+    var approximateByteCount: Int {
+        switch self {
+        case .null, .bool: 8
+        case .int, .double: 16
+        case .string(let s): 16 + s.utf8.count
+        case .array(let items): items.reduce(16) { $0 + 8 + $1.approximateByteCount }
+        case .object(let members): members.reduce(16) { $0 + 24 + $1.key.utf8.count + $1.value.approximateByteCount }
+        }
+    }
 }
