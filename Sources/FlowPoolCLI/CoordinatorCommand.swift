@@ -67,6 +67,9 @@ struct CoordinatorCommand: AsyncParsableCommand {
     @Option(help: "Replay buffer budget in MiB.")
     var replayMb: Int = 256
 
+    @Option(help: "MiB of finished results kept for get_result (at most 100,000 results); the oldest go first.")
+    var resultRetentionMb: Int = 64
+
     @Option(help: "Largest message accepted on any socket, in bytes (ZMQ_MAXMSGSIZE).")
     var maxMessageBytes: Int = 4 << 20
 
@@ -104,6 +107,9 @@ struct CoordinatorCommand: AsyncParsableCommand {
             throw ValidationError("--\(name)-port must be 0…65535")
         }
         guard maxQueue > 0, maxAttempts > 0 else { throw ValidationError("--max-queue and --max-attempts must be > 0") }
+        guard resultRetentionMb > 0 else {
+            throw ValidationError("--result-retention-mb must be at least 1 (MiB of finished results)")
+        }
         guard maxQueueMb > 0 else { throw ValidationError("--max-queue-mb must be at least 1 (MiB of held inputs)") }
         guard heartbeatTimeoutMs > 0, ackTimeoutMs > 0, leaseTimeoutMs > 0 else {
             throw ValidationError("timeouts must be > 0")
@@ -139,6 +145,7 @@ struct CoordinatorCommand: AsyncParsableCommand {
             ackTimeout: .milliseconds(ackTimeoutMs),
             leaseTimeout: .milliseconds(leaseTimeoutMs),
             replayBytes: replayMb << 20,
+            resultRetentionBytes: resultRetentionMb << 20,
             maxMessageBytes: maxMessageBytes,
             subscriberBufferBytes: subscriberBufferMb << 20,
             subscriberHighWaterMark: subscriberHwm,

@@ -63,10 +63,15 @@ struct StatusCommand: AsyncParsableCommand {
                 "replay runs \(replay["runs"]?.intValue ?? 0) bytes \(replay["bytes"]?.intValue ?? 0) evicted runs \(replay["evicted_runs"]?.intValue ?? 0)"
             )
         }
+        if let kept = body["results_kept"] {
+            printFlushed(
+                "results kept \(kept["runs"]?.intValue ?? 0) (\((kept["bytes"]?.intValue ?? 0) >> 10) KiB)"
+            )
+        }
         if let limits = body["limits"] {
             let n = { (key: String) in limits[key]?.intValue ?? 0 }
             printFlushed(
-                "limits queue \(n("max_queue")) runs, \(n("max_queue_bytes") >> 20) MiB of input  replay \(n("replay_bytes") >> 20) MiB  per subscriber \(n("subscriber_hwm")) messages (buffer \(n("subscriber_buffer_bytes") >> 20) MiB)"
+                "limits queue \(n("max_queue")) runs, \(n("max_queue_bytes") >> 20) MiB of input  replay \(n("replay_bytes") >> 20) MiB  results \(n("result_retention")), \(n("result_retention_bytes") >> 20) MiB  per subscriber \(n("subscriber_hwm")) messages (buffer \(n("subscriber_buffer_bytes") >> 20) MiB)"
             )
         }
     }

@@ -10,7 +10,12 @@ struct CoordinatorStateTests {
     let w2: [UInt8] = Array("w2".utf8)
     let client: [UInt8] = Array("c".utf8)
 
-    func makeState(maxQueue: Int = 100, maxQueueBytes: Int = 256 << 20, maxAttempts: Int = 3) -> CoordinatorState {
+    func makeState(
+        maxQueue: Int = 100,
+        maxQueueBytes: Int = 256 << 20,
+        maxAttempts: Int = 3,
+        resultRetentionBytes: Int = 64 << 20
+    ) -> CoordinatorState {
         CoordinatorState(
             config: CoordinatorConfiguration(
                 maxQueue: maxQueue,
@@ -19,7 +24,8 @@ struct CoordinatorStateTests {
                 heartbeatTimeout: .seconds(2),
                 ackTimeout: .seconds(5),
                 leaseTimeout: .seconds(60),
-                terminalGrace: .seconds(1)
+                terminalGrace: .seconds(1),
+                resultRetentionBytes: resultRetentionBytes
             ),
             instanceId: "t"
         )
@@ -217,6 +223,54 @@ struct CoordinatorStateTests {
             Issue.record("a lone run over the bound was refused")
             return
         }
+    }
+
+    @Test("finished results are kept within a byte budget: the oldest are forgotten first")
+    func resultRetentionBytes() throws {
+        var s = makeState(resultRetentionBytes: 3_000)
+        register(&s, w1, credit: 1)
+        let answer = String(repeating: "a", count: 700)
+        for i in 0..<6 {
+            let job = try #require(
+                jobs(
+                    s.submit(
+                        SubmitRequest(id: "c\(i)", flow: "f", namespace: "ns", runId: "r\(i)", input: nil),
+                        client: client,
+                        now: 0
+                    )
+                ).first
+            ).job
+            _ = s.report(
+                .result(
+                    WorkerResult(
+                        job: job.job,
+                        attempt: job.attempt,
+                        status: .completed,
+                        result: .string(answer),
+                        terminal: terminal(job)
+                    )
+                ),
+                from: w1,
+                now: 0.1
+            )
+            let t = terminal(job)
+            let actions = s.event(try EnvelopeHeader.scan(topic: t.topic, envelope: t.envelope), raw: t, now: 0.1).1
+            _ = s.report(.ready(credit: 1), from: w1, now: 0.1)
+            #expect(published(actions) == [t])
+        }
+        #expect(s.counters.jobsCompleted == 6)
+        #expect(s.finishedBytes <= 3_000 && s.finishedBytes > 2_000, "\(s.finishedBytes)")
+        #expect(s.finished.count == 3)
+        guard case .result(let newest) = s.result(id: "g", namespace: "ns", runId: "r5") else {
+            Issue.record("the newest result was not kept")
+            return
+        }
+        #expect(newest.result == .string(answer))
+        guard case .error(_, .notFound, let message) = s.result(id: "g", namespace: "ns", runId: "r0") else {
+            Issue.record("the oldest result was kept beyond the budget")
+            return
+        }
+        #expect(message.contains("evicted"))
     }
 
     @Test("exactly one terminal event: the bus copy when it comes, else the result's copy after the grace period")

@@ -168,7 +168,8 @@ struct PoolEndToEndTests {
 
     @Test("a pool holding its bound of input bytes answers submit with pool_full, and takes runs again as they end")
     func poolFullByBytes() async throws {
-        try await PoolHarness.with(workers: 0, coordinatorArguments: ["--max-queue-mb", "1"]) { pool in
+        let arguments = ["--max-queue-mb", "1", "--result-retention-mb", "2"]
+        try await PoolHarness.with(workers: 0, coordinatorArguments: arguments) { pool in
             try await PoolClient.withConnection(to: pool.control) { client in
                 let big = String(repeating: "x", count: 300_000)
                 var accepted: [PoolClient.Submission] = []
@@ -191,7 +192,10 @@ struct PoolEndToEndTests {
                 // Finished runs hold no input: a submit fits again.
                 let again = try await client.submit("agent4", namespace: "bytes", input: ["question": .string(big)])
                 #expect(try await client.result(of: again).status == .completed)
-                #expect(try await client.status()["active_input_bytes"]?.intValue == 0)
+                let after = try await client.status()
+                #expect(after["active_input_bytes"]?.intValue == 0)
+                #expect(after["limits"]?["result_retention_bytes"]?.intValue == 2 << 20)
+                #expect(after["results_kept"]?["runs"]?.intValue == 4)
             }
         }
     }

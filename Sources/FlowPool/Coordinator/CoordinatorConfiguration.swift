@@ -36,6 +36,9 @@ public struct CoordinatorConfiguration: Sendable {
     public var replayRuns: Int
     /// Finished results kept for `get_result` and duplicate detection.
     public var resultRetention: Int
+    /// Bytes of finished results kept at most for `get_result` (about: strings and values as their UTF-8 size);
+    /// the oldest are forgotten first.
+    public var resultRetentionBytes: Int
     /// Largest inbound message on any socket (ZMQ_MAXMSGSIZE); bigger ones drop the connection.
     public var maxMessageBytes: Int
     /// About the most memory the coordinator spends on one subscriber that reads too slowly (or not at all),
@@ -76,6 +79,7 @@ public struct CoordinatorConfiguration: Sendable {
         replayBytes: Int = 256 << 20,
         replayRuns: Int = 100_000,
         resultRetention: Int = 100_000,
+        resultRetentionBytes: Int = 64 << 20,
         maxMessageBytes: Int = 4 << 20,
         subscriberBufferBytes: Int = 64 << 20,
         subscriberHighWaterMark: Int? = nil,
@@ -97,6 +101,7 @@ public struct CoordinatorConfiguration: Sendable {
         self.replayBytes = replayBytes
         self.replayRuns = replayRuns
         self.resultRetention = resultRetention
+        self.resultRetentionBytes = resultRetentionBytes
         self.maxMessageBytes = maxMessageBytes
         self.subscriberBufferBytes = subscriberBufferBytes
         self.explicitSubscriberHighWaterMark = subscriberHighWaterMark

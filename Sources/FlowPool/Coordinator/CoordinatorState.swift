@@ -122,7 +122,17 @@ struct CoordinatorState {
     private var lastEventJob: Job?
     private(set) var queue = RingBuffer<String>()
     private(set) var workers: [[UInt8]: WorkerEntry] = [:]
-    private(set) var finished: [String: RunResult] = [:]
+    /// A finished run's result kept for `get_result`, with about how many bytes it takes.
+    struct Retained {
+        var result: RunResult
+        var bytes: Int
+    }
+
+    /// Finished results by run key, the oldest forgotten first beyond ``CoordinatorConfiguration/resultRetention``
+    /// results or ``CoordinatorConfiguration/resultRetentionBytes`` bytes.
+    private(set) var finished: [String: Retained] = [:]
+    /// The bytes of the results in `finished`.
+    private(set) var finishedBytes = 0
     /// The latest report of each subscriber that sent one, and when it came.
     private var subscriberReports: [String: (report: SubscriberReport, at: Double)] = [:]
     private var finishedOrder = RingBuffer<String>()
@@ -218,7 +228,7 @@ struct CoordinatorState {
     /// Answers `get_result`.
     func result(id: String, namespace: String, runId: String) -> ControlReply {
         let key = "\(namespace)/\(runId)"
-        if var r = finished[key] {
+        if var r = finished[key]?.result {
             r.id = id
             return .result(r)
         }
@@ -435,6 +445,12 @@ struct CoordinatorState {
         return (.forward, [])
     }
 
+    /// About how many bytes a kept result takes: its strings and value, plus its key and table entry.
+    static func retainedBytes(_ r: RunResult) -> Int {
+        128 + 2 * (r.namespace.utf8.count + r.runId.utf8.count) + r.job.utf8.count
+            + (r.errorMessage?.utf8.count ?? 0) + r.result.approximateByteCount
+    }
+
     /// Publishes the run's single terminal event and retires the job.
     private mutating func finish(_ jobId: String, terminal: Terminal) -> [Action] {
         guard let job = jobs.removeValue(forKey: jobId), let result = job.result else { return [] }
@@ -457,10 +473,16 @@ struct CoordinatorState {
         if result.status == .completed { counters.jobsCompleted += 1 } else { counters.jobsFailed += 1 }
         var stored = result
         stored.id = ""
-        finished[job.runKey] = stored
+        let bytes = Self.retainedBytes(stored)
+        if let previous = finished.updateValue(Retained(result: stored, bytes: bytes), forKey: job.runKey) {
+            finishedBytes -= previous.bytes
+        }
+        finishedBytes += bytes
         finishedOrder.append(job.runKey)
-        while finishedOrder.count > config.resultRetention, let old = finishedOrder.popFirst() {
-            if runs[old] == nil { finished.removeValue(forKey: old) }
+        while finishedOrder.count > config.resultRetention || finishedBytes > config.resultRetentionBytes,
+            let old = finishedOrder.popFirst()
+        {
+            if runs[old] == nil, let removed = finished.removeValue(forKey: old) { finishedBytes -= removed.bytes }
         }
         var actions: [Action] = []
         if let client = job.client { actions.append(.pushResult(client, result)) }
@@ -679,6 +701,7 @@ struct CoordinatorState {
             "in_flight": .int(leased),
             "active_jobs": .int(jobs.count),
             "active_input_bytes": .int(activeInputBytes),
+            "results_kept": ["runs": .int(finished.count), "bytes": .int(finishedBytes)],
             "counters": counters.json,
             "subscribers": .array(
                 subscriberReports.values.filter { now - $0.at <= Self.subscriberReportTTL }
@@ -700,7 +723,8 @@ struct CoordinatorState {
             ],
             "limits": [
                 "max_queue": .int(config.maxQueue), "max_queue_bytes": .int(config.maxQueueBytes),
-                "replay_bytes": .int(config.replayBytes),
+                "replay_bytes": .int(config.replayBytes), "result_retention": .int(config.resultRetention),
+                "result_retention_bytes": .int(config.resultRetentionBytes),
                 "subscriber_buffer_bytes": .int(config.subscriberBufferBytes),
                 "subscriber_hwm": .int(config.subscriberHighWaterMark),
             ],
