@@ -159,6 +159,12 @@ struct CoordinatorCommand: AsyncParsableCommand {
             printFlushed("workers    \(endpoints.workers)")
             printFlushed("events-in  \(endpoints.eventsIn)")
             printFlushed("events-out \(endpoints.eventsOut)")
+            printFlushed(
+                "limits     queue \(configuration.maxQueue) runs / \(configuration.maxQueueBytes >> 20) MiB of input, "
+                    + "replay \(configuration.replayBytes >> 20) MiB, results \(configuration.resultRetention) / "
+                    + "\(configuration.resultRetentionBytes >> 20) MiB, per subscriber "
+                    + "\(configuration.subscriberHighWaterMark) messages (\(configuration.subscriberBufferBytes >> 20) MiB)"
+            )
             if let endpointsFile {
                 let json = """
                     {"control":"\(endpoints.control)","workers":"\(endpoints.workers)",\
