@@ -179,23 +179,18 @@ struct CoordinatorState {
             return .error(id: request.id, code: .draining, message: "the coordinator is shutting down")
         }
         let inputBytes = request.input.approximateByteCount
-        if !jobs.isEmpty, activeInputBytes + inputBytes > config.maxQueueBytes {
+        let full: String? =
+            if !jobs.isEmpty, activeInputBytes + inputBytes > config.maxQueueBytes {
+                "\(jobs.count) accepted runs hold \(activeInputBytes >> 10) KiB of input and this one \(inputBytes >> 10) KiB more (limit \(config.maxQueueBytes >> 20) MiB, --max-queue-mb)"
+            } else if queue.count >= config.maxQueue {
+                "\(queue.count) jobs are waiting for a worker (limit \(config.maxQueue))"
+            } else {
+                nil
+            }
+        if let full {
             counters.submitsRejectedFull += 1
-            return .error(
-                id: request.id,
-                code: .poolFull,
-                message:
-                    "the pool is full: \(jobs.count) accepted runs hold \(activeInputBytes >> 10) KiB of input and this one \(inputBytes >> 10) KiB more (limit \(config.maxQueueBytes >> 20) MiB, --max-queue-mb); retry later or add workers"
-            )
-        }
-        if queue.count >= config.maxQueue {
-            counters.submitsRejectedFull += 1
-            return .error(
-                id: request.id,
-                code: .poolFull,
-                message:
-                    "the pool is full: \(queue.count) jobs are waiting for a worker (limit \(config.maxQueue)); retry later or add workers"
-            )
+            let message = "the pool is full: \(full); retry later or add workers"
+            return .error(id: request.id, code: .poolFull, message: message)
         }
         nextJob += 1
         let jobId = "\(instanceId)-\(nextJob)"
