@@ -62,6 +62,28 @@ struct EventOutboxTests {
         #expect(await end == nil)
     }
 
+    @Test("waiting until sent returns once every taken event has been handed to the socket, not before")
+    func waitsUntilSent() async throws {
+        let outbox = EventOutbox(capacity: 100)
+        await outbox.waitUntilSent()  // nothing queued: at once
+        for seq in 1...5 { outbox.push(event(seq), attempt: 1) }
+        _ = try #require(await outbox.take())
+        outbox.finish()
+        let waiting = Task { await outbox.waitUntilSent() }
+        let deadline = ContinuousClock.now + .seconds(10)
+        while outbox.waitingUntilSent == 0 {
+            try #require(ContinuousClock.now < deadline, "the waiter never registered")
+            await Task.yield()
+        }
+        outbox.markSent(3)
+        #expect(outbox.count == 2)
+        #expect(outbox.waitingUntilSent == 1, "returned with events still unsent")
+        outbox.markSent(2)
+        #expect(outbox.waitingUntilSent == 0)
+        await waiting.value
+        #expect(outbox.count == 0)
+    }
+
     @Test("a result is taken with the events queued before it, never ahead of them; finish waits for results")
     func resultsFollowTheirEvents() async throws {
         let outbox = EventOutbox(capacity: 1_000)
@@ -100,21 +122,5 @@ struct EventOutboxTests {
         var other = event(1)
         other.runId = "r2"
         #expect(!WireEvent.RunPrefix(namespace: "ns", runId: "r1", attempt: 1).matches(other))
-    }
-
-    @Test("results that came while events were sent follow at once, unless an event was queued after them")
-    func resultsAfterSentEvents() async throws {
-        let outbox = EventOutbox(capacity: 1_000)
-        let result = EventOutbox.PendingResult(element: Array("{}".utf8), terminal: RawEvent(topic: [1], envelope: [2]))
-        outbox.push(event(1), attempt: 1)
-        _ = try #require(await outbox.take())
-        outbox.push(result: result)
-        #expect(outbox.takeResultsIfNoEvents().count == 1)
-        #expect(outbox.takeResultsIfNoEvents().isEmpty)
-        outbox.push(result: result)
-        outbox.push(event(2), attempt: 1)
-        #expect(outbox.takeResultsIfNoEvents().isEmpty, "an event queued behind them: they wait for the next take")
-        let next = try #require(await outbox.take())
-        #expect(next.batches.map(\.count) == [1] && next.results.count == 1)
     }
 }

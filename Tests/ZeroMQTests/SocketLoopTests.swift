@@ -254,6 +254,28 @@ extension SocketLoopTests {
             }
             #expect(error?.code == .hostUnreachable)
             #expect(loop.statistics.outboundFailed == 1)
+            // A batch with a completion: called once, on the loop thread, with the outcome of its last message.
+            let outcomes = Mutex<[(ok: Bool, onLoop: Bool)]>([])
+            try await loop.send(
+                contentsOf: [[bytes("w1"), bytes("a")], [bytes("w1"), bytes("b")]],
+                on: routerHandle
+            ) { result in
+                let ok = (try? result.get()) != nil
+                outcomes.withLock { $0.append((ok, loop.isCurrentThread)) }
+            }
+            #expect(await replyIterator.next() == [bytes("a")])
+            #expect(await replyIterator.next() == [bytes("b")])
+            try await loop.send(contentsOf: [[bytes("w9"), bytes("lost")]], on: routerHandle) { result in
+                let ok = (try? result.get()) != nil
+                outcomes.withLock { $0.append((ok, loop.isCurrentThread)) }
+            }
+            // The second batch's completion comes once the loop has tried its send.
+            try await Deadline.run(seconds: 10) {
+                while outcomes.withLock({ $0.count }) < 2 { await Task.yield() }
+            }
+            let seen = outcomes.withLock { $0 }
+            #expect(seen.map(\.ok) == [true, false])
+            #expect(seen.allSatisfy { $0.onLoop })
             // perform runs on the loop thread with access to the sockets.
             let id = try await loop.perform { io in try io.socket(dealerHandle)?.routingID }
             #expect(id == bytes("w1"))

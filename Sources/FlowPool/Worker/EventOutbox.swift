@@ -70,6 +70,8 @@ final class EventOutbox: Sendable {
     private let queued = Atomic<Int>(0)
     private let droppedCount = Atomic<Int>(0)
     private let pushedCount = Atomic<Int>(0)
+    /// Tasks waiting until every event taken has been handed to the socket.
+    private let sentWaiters = Mutex<[CheckedContinuation<Void, Never>]>([])
 
     init(capacity: Int) { self.capacity = capacity }
 
@@ -185,18 +187,30 @@ final class EventOutbox: Sendable {
         }
     }
 
-    /// The results queued since the last take, if no event was queued since then: every event queued before
-    /// them has been taken, so once those are sent the results may follow at once.
-    func takeResultsIfNoEvents() -> [PendingResult] {
-        state.withLock { state in
-            guard state.closed.isEmpty, state.open.count == 0, !state.results.isEmpty else { return [] }
-            defer { state.results = [] }
-            return state.results
+    /// Marks `n` taken events as handed to the socket.
+    func markSent(_ n: Int) {
+        guard queued.subtract(n, ordering: .relaxed).newValue == 0 else { return }
+        let waiters = sentWaiters.withLock { waiters in
+            defer { waiters = [] }
+            return waiters
         }
+        for waiter in waiters { waiter.resume() }
     }
 
-    /// Marks `n` taken events as handed to the socket.
-    func markSent(_ n: Int) { queued.subtract(n, ordering: .relaxed) }
+    /// Tasks in ``waitUntilSent()``.
+    var waitingUntilSent: Int { sentWaiters.withLock { $0.count } }
+
+    /// Returns once no event is queued or waiting to be handed to the socket (``count`` is 0).
+    func waitUntilSent() async {
+        await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+            let done = sentWaiters.withLock { waiters in
+                if queued.load(ordering: .relaxed) == 0 { return true }
+                waiters.append(continuation)
+                return false
+            }
+            if done { continuation.resume() }
+        }
+    }
 
     /// Ends ``take()`` once the queue is empty.
     func finish() {

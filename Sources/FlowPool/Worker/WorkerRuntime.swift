@@ -263,47 +263,117 @@ final class WorkerRuntime: Sendable {
     // MARK: Events
 
     /// Sends the outbox's events and then the results queued after them, and grants the slots of those
-    /// results as credit; until the outbox is finished and empty.
+    /// results as credit; until the outbox is finished, empty and sent.
+    ///
+    /// Results queued after events are handed to the job channel by the loop thread once libzmq has taken
+    /// those events, so a result never leaves before its run's events. With runs on the cooperative pool the
+    /// pump does not wait for that (waiting would cost a hop back from the loop per turn); with runs on the
+    /// loop it does, so that what the runs queue meanwhile leaves as one batch at the next turn.
     private func pump() async throws {
+        // The last batch handed to the loop, until libzmq has taken it.
+        var last: AfterSend?
+        let waits = config.executor == .loop
         while let taken = await outbox.take() {
-            try await send(taken.batches)
-            // Results that came while the events were sent, with no event after them, need not wait a turn.
-            let results = taken.results + (taken.batches.isEmpty ? [] : outbox.takeResultsIfNoEvents())
-            if !results.isEmpty {
-                try await send(results)
-                state.withLock { $0.owed += results.count }
+            let results = messages(for: taken.results)
+            if !taken.batches.isEmpty {
+                let next = AfterSend(results: results, count: taken.results.count)
+                try await send(taken.batches, then: next)
+                last = next
+                if waits { await next.waitUntilSent() }
+            } else if last?.append(results, count: taken.results.count) != true {
+                // No event is on its way: the results go now.
+                try await loop.send(contentsOf: results, on: dealer)
+                resultsSent(taken.results.count)
             }
-            grantCredit(force: false)
+        }
+        // The outbox is finished and empty: return once its last events (and the results after them) have left.
+        await outbox.waitUntilSent()
+    }
+
+    /// Results to send once a batch of events has left, unless that has happened already.
+    private final class AfterSend: Sendable {
+        private let state:
+            Mutex<(sent: Bool, results: [[[UInt8]]], count: Int, waiter: CheckedContinuation<Void, Never>?)>
+
+        init(results: [[[UInt8]]], count: Int) { state = Mutex((false, results, count, nil)) }
+
+        /// Returns once the batch has left.
+        func waitUntilSent() async {
+            await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+                let sent = state.withLock { state in
+                    if !state.sent { state.waiter = continuation }
+                    return state.sent
+                }
+                if sent { continuation.resume() }
+            }
+        }
+
+        /// Queues more results behind the batch; false when the batch has left (send them now).
+        func append(_ results: [[[UInt8]]], count: Int) -> Bool {
+            state.withLock { state in
+                guard !state.sent else { return false }
+                state.results += results
+                state.count += count
+                return true
+            }
+        }
+
+        /// Marks the batch sent and returns the results queued behind it; wakes a waiting pump.
+        func sent() -> (results: [[[UInt8]]], count: Int) {
+            let (results, count, waiter) = state.withLock { state in
+                state.sent = true
+                defer {
+                    state.results = []
+                    state.waiter = nil
+                }
+                return (state.results, state.count, state.waiter)
+            }
+            waiter?.resume()
+            return (results, count)
         }
     }
 
-    /// Sends results on the job channel: in `results` messages of at most ``WorkerResults/maxPerMessage``
+    /// Counts sent results' slots as owed credit and grants what is due.
+    private func resultsSent(_ n: Int) {
+        if n > 0 { state.withLock { $0.owed += n } }
+        grantCredit(force: false)
+    }
+
+    /// Results as messages of the job channel: `results` messages of at most ``WorkerResults/maxPerMessage``
     /// when the coordinator takes them, else one `result` message each.
-    private func send(_ results: [EventOutbox.PendingResult]) async throws {
-        var messages: [[[UInt8]]] = []
-        if batchResults.load(ordering: .relaxed) {
-            var start = 0
-            while start < results.count {
-                let chunk = results[start..<min(start + WorkerResults.maxPerMessage, results.count)]
-                messages.append(WorkerResults.frames(elements: chunk.map(\.element), terminals: chunk.map(\.terminal)))
-                start += chunk.count
-            }
-        } else {
-            messages = results.map {
+    private func messages(for results: [EventOutbox.PendingResult]) -> [[[UInt8]]] {
+        guard batchResults.load(ordering: .relaxed) else {
+            return results.map {
                 [WorkerResult.resultFrame(element: $0.element), $0.terminal.topic, $0.terminal.envelope]
             }
         }
-        try await loop.send(contentsOf: messages, on: dealer)
+        var messages: [[[UInt8]]] = []
+        var start = 0
+        while start < results.count {
+            let chunk = results[start..<min(start + WorkerResults.maxPerMessage, results.count)]
+            messages.append(WorkerResults.frames(elements: chunk.map(\.element), terminals: chunk.map(\.terminal)))
+            start += chunk.count
+        }
+        return messages
     }
 
-    /// Sends packed event batches and waits until libzmq has taken the last one.
-    private func send(_ batches: [EventOutbox.Batch]) async throws {
-        guard let last = batches.last else { return }
-        if batches.count > 1 {
-            try await loop.send(contentsOf: batches.dropLast().map { [EventBatch.marker, $0.body] }, on: publisher)
+    /// Hands packed event batches to the loop without waiting for them to leave. They stay in the outbox's
+    /// count (the backlog that holds back credit) until libzmq has taken them; then, on the loop thread, the
+    /// results queued behind them go to the job channel and the credit due is granted.
+    private func send(_ batches: [EventOutbox.Batch], then after: AfterSend) async throws {
+        let count = batches.reduce(0) { $0 + $1.count }
+        try await loop.send(contentsOf: batches.map { [EventBatch.marker, $0.body] }, on: publisher) {
+            [self] _ in
+            let (results, runs) = after.sent()
+            // At most one result per run in flight: the job channel's queue has room for them.
+            for message in results where !loop.trySend(message, on: dealer) {
+                logger.warning("a result could not be queued for the coordinator (the worker is stopping)")
+            }
+            if runs > 0 { state.withLock { $0.owed += runs } }
+            // Then the backlog shrinks (which may end a drain's wait for the pump: the results are queued first).
+            outbox.markSent(count)
+            grantCredit(force: false)
         }
-        try await loop.sendConfirmed([EventBatch.marker, last.body], on: publisher)
-        outbox.markSent(batches.reduce(0) { $0 + $1.count })
     }
 
     // MARK: Heartbeats and drain

@@ -13,15 +13,23 @@ final class Confirmation: Sendable {
     private let state = Mutex<(result: Result<Void, any Error>?, waiter: CheckedContinuation<Void, any Error>?)>(
         (nil, nil)
     )
+    /// Called with the result instead of resuming a waiter, when given.
+    private let handler: (@Sendable (Result<Void, any Error>) -> Void)?
+
+    init(handler: (@Sendable (Result<Void, any Error>) -> Void)? = nil) {
+        self.handler = handler
+    }
 
     /// Completes the confirmation; later calls are ignored.
     func complete(_ result: Result<Void, any Error>) {
-        let waiter: CheckedContinuation<Void, any Error>? = state.withLock { state in
+        let waiter: CheckedContinuation<Void, any Error>?? = state.withLock { state in
             guard state.result == nil else { return nil }
             state.result = result
             defer { state.waiter = nil }
-            return state.waiter
+            return .some(state.waiter)
         }
+        guard let waiter else { return }
+        handler?(result)
         waiter?.resume(with: result)
     }
 

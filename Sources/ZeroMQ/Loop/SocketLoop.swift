@@ -239,6 +239,20 @@ public final class SocketLoop: Sendable {
         try await shared.enqueue(messages.map { Outgoing(frames: $0, confirm: nil) }, on: handle.id)
     }
 
+    /// Queues many messages with one wake-up of the loop, suspending while the queue is full, and calls
+    /// `whenSent` on the loop thread once libzmq has taken the last of them or refused it (or the loop stopped):
+    /// the sender learns when its messages have left the loop's queue without waiting for it.
+    public func send(
+        contentsOf messages: [[[UInt8]]],
+        on handle: SocketHandle,
+        whenSent: @escaping @Sendable (Result<Void, any Error>) -> Void
+    ) async throws {
+        guard !messages.isEmpty else { return whenSent(.success(())) }
+        var outgoing = messages.map { Outgoing(frames: $0, confirm: nil) }
+        outgoing[outgoing.count - 1].confirm = Confirmation(handler: whenSent)
+        try await shared.enqueue(outgoing, on: handle.id)
+    }
+
     /// Queues one message if there is room now.
     ///
     /// - Returns: `false` when the queue is full, the socket is unknown, or the loop has stopped.
