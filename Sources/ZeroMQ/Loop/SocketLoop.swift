@@ -241,7 +241,8 @@ public final class SocketLoop: Sendable {
 
     /// Queues many messages with one wake-up of the loop, suspending while the queue is full, and calls
     /// `whenSent` on the loop thread once libzmq has taken the last of them or refused it (or the loop stopped):
-    /// the sender learns when its messages have left the loop's queue without waiting for it.
+    /// the sender learns when its messages have left the loop's queue without waiting for it. With no messages,
+    /// `whenSent` runs at once on the caller's thread.
     public func send(
         contentsOf messages: [[[UInt8]]],
         on handle: SocketHandle,
