@@ -84,7 +84,7 @@ struct CoordinatorCommand: AsyncParsableCommand {
     @Option(
         help: """
             Messages queued per subscriber before it misses events, overriding --subscriber-buffer-mb \
-            (default: that buffer divided by the largest event batch, 64 KiB).
+            (default: that buffer divided by the largest event batch, 32 KiB).
             """
     )
     var subscriberHwm: Int?

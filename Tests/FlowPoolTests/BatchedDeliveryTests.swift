@@ -69,9 +69,9 @@ struct BatchedDeliveryTests {
     @Test("the coordinator's per-subscriber bound comes from --subscriber-buffer-mb, or --subscriber-hwm")
     func subscriberBoundFromFlags() async throws {
         for (arguments, hwm, buffer) in [
-            (["--subscriber-buffer-mb", "2"], 32, 2 << 20),
+            (["--subscriber-buffer-mb", "2"], 64, 2 << 20),
             (["--subscriber-buffer-mb", "2", "--subscriber-hwm", "5"], 5, 2 << 20),
-            ([], 1_024, 64 << 20),
+            ([], 2_048, 64 << 20),
         ] {
             try await PoolHarness.with(workers: 0, coordinatorArguments: arguments) { pool in
                 try await PoolClient.withConnection(to: pool.control) { client in

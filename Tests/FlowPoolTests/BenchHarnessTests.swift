@@ -143,7 +143,7 @@ struct BenchHarnessTests {
     @Test func stalledSubscribersReadNothingWhileTheLiveOneGetsEveryEvent() async throws {
         let (status, stdout, report) = try await Self.load([
             "--runs", "2000", "--in-flight", "64", "--warmup", "0", "--baseline-messages", "0",
-            "--stalled-subscribers", "2", "--coordinator-arg=--subscriber-buffer-mb=1",
+            "--stalled-subscribers", "2",
         ])
         #expect(status == 0, "\(stdout)")
         #expect(stdout.contains("(+ 2 stalled, reading nothing)"), "\(stdout)")

@@ -109,8 +109,8 @@ struct CoordinatorStateTests {
 
     @Test("the per-subscriber buffer sets the high-water mark in batches; an explicit one wins")
     func subscriberHighWaterMark() {
-        #expect(CoordinatorConfiguration().subscriberHighWaterMark == 1_024)
-        #expect(CoordinatorConfiguration(subscriberBufferBytes: 3 << 20).subscriberHighWaterMark == 48)
+        #expect(CoordinatorConfiguration().subscriberHighWaterMark == 2_048)
+        #expect(CoordinatorConfiguration(subscriberBufferBytes: 3 << 20).subscriberHighWaterMark == 96)
         #expect(CoordinatorConfiguration(subscriberBufferBytes: 1_000).subscriberHighWaterMark == 16)
         var config = CoordinatorConfiguration(subscriberBufferBytes: 1 << 20, subscriberHighWaterMark: 5)
         #expect(config.subscriberHighWaterMark == 5)

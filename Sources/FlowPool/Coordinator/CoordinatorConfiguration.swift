@@ -46,7 +46,7 @@ public struct CoordinatorConfiguration: Sendable {
     /// through `replay`). Sets ``subscriberHighWaterMark`` unless that is given.
     public var subscriberBufferBytes: Int
     /// Send high-water mark per subscriber on the event-publish socket, in messages (plain events, or
-    /// batches of up to 64 KiB); beyond it the subscriber misses events. By
+    /// batches of up to 32 KiB); beyond it the subscriber misses events. By
     /// default ``subscriberBufferBytes`` divided by the largest batch, so that a stalled subscriber holds at
     /// most about that many bytes (an event larger than a batch travels alone and may hold more).
     public var subscriberHighWaterMark: Int {

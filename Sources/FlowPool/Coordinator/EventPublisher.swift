@@ -18,7 +18,7 @@ struct EventPublisher {
     /// Most events in one published batch.
     static let maxBatchEvents = 64
     /// Most packed bytes in one published batch (a larger single event is sent alone).
-    static let maxBatchBytes = 64 * 1024
+    static let maxBatchBytes = 32 * 1024
 
     private struct Pending {
         /// `"\u{1}batch/" + ns + "/"`.
