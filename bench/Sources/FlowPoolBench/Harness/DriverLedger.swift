@@ -30,6 +30,8 @@ struct DriverLedger {
     var lastResultAt: UInt64 = 0
     var rejectionSample: String?
     var failureSample: String?
+    /// Failed runs by their error code.
+    var failuresByCode: [String: Int] = [:]
 
     init(capacity: Int) { grow(to: capacity) }
 

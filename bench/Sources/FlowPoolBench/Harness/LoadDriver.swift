@@ -158,6 +158,7 @@ final class LoadDriver: Sendable {
             } else {
                 ledger.state[i] = DriverLedger.RunState.failed.rawValue
                 ledger.failed += 1
+                ledger.failuresByCode[r.errorCode?.rawValue ?? "unknown", default: 0] += 1
                 if ledger.failureSample == nil {
                     ledger.failureSample = "\(r.errorCode?.rawValue ?? "?"): \(r.errorMessage ?? "")"
                 }

@@ -98,6 +98,8 @@ struct PhaseReport: Sendable, Codable, Equatable {
     var chaosKills: Int?
     var rejectionSample: String?
     var failureSample: String?
+    /// Failed runs by error code, when any failed.
+    var failuresByCode: [String: Int]? = nil
 
     /// Whether every accepted run has exactly one (correct) result and every subscriber saw exactly one
     /// terminal event of it: no run lost, none doubled (set by ``seal()``).

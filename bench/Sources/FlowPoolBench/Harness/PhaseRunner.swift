@@ -403,7 +403,8 @@ struct PhaseRunner: Sendable {
             memoryPerRunKib: memoryPerRun,
             chaosKills: kills,
             rejectionSample: ledger.rejectionSample,
-            failureSample: ledger.failureSample
+            failureSample: ledger.failureSample,
+            failuresByCode: ledger.failuresByCode.isEmpty ? nil : ledger.failuresByCode
         )
         report.seal()
         return report
