@@ -23,4 +23,35 @@ static inline int flowpool_set_malloc_thresholds(int trimBytes, int mmapBytes) {
 }
 #endif
 
+#ifdef __linux__
+#include <errno.h>
+#include <limits.h>
+#include <sys/resource.h>
+
+/// Sets the nice value of thread `tid` (0: the calling thread). On Linux a nice value belongs to a thread, and
+/// a thread starts with the nice value of the thread that started it. Returns 0, or -1 with `errno` set.
+static inline int flowpool_set_thread_nice(int tid, int nice) {
+    return setpriority(PRIO_PROCESS, (id_t)tid, nice);
+}
+
+/// The nice value of thread `tid` (0: the calling thread), or `INT_MIN` with `errno` set.
+static inline int flowpool_thread_nice(int tid) {
+    errno = 0;
+    int nice = getpriority(PRIO_PROCESS, (id_t)tid);
+    return (nice == -1 && errno != 0) ? INT_MIN : nice;
+}
+
+/// Raises the soft `RLIMIT_NICE` so that an unprivileged process may lower its nice value to `nice`, when the
+/// hard limit allows it. Returns 1 when the soft limit now allows `nice`, 0 otherwise.
+static inline int flowpool_allow_nice(int nice) {
+    struct rlimit limit;
+    if (getrlimit(RLIMIT_NICE, &limit) != 0) return 0;
+    rlim_t needed = (rlim_t)(20 - nice);
+    if (limit.rlim_cur == RLIM_INFINITY || limit.rlim_cur >= needed) return 1;
+    if (limit.rlim_max != RLIM_INFINITY && limit.rlim_max < needed) return 0;
+    limit.rlim_cur = needed;
+    return setrlimit(RLIMIT_NICE, &limit) == 0;
+}
+#endif
+
 #endif

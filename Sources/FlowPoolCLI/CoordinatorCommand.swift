@@ -89,6 +89,17 @@ struct CoordinatorCommand: AsyncParsableCommand {
     )
     var subscriberHwm: Int?
 
+    @Option(
+        parsing: .unconditional,
+        help: """
+            Nice value of the coordinator's threads, -20…19 (env FLOWPOOL_COORDINATOR_NICE). Below 0 the \
+            coordinator, which every run and event passes through, is not held up by workers or other \
+            programs sharing its CPUs; that needs CAP_SYS_NICE or a RLIMIT_NICE allowing it, and without \
+            either the coordinator says so at start-up and keeps the nice value it was started with.
+            """
+    )
+    var nice: Int = Environment.int("FLOWPOOL_COORDINATOR_NICE") ?? -10
+
     @Option(help: "Seconds a draining coordinator waits for accepted runs.")
     var drainTimeout: Double = 30
 
@@ -118,6 +129,9 @@ struct CoordinatorCommand: AsyncParsableCommand {
         guard subscriberBufferMb > 0 else {
             throw ValidationError("--subscriber-buffer-mb must be at least 1 (MiB per subscriber)")
         }
+        guard ProcessPriority.range.contains(nice) else {
+            throw ValidationError("--nice must be between -20 and 19 (got \(nice))")
+        }
         if let subscriberHwm, subscriberHwm <= 0 {
             throw ValidationError(
                 "--subscriber-hwm must be > 0 (messages per subscriber); leave it out to use --subscriber-buffer-mb"
@@ -131,6 +145,18 @@ struct CoordinatorCommand: AsyncParsableCommand {
         // Message buffers come and go thousands of times a second: keep freed memory for the next ones.
         MallocThresholds.apply()
         let logger = log.makeLogger("flowpool.coordinator")
+        // Before the coordinator starts its threads, so that they all inherit it.
+        let priority: String
+        let nice = Int32(self.nice)
+        var niceSet = false
+        do {
+            try ProcessPriority.setNice(nice)
+            priority = "nice \(nice)"
+            niceSet = true
+        } catch {
+            priority = "nice \(ProcessPriority.currentNice), not \(nice) (\(error); --nice=0 stops trying)"
+            logger.warning("could not set the coordinator's nice value to \(nice): \(error)")
+        }
         let configuration = CoordinatorConfiguration(
             bindHost: bindHost,
             advertisedHost: advertiseHost ?? Environment.string("FLOWPOOL_ADVERTISE_HOST"),
@@ -154,7 +180,10 @@ struct CoordinatorCommand: AsyncParsableCommand {
         let endpointsFile = self.endpointsFile
         let metricsEndpoint = try metrics.endpoint()
         let metricsField = metricsEndpoint.map { ",\"metrics_port\":\($0.port)" } ?? ""
-        let coordinator = Coordinator(configuration: configuration, logger: logger) { endpoints in
+        let coordinator = Coordinator(configuration: configuration, logger: logger) { [niceSet] endpoints in
+            // Again now that its threads run: a thread started by one of libdispatch's (whose nice value
+            // libdispatch may have reset) did not inherit it.
+            if niceSet { _ = try? ProcessPriority.setNice(nice) }
             printFlushed("control    \(endpoints.control)")
             printFlushed("workers    \(endpoints.workers)")
             printFlushed("events-in  \(endpoints.eventsIn)")
@@ -165,6 +194,7 @@ struct CoordinatorCommand: AsyncParsableCommand {
                     + "\(configuration.resultRetentionBytes >> 20) MiB, per subscriber "
                     + "\(configuration.subscriberHighWaterMark) messages (\(configuration.subscriberBufferBytes >> 20) MiB)"
             )
+            printFlushed("priority   \(priority)")
             if let endpointsFile {
                 let json = """
                     {"control":"\(endpoints.control)","workers":"\(endpoints.workers)",\

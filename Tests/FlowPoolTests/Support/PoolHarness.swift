@@ -17,15 +17,22 @@ final class PoolProcess: Sendable {
     }
     private let exitState = ExitState()
 
-    init(name: String, arguments: [String], directory: String) throws {
+    /// Starts `flowpool` with `arguments`; with a `launcher`, starts the launcher's program with its arguments
+    /// followed by the `flowpool` executable and `arguments` (as `setpriv … flowpool …` would).
+    init(name: String, arguments: [String], directory: String, launcher: [String] = []) throws {
         self.name = name
         stdoutPath = "\(directory)/\(name).out"
         stderrPath = "\(directory)/\(name).err"
         _ = FileManager.default.createFile(atPath: stdoutPath, contents: nil)
         _ = FileManager.default.createFile(atPath: stderrPath, contents: nil)
         let process = Process()
-        process.executableURL = URL(fileURLWithPath: PoolHarness.executable)
-        process.arguments = arguments
+        if let program = launcher.first {
+            process.executableURL = URL(fileURLWithPath: program)
+            process.arguments = launcher.dropFirst() + [PoolHarness.executable] + arguments
+        } else {
+            process.executableURL = URL(fileURLWithPath: PoolHarness.executable)
+            process.arguments = arguments
+        }
         process.standardOutput = try FileHandle(forWritingTo: URL(fileURLWithPath: stdoutPath))
         process.standardError = try FileHandle(forWritingTo: URL(fileURLWithPath: stderrPath))
         process.standardInput = FileHandle.nullDevice
@@ -92,6 +99,7 @@ final class PoolProcess: Sendable {
     }
 
     var stderr: String { (try? String(contentsOfFile: stderrPath, encoding: .utf8)) ?? "" }
+    var stdout: String { (try? String(contentsOfFile: stdoutPath, encoding: .utf8)) ?? "" }
 }
 
 /// A coordinator and workers as real processes on loopback with ephemeral ports.
@@ -125,10 +133,12 @@ final class PoolHarness: Sendable {
 
     var workers: [PoolProcess] { workerList.withLock { $0 } }
 
-    /// Starts a coordinator and `workers` workers, runs `body`, and stops and reaps every process.
+    /// Starts a coordinator (through `coordinatorLauncher`, if any; see ``PoolProcess``) and `workers` workers,
+    /// runs `body`, and stops and reaps every process.
     static func with(
         workers: Int,
         coordinatorArguments: [String] = [],
+        coordinatorLauncher: [String] = [],
         workerArguments: [String] = [],
         _ body: (PoolHarness) async throws -> Void
     ) async throws {
@@ -143,7 +153,8 @@ final class PoolHarness: Sendable {
                 "--events-in-port", "0", "--events-out-port", "0", "--endpoints-file", endpointsFile,
                 "--heartbeat-timeout-ms", "2000", "--log-level", "warning",
             ] + coordinatorArguments,
-            directory: directory
+            directory: directory,
+            launcher: coordinatorLauncher
         )
         var harness: PoolHarness?
         do {
