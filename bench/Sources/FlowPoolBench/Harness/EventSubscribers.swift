@@ -206,17 +206,42 @@ final class EventSubscribers: Sendable {
         var i = start
         while i <= bytes.count - n {
             if bytes[i] == tsKey[0], tsKey.indices.allSatisfy({ bytes[i + $0] == tsKey[$0] }) {
-                var p = i + n
-                var text = ""
-                while p < bytes.count, bytes[p] != UInt8(ascii: ","), bytes[p] != UInt8(ascii: "}") {
-                    text.unicodeScalars.append(Unicode.Scalar(bytes[p]))
-                    p += 1
-                }
-                return Double(text)
+                return number(in: bytes, at: i + n)
             }
             i += 1
         }
         return nil
+    }
+
+    /// The JSON number at `start`: digits, a fraction (as workers write `ts`) read directly, any other form
+    /// through `Double(_:)`.
+    private static func number(in bytes: UnsafeBufferPointer<UInt8>, at start: Int) -> Double? {
+        func digit(_ p: Int) -> UInt64? {
+            guard p < bytes.count, bytes[p] >= UInt8(ascii: "0"), bytes[p] <= UInt8(ascii: "9") else { return nil }
+            return UInt64(bytes[p] - UInt8(ascii: "0"))
+        }
+        var p = start
+        var whole: UInt64 = 0
+        while let d = digit(p), p - start < 15 {
+            whole = whole * 10 + d
+            p += 1
+        }
+        var fraction: UInt64 = 0
+        var scale = 1.0
+        if p > start, p < bytes.count, bytes[p] == UInt8(ascii: ".") {
+            p += 1
+            while let d = digit(p), scale < 1e15 {
+                fraction = fraction * 10 + d
+                scale *= 10
+                p += 1
+            }
+        }
+        if p > start, p == bytes.count || bytes[p] == UInt8(ascii: ",") || bytes[p] == UInt8(ascii: "}") {
+            return Double(whole) + Double(fraction) / scale
+        }
+        var end = start
+        while end < bytes.count, bytes[end] != UInt8(ascii: ","), bytes[end] != UInt8(ascii: "}") { end += 1 }
+        return Double(String(decoding: UnsafeBufferPointer(rebasing: bytes[start..<end]), as: UTF8.self))
     }
 
     /// Seconds since 1970, as workers stamp events.
