@@ -256,6 +256,7 @@ struct ProtocolMessageTests {
         let json = try JSONValue(wireBytes: frames[0])
         #expect(json["op"]?.stringValue == "results" && json["results"]?.arrayValue?.count == 3)
         #expect(try WorkerReport.decode(frames) == report)
+        #expect(WorkerResults.decodeDirect(frames) == WorkerResults(results), "the direct reader takes it")
         // A single result made from the same encoded element reads exactly as the result itself.
         let single = [WorkerResult.resultFrame(element: results[1].element), frames[3], frames[4]]
         #expect(try WorkerReport.decode(single) == .result(results[1]))
@@ -554,6 +555,76 @@ struct ResultReplyDecodingTests {
         let general = Result { () throws(JSONWireError) in try ControlReply.decodeGeneral([bytes]) }
         guard let fast = bytes.withUnsafeBytes({ ControlReply.decodeResults($0) }) else { return }
         #expect(general == .success(fast), "the direct reader took what the general decoder reads otherwise")
+    }
+}
+
+@Suite("Worker results decoding")
+struct WorkerResultsDecodingTests {
+    /// The frames of a `results` message with `text` as its first frame and `terminals` terminal events.
+    static func frames(_ text: String, terminals: Int) -> [[UInt8]] {
+        [Array(text.utf8)] + (0..<terminals).flatMap { i in [Array("n/r\(i)/final".utf8), Array("{}".utf8)] }
+    }
+
+    @Test(
+        "anything the direct reader does not take is left to the general decoder, which then decides",
+        arguments: [
+            (#"{"v":1,"op":"results","results":[{"job":"j","attempt":1,"status":"completed","result":"a"}]}"#, 1),
+            (#"{"v":1,"op":"results","results":[{"job":"j","attempt":1,"status":"completed"}]}"#, 2),
+            (#"{"v":1,"op":"results","results":[{"job":"j","attempt":1,"status":"completed"}]}"#, 0),
+            (#"{"v":1,"op":"results","results":[{"job":"j","attempt":1,"status":"completed","x":1}]}"#, 1),
+            (#"{"v":1,"op":"results","results":[{"job":"j","attempt":0,"status":"completed"}]}"#, 1),
+            (#"{"v":1,"op":"results","results":[{"job":"j","attempt":1.0,"status":"completed"}]}"#, 1),
+            (#"{"v":1,"op":"results","results":[{"job":"j","attempt":-1,"status":"completed"}]}"#, 1),
+            (#"{"v":1,"op":"results","results":[{"job":"j","attempt":1,"status":"done"}]}"#, 1),
+            (#"{"v":1,"op":"results","results":[{"job":7,"attempt":1,"status":"failed"}]}"#, 1),
+            (#"{"v":1,"op":"results","results":[{"attempt":1,"status":"failed"}]}"#, 1),
+            (#"{"v":1,"op":"results","results":[{"job":"j","job":"k","attempt":1,"status":"failed"}]}"#, 1),
+            (#"{"v":1,"op":"results","results":[{"job":"j","attempt":1,"status":"failed","error":7}]}"#, 1),
+            (#"{"v":1,"op":"results","results":[{"job":"j","attempt":1,"status":"failed","error":{"code":"c"}}]}"#, 1),
+            (#"{"v":1,"op":"results","results":[{"job":"j","attempt":1,"status":"failed"},]}"#, 1),
+            (#"{"v":1,"op":"results","results":[{"job":"j","attempt":1,"status":"failed"}],"x":1}"#, 1),
+            (#"{"v":1,"op":"results","results":[{"job":"j","attempt":1,"status":"failed"}]} x"#, 1),
+            (#"{"v":1,"op":"results","results":[]}"#, 0),
+            (#"{"v":1,"op":"results","results":[7]}"#, 1),
+            (
+                #"{"v":1,"op":"results","results":[{"job":"j","attempt":1,"status":"completed"},{"job":"k","attempt":2,"status":"failed"}]}"#,
+                2
+            ),
+        ]
+    )
+    func sameAsGeneral(text: String, terminals: Int) {
+        let frames = Self.frames(text, terminals: terminals)
+        let general = Result { () throws(JSONWireError) in try WorkerReport.decodeGeneral(frames, first: frames[0]) }
+        guard let fast = WorkerResults.decodeDirect(frames) else { return }
+        #expect(general == .success(.results(fast)), "the direct reader took what the general decoder reads otherwise")
+    }
+
+    @Test("the direct reader takes the results workers write, deeply nested values only where the general one does")
+    func nesting() {
+        for levels in 58...66 {
+            let value = DirectReaderDepthTests.nested(levels)
+            let text =
+                #"{"v":1,"op":"results","results":[{"job":"j","attempt":1,"status":"completed","result":\#(value)}]}"#
+            let frames = Self.frames(text, terminals: 1)
+            guard let fast = WorkerResults.decodeDirect(frames) else { continue }
+            let general = Result { () throws(JSONWireError) in try WorkerReport.decodeGeneral(frames, first: frames[0])
+            }
+            #expect(general == .success(.results(fast)), "\(levels) levels")
+        }
+        let written = WorkerReport.results(
+            WorkerResults([
+                WorkerResult(
+                    job: "j",
+                    attempt: 2,
+                    status: .failed,
+                    result: nil,
+                    errorCode: .flowFailed,
+                    errorMessage: "m",
+                    terminal: RawEvent(topic: Array("n/r/final".utf8), envelope: Array("{}".utf8))
+                )
+            ])
+        )
+        #expect(WorkerResults.decodeDirect(written.frames).map(WorkerReport.results) == written)
     }
 }
 

@@ -89,6 +89,13 @@ public enum WorkerReport: Sendable, Hashable {
     /// - Throws: ``JSONWireError``.
     public static func decode(_ frames: [[UInt8]]) throws(JSONWireError) -> WorkerReport {
         guard let first = frames.first else { throw JSONWireError(.badField, "empty message") }
+        // Most messages from a busy worker are `results`: read those without a JSON value tree.
+        if let batch = WorkerResults.decodeDirect(frames) { return .results(batch) }
+        return try decodeGeneral(frames, first: first)
+    }
+
+    /// Decodes a report through a JSON value tree.
+    static func decodeGeneral(_ frames: [[UInt8]], first: [UInt8]) throws(JSONWireError) -> WorkerReport {
         let f = try MessageFields(frame: first)
         if f.op == "results" { return .results(try WorkerResults.decode(f, frames: frames)) }
         let expected = f.op == "result" ? 3 : 1

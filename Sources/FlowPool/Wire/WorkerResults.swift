@@ -130,3 +130,102 @@ extension WorkerResult {
         return frame
     }
 }
+
+extension WorkerResults {
+    /// Reads a `results` message written the way workers write it — `{"v":1,"op":"results","results":[{"job":…,
+    /// "attempt":…,"status":…,…}, …]}` and the terminal events' frames — straight from the bytes, without a JSON
+    /// value tree for the message. Returns nil for anything else, and for anything it would not take whole
+    /// (an element the general decoder rejects or reads differently): ``decode(_:frames:)`` then decides, with
+    /// its error messages and rejections, so both paths read alike.
+    static func decodeDirect(_ frames: [[UInt8]]) -> WorkerResults? {
+        guard let first = frames.first else { return nil }
+        return first.withUnsafeBytes { bytes -> WorkerResults? in
+            var p = JSONParser(bytes)
+            guard p.consume(#"{"v":1,"op":"results","results":["#) else { return nil }
+            do throws(JSONWireError) {
+                var index = 0
+                let read = try p.readElements(limit: maxPerMessage) { p throws(JSONWireError) -> WorkerResult? in
+                    guard try p.peek() == UInt8(ascii: "{"), frames.count >= 3 + 2 * index else { return nil }
+                    p.index += 1
+                    let terminal = RawEvent(topic: frames[1 + 2 * index], envelope: frames[2 + 2 * index])
+                    index += 1
+                    var fields = WorkerResultFields()
+                    return try fields.read(&p) ? fields.result(terminal: terminal) : nil
+                }
+                guard let results = read, frames.count == 1 + 2 * results.count, try p.peek() == UInt8(ascii: "}")
+                else { return nil }
+                p.index += 1
+                try p.expectEnd()
+                return WorkerResults(results)
+            } catch {
+                return nil
+            }
+        }
+    }
+}
+
+/// The members of one element of a `results` message, read one by one.
+private struct WorkerResultFields {
+    var job: String?
+    var attempt: Int?
+    var status: RunResult.Status?
+    var value: JSONValue = .null
+    var errorCode: PoolErrorCode?
+    var errorMessage: String?
+
+    /// The members an element has.
+    private static let members = ["job", "attempt", "status", "result", "error"]
+
+    /// Reads members through the element's closing brace; the parser stands at the first member's key. False
+    /// when a member is not as the general decoder takes it (it ignores unknown members; this reader leaves
+    /// them to it).
+    mutating func read(_ p: inout JSONParser) throws(JSONWireError) -> Bool {
+        // Values inside the message, the `results` array and the element.
+        let depth = 3
+        var seen = JSONParser.ObjectFields(known: Self.members)
+        let read = try p.readMembers(&seen) { key, p throws(JSONWireError) -> Bool in
+            let first = try p.peek()
+            switch key {
+            case "job", "status":
+                guard first == UInt8(ascii: "\"") else { return false }
+                let text = try p.parseString()
+                if key == "job" {
+                    job = text
+                } else {
+                    guard let s = RunResult.Status(rawValue: text) else { return false }
+                    status = s
+                }
+            case "attempt":
+                guard first != UInt8(ascii: "-") else { return false }
+                let (start, end, integral) = try p.scanNumber()
+                guard integral, let n = JSONParser.integer(p.bytes, start, end), n >= 1 else { return false }
+                attempt = n
+            case "result":
+                value = try p.parseValue(depth: depth)
+            case "error":
+                // Only an object's string `code` and `message` count, as in the general decoder.
+                if case .object(let e) = try p.parseValue(depth: depth) {
+                    errorCode = e["code"]?.stringValue.map(PoolErrorCode.init(rawValue:))
+                    errorMessage = e["message"]?.stringValue
+                }
+            default:
+                return false
+            }
+            return true
+        }
+        return read && job != nil && attempt != nil && status != nil
+    }
+
+    func result(terminal: RawEvent) -> WorkerResult? {
+        guard let job, let attempt, let status else { return nil }
+        return WorkerResult(
+            job: job,
+            attempt: attempt,
+            status: status,
+            result: value,
+            errorCode: errorCode,
+            errorMessage: errorMessage,
+            terminal: terminal
+        )
+    }
+}
