@@ -16,7 +16,7 @@ struct EventPublisher {
     /// Topic prefix of batch messages: `"\u{1}batch/" + ns + "/"`.
     static let batchPrefix = EventBatch.subscriberTopicPrefix
     /// Most events in one published batch.
-    static let maxBatchEvents = 64
+    static let maxBatchEvents = 128
     /// Most packed bytes in one published batch (a larger single event is sent alone).
     static let maxBatchBytes = 32 * 1024
 
