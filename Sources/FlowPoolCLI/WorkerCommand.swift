@@ -31,6 +31,14 @@ struct WorkerCommand: AsyncParsableCommand {
     )
     var executor: WorkerConfiguration.Executor = .pool
 
+    @Option(
+        help: """
+            MiB of encoded events that may wait to be sent to the coordinator before new ones are dropped (and \
+            counted); the worker takes no new runs while a quarter of it waits.
+            """
+    )
+    var eventQueueMb: Int = 256
+
     @Option(help: "This worker's id (default: random).")
     var workerId: String?
 
@@ -41,6 +49,9 @@ struct WorkerCommand: AsyncParsableCommand {
     func validate() throws {
         guard (1...10_000).contains(concurrency) else { throw ValidationError("--concurrency must be 1…10000") }
         guard heartbeatMs >= 10 else { throw ValidationError("--heartbeat-ms must be at least 10") }
+        guard (1...(1 << 20)).contains(eventQueueMb) else {
+            throw ValidationError("--event-queue-mb must be at least 1 (MiB of events waiting to be sent)")
+        }
     }
 
     /// The flows this executable's workers can run, beyond ``FlowRegistry/shared``'s built-ins (`agent4`,
@@ -63,6 +74,7 @@ struct WorkerCommand: AsyncParsableCommand {
                 concurrency: concurrency,
                 heartbeatInterval: .milliseconds(heartbeatMs),
                 workerId: workerId,
+                eventQueueBytes: eventQueueMb << 20,
                 connectTimeout: connection.timeoutDuration,
                 executor: executor
             ),

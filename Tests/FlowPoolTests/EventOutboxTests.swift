@@ -33,8 +33,10 @@ struct EventOutboxTests {
         #expect(decoded.map { Int($0.event.seq) } == Array(1...300))
         #expect(decoded.allSatisfy { $0.attempt == 2 && $0.event.runId == "r1" })
         #expect(decoded[9].event == event(10))
-        outbox.markSent(300)
-        #expect(outbox.count == 0)
+        let bytes = batches.reduce(0) { $0 + $1.body.count }
+        #expect(outbox.bytes == bytes)
+        outbox.markSent(300, bytes: bytes)
+        #expect(outbox.count == 0 && outbox.bytes == 0)
     }
 
     @Test("the terminal event's frames are kept byte-identical to what is queued")
@@ -56,10 +58,33 @@ struct EventOutboxTests {
         #expect(outbox.dropped == 1)
         let batches = try #require(await outbox.take()).batches
         #expect(batches.map(\.count) == [2])
-        outbox.markSent(2)
+        outbox.markSent(2, bytes: batches[0].body.count)
         async let end = outbox.take()
         outbox.finish()
         #expect(await end == nil)
+    }
+
+    @Test("beyond its byte bound the outbox drops and counts; an event alone always fits; sent bytes free room")
+    func dropsBeyondBytes() async throws {
+        let one = EventOutbox(capacity: 1_000)
+        one.push(event(1), attempt: 1)
+        let size = one.bytes
+        #expect(size > 0)
+        // Room for three events of this size, not four.
+        let outbox = EventOutbox(capacity: 1_000, maxBytes: 3 * size + size / 2)
+        for seq in 1...3 { #expect(outbox.push(event(seq), attempt: 1).queued) }
+        #expect(!outbox.push(event(4), attempt: 1).queued)
+        #expect(outbox.dropped == 1 && outbox.count == 3 && outbox.bytes == 3 * size)
+        let batches = try #require(await outbox.take()).batches
+        #expect(batches.map(\.count) == [3])
+        outbox.markSent(3, bytes: batches[0].body.count)
+        #expect(outbox.bytes == 0)
+        #expect(outbox.push(event(5), attempt: 1).queued, "room again once sent")
+        // An event larger than the whole bound still goes when nothing else waits, so no event is unsendable.
+        let tiny = EventOutbox(capacity: 1_000, maxBytes: 16)
+        #expect(tiny.push(event(1), attempt: 1).queued)
+        #expect(!tiny.push(event(2), attempt: 1).queued)
+        #expect(tiny.dropped == 1)
     }
 
     @Test("waiting until sent returns once every taken event has been handed to the socket, not before")
@@ -67,7 +92,7 @@ struct EventOutboxTests {
         let outbox = EventOutbox(capacity: 100)
         await outbox.waitUntilSent()  // nothing queued: at once
         for seq in 1...5 { outbox.push(event(seq), attempt: 1) }
-        _ = try #require(await outbox.take())
+        let bytes = try #require(await outbox.take()).batches.reduce(0) { $0 + $1.body.count }
         outbox.finish()
         let waiting = Task { await outbox.waitUntilSent() }
         let deadline = ContinuousClock.now + .seconds(10)
@@ -75,10 +100,10 @@ struct EventOutboxTests {
             try #require(ContinuousClock.now < deadline, "the waiter never registered")
             await Task.yield()
         }
-        outbox.markSent(3)
+        outbox.markSent(3, bytes: bytes / 2)
         #expect(outbox.count == 2)
         #expect(outbox.waitingUntilSent == 1, "returned with events still unsent")
-        outbox.markSent(2)
+        outbox.markSent(2, bytes: bytes - bytes / 2)
         #expect(outbox.waitingUntilSent == 0)
         await waiting.value
         #expect(outbox.count == 0)
@@ -92,7 +117,7 @@ struct EventOutboxTests {
         let first = try #require(await outbox.take())
         #expect(first.batches.map(\.count) == [1])
         #expect(first.results.map(\.terminal) == [terminal])
-        outbox.markSent(1)
+        outbox.markSent(1, bytes: first.batches[0].body.count)
         // A result alone wakes the publisher; finishing still hands over what is queued first.
         outbox.push(result: EventOutbox.PendingResult(element: Array("{}".utf8), terminal: terminal))
         outbox.finish()

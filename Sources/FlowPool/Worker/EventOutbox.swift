@@ -9,9 +9,10 @@ import Synchronization
 /// ("Worker endpoint") into the caller's reusable buffer, outside the lock, and copies it into the batch being
 /// filled under the lock, so running flows hardly wait for each other; a batch is closed at
 /// ``EventBatch/maxEvents`` events or ``EventBatch/maxBytes`` bytes, and a new one starts with room for about as
-/// much as recent ones held. It never blocks or suspends, as an ``EventSink`` requires; what does not fit is
-/// dropped and counted. The worker keeps the queue far from full by granting no new jobs while ``count`` is
-/// above its backlog limit, so drops happen only if in-flight runs alone overflow it.
+/// much as recent ones held. It never blocks or suspends, as an ``EventSink`` requires; what does not fit —
+/// beyond ``capacity`` events or ``maxBytes`` bytes — is dropped and counted (an event alone in the queue
+/// always fits). The worker keeps the queue far from full by granting no new jobs while ``count`` or
+/// ``bytes`` is above its backlog limit, so drops happen only if in-flight runs alone overflow it.
 final class EventOutbox: Sendable {
     /// Packed events ready to send as one batch message.
     struct Batch {
@@ -66,17 +67,25 @@ final class EventOutbox: Sendable {
     }
 
     let capacity: Int
+    /// Most bytes of packed events waiting to be sent.
+    let maxBytes: Int
     private let state = Mutex(State())
     private let queued = Atomic<Int>(0)
+    private let queuedBytes = Atomic<Int>(0)
     private let droppedCount = Atomic<Int>(0)
     private let pushedCount = Atomic<Int>(0)
     /// Tasks waiting until every event taken has been handed to the socket.
     private let sentWaiters = Mutex<[CheckedContinuation<Void, Never>]>([])
 
-    init(capacity: Int) { self.capacity = capacity }
+    init(capacity: Int, maxBytes: Int = .max) {
+        self.capacity = capacity
+        self.maxBytes = maxBytes
+    }
 
     /// Events waiting to be handed to the socket (including the batches being sent).
     var count: Int { queued.load(ordering: .relaxed) }
+    /// The packed bytes of those events (``Batch/body`` bytes).
+    var bytes: Int { queuedBytes.load(ordering: .relaxed) }
     /// Events dropped because the queue was full.
     var dropped: Int { droppedCount.load(ordering: .relaxed) }
     /// Events accepted.
@@ -106,7 +115,7 @@ final class EventOutbox: Sendable {
         let frames =
             keepFrames
             ? RawEvent(topic: Array(scratch[written.topic]), envelope: Array(scratch[written.envelope])) : nil
-        guard admit() else { return (false, frames) }
+        guard admit(bytes: scratch.count) else { return (false, frames) }
         let waiter = state.withLock { state in
             state.open.body.append(contentsOf: scratch)
             return added(&state, wake: wake)
@@ -126,7 +135,7 @@ final class EventOutbox: Sendable {
     /// Queues one event given as its two frames; false (and counted) when full.
     @discardableResult
     func push(_ raw: RawEvent) -> Bool {
-        guard admit() else { return false }
+        guard admit(bytes: 8 + raw.topic.count + raw.envelope.count) else { return false }
         let wake = state.withLock { state in
             EventBatch.append(raw, to: &state.open.body)
             return added(&state)
@@ -147,11 +156,13 @@ final class EventOutbox: Sendable {
         wake?.waiter.resume(returning: wake?.taken)
     }
 
-    private func admit() -> Bool {
-        guard queued.load(ordering: .relaxed) < capacity else {
+    private func admit(bytes: Int) -> Bool {
+        let queuedBytes = self.queuedBytes.load(ordering: .relaxed)
+        guard queued.load(ordering: .relaxed) < capacity, queuedBytes == 0 || queuedBytes + bytes <= maxBytes else {
             droppedCount.add(1, ordering: .relaxed)
             return false
         }
+        self.queuedBytes.add(bytes, ordering: .relaxed)
         queued.add(1, ordering: .relaxed)
         pushedCount.add(1, ordering: .relaxed)
         return true
@@ -187,8 +198,9 @@ final class EventOutbox: Sendable {
         }
     }
 
-    /// Marks `n` taken events as handed to the socket.
-    func markSent(_ n: Int) {
+    /// Marks `n` taken events, of `bytes` packed bytes, as handed to the socket.
+    func markSent(_ n: Int, bytes: Int) {
+        queuedBytes.subtract(bytes, ordering: .relaxed)
         guard queued.subtract(n, ordering: .relaxed).newValue == 0 else { return }
         let waiters = sentWaiters.withLock { waiters in
             defer { waiters = [] }

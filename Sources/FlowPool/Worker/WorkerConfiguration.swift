@@ -25,6 +25,9 @@ public struct WorkerConfiguration: Sendable {
     public var maxEventBacklog: Int
     /// Events that may wait to be sent before new ones are dropped (and counted).
     public var eventQueueCapacity: Int
+    /// Bytes of encoded events that may wait to be sent before new ones are dropped (and counted); no new jobs
+    /// are requested while more than a quarter of it waits.
+    public var eventQueueBytes: Int
     /// How long to wait for the coordinator's `welcome` before asking again (the worker keeps asking until it
     /// is answered or stopped).
     public var connectTimeout: Duration
@@ -38,6 +41,7 @@ public struct WorkerConfiguration: Sendable {
         workerId: String? = nil,
         maxEventBacklog: Int = 4000,
         eventQueueCapacity: Int = 1_000_000,
+        eventQueueBytes: Int = 256 << 20,
         connectTimeout: Duration = .seconds(30),
         executor: Executor = .pool
     ) {
@@ -47,6 +51,7 @@ public struct WorkerConfiguration: Sendable {
         self.workerId = workerId
         self.maxEventBacklog = maxEventBacklog
         self.eventQueueCapacity = eventQueueCapacity
+        self.eventQueueBytes = eventQueueBytes
         self.connectTimeout = connectTimeout
         self.executor = executor
     }

@@ -57,7 +57,7 @@ final class WorkerRuntime: Sendable {
         self.dealer = dealer
         self.publisher = publisher
         self.logger = logger
-        self.outbox = EventOutbox(capacity: config.eventQueueCapacity)
+        self.outbox = EventOutbox(capacity: config.eventQueueCapacity, maxBytes: config.eventQueueBytes)
     }
 
     private var hello: WorkerReport {
@@ -251,7 +251,9 @@ final class WorkerRuntime: Sendable {
     /// Grants freed slots to the coordinator, unless draining or the event backlog is too long.
     private func grantCredit(force: Bool) {
         let credit: Int = state.withLock { s in
-            guard !s.draining, s.owed > 0, outbox.count <= config.maxEventBacklog else { return 0 }
+            guard !s.draining, s.owed > 0, outbox.count <= config.maxEventBacklog,
+                outbox.bytes <= config.eventQueueBytes / 4
+            else { return 0 }
             let batch = max(1, config.concurrency / 8)
             guard force || s.owed >= batch || s.inFlight == 0 else { return 0 }
             defer { s.owed = 0 }
@@ -362,6 +364,7 @@ final class WorkerRuntime: Sendable {
     /// results queued behind them go to the job channel and the credit due is granted.
     private func send(_ batches: [EventOutbox.Batch], then after: AfterSend) async throws {
         let count = batches.reduce(0) { $0 + $1.count }
+        let bytes = batches.reduce(0) { $0 + $1.body.count }
         try await loop.send(contentsOf: batches.map { [EventBatch.marker, $0.body] }, on: publisher) {
             [self] _ in
             let (results, runs) = after.sent()
@@ -371,7 +374,7 @@ final class WorkerRuntime: Sendable {
             }
             if runs > 0 { state.withLock { $0.owed += runs } }
             // Then the backlog shrinks (which may end a drain's wait for the pump: the results are queued first).
-            outbox.markSent(count)
+            outbox.markSent(count, bytes: bytes)
             grantCredit(force: false)
         }
     }
