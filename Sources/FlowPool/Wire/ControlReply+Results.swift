@@ -143,18 +143,12 @@ private struct ResultReplyFields {
                     status = s
                 }
             case "attempts":
-                guard first != UInt8(ascii: "-") else { return false }
-                let (start, end, integral) = try p.scanNumber()
-                guard integral, let n = JSONParser.integer(p.bytes, start, end) else { return false }
+                guard let n = try p.readCount() else { return false }
                 attempts = n
             case "result":
                 value = try p.parseValue(depth: depth)
             case "error":
-                // Only an object's string `code` and `message` count, as in the general decoder.
-                if case .object(let e) = try p.parseValue(depth: depth) {
-                    errorCode = e["code"]?.stringValue.map(PoolErrorCode.init(rawValue:))
-                    errorMessage = e["message"]?.stringValue
-                }
+                (errorCode, errorMessage) = try p.readOutcomeError(depth: depth)
             case "v" where element, "op" where element:
                 try p.skipValue(depth: depth)
             default:
@@ -178,5 +172,23 @@ private struct ResultReplyFields {
             errorCode: errorCode,
             errorMessage: errorMessage
         )
+    }
+}
+
+extension JSONParser {
+    /// Reads a non-negative integer written as plain digits, as a direct reader takes it; nil for anything
+    /// else (a fraction, an exponent, a sign), which the general decoder then decides on.
+    mutating func readCount() throws(JSONWireError) -> Int? {
+        guard try peek() != UInt8(ascii: "-") else { return nil }
+        let (start, end, integral) = try scanNumber()
+        guard integral else { return nil }
+        return JSONParser.integer(bytes, start, end)
+    }
+
+    /// Reads a run outcome's `error` value as the general decoders do: only an object's string `code` and
+    /// `message` count.
+    mutating func readOutcomeError(depth: Int) throws(JSONWireError) -> (PoolErrorCode?, String?) {
+        guard case .object(let e) = try parseValue(depth: depth) else { return (nil, nil) }
+        return (e["code"]?.stringValue.map(PoolErrorCode.init(rawValue:)), e["message"]?.stringValue)
     }
 }

@@ -196,18 +196,12 @@ private struct WorkerResultFields {
                     status = s
                 }
             case "attempt":
-                guard first != UInt8(ascii: "-") else { return false }
-                let (start, end, integral) = try p.scanNumber()
-                guard integral, let n = JSONParser.integer(p.bytes, start, end), n >= 1 else { return false }
+                guard let n = try p.readCount(), n >= 1 else { return false }
                 attempt = n
             case "result":
                 value = try p.parseValue(depth: depth)
             case "error":
-                // Only an object's string `code` and `message` count, as in the general decoder.
-                if case .object(let e) = try p.parseValue(depth: depth) {
-                    errorCode = e["code"]?.stringValue.map(PoolErrorCode.init(rawValue:))
-                    errorMessage = e["message"]?.stringValue
-                }
+                (errorCode, errorMessage) = try p.readOutcomeError(depth: depth)
             default:
                 return false
             }
