@@ -97,7 +97,9 @@ struct CoordinatorState {
         }
     }
 
-    struct WorkerEntry {
+    /// One registered worker. A class: dispatch and every finished run update it in place, where a struct in
+    /// the table would go through the table's modify accessor (whose coroutine frame is allocated) each time.
+    final class WorkerEntry {
         var id: String
         var credit = 0
         var jobs: Set<String> = []
@@ -110,6 +112,11 @@ struct CoordinatorState {
         var pid = 0
         /// Takes several jobs in one `jobs` message.
         var batchJobs = false
+
+        init(id: String, lastSeen: Double) {
+            self.id = id
+            self.lastSeen = lastSeen
+        }
     }
 
     let config: CoordinatorConfiguration
@@ -242,7 +249,7 @@ struct CoordinatorState {
     mutating func report(_ report: WorkerReport, from worker: [UInt8], now: Double) -> [Action] {
         switch report {
         case .hello(let hello):
-            var entry = workers[worker] ?? WorkerEntry(id: hello.workerId, lastSeen: now)
+            let entry = workers[worker] ?? WorkerEntry(id: hello.workerId, lastSeen: now)
             entry.id = hello.workerId
             entry.credit = 0
             entry.lastSeen = now
@@ -479,10 +486,8 @@ struct CoordinatorState {
         {
             if runs[old] == nil, let removed = finished.removeValue(forKey: old) { finishedBytes -= removed.bytes }
         }
-        var actions: [Action] = []
-        if let client = job.client { actions.append(.pushResult(client, result)) }
-        actions.append(.publish(terminal.raw))
-        return actions
+        if let client = job.client { return [.pushResult(client, result), .publish(terminal.raw)] }
+        return [.publish(terminal.raw)]
     }
 
     // MARK: Dispatch and time

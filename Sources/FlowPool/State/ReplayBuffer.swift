@@ -54,6 +54,10 @@ struct ReplayBuffer {
     private var finishedOrder = RingBuffer<RunLog>()
     /// Every run's log, oldest started first (an evicted one is skipped when reached).
     private var startedOrder = RingBuffer<RunLog>()
+    /// About how many packed bytes and events recently finished runs held: the room a new run's log starts
+    /// with, so that a typical run's events fit without regrowing (and copying) its buffers.
+    private var packedHint = 2048
+    private var entriesHint = 16
 
     init(maxBytes: Int, maxRuns: Int) {
         self.maxBytes = maxBytes
@@ -97,8 +101,8 @@ struct ReplayBuffer {
             } else {
                 log = RunLog(key: key)
                 // A typical run's events fit without regrowing; larger ones grow geometrically.
-                log.packed.reserveCapacity(2048)
-                log.entries.reserveCapacity(16)
+                log.packed.reserveCapacity(packedHint)
+                log.entries.reserveCapacity(entriesHint)
                 runs[key] = log
                 startedOrder.append(log)
             }
@@ -118,6 +122,9 @@ struct ReplayBuffer {
         if let cached, !cached.evicted { found = cached } else { found = runs[runKey] }
         guard let log = found, !log.finished else { return }
         log.finished = true
+        // Moves an eighth of the way toward this run's size, with a quarter more room, within sane bounds.
+        packedHint = min(max(packedHint + (log.packed.count * 5 / 4 - packedHint) / 8, 256), 64 << 10)
+        entriesHint = min(max(entriesHint + (log.entries.count * 5 / 4 - entriesHint) / 8, 4), 1024)
         finishedOrder.append(log)
     }
 
