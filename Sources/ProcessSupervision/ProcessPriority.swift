@@ -33,7 +33,8 @@ package enum ProcessPriority {
     package static let range: ClosedRange<Int> = -20...19
 
     /// Sets the nice value of every thread of the process to `nice`; returns how many threads it set.
-    /// - Throws: ``Failure`` when the first thread could not be set (the others are then left as they were).
+    /// - Throws: ``Failure`` when a thread could not be set; threads set before it keep the new value (when
+    ///   the privilege is missing, the first thread already fails and nothing changes).
     @discardableResult
     package static func setNice(_ nice: Int32) throws(Failure) -> Int {
         #if os(Linux)
