@@ -657,6 +657,33 @@ struct ReplayBufferTests {
         #expect(b.events(runKey: "ns/big", attempt: 2, from: 1, to: nil) == (26...30).map(raw))
         #expect(b.evictedEvents == 30 - kept.count)
     }
+
+    @Test("a new run's log reuses an evicted log's buffers and holds only its own events")
+    func reusesEvictedBuffers() {
+        func raw(_ run: Int, _ seq: Int) -> RawEvent {
+            let pad = String(repeating: "y", count: run % 7)
+            return RawEvent(
+                topic: Array("ns/r\(run)/chunk".utf8),
+                envelope: Array("{\"run\":\(run),\"seq\":\(seq),\"pad\":\"\(pad)\"}".utf8)
+            )
+        }
+        // Room for about five runs of 13 events: every further run evicts the oldest finished one.
+        var b = ReplayBuffer(maxBytes: 5 * 13 * (60 + ReplayBuffer.overheadPerEvent), maxRuns: 100)
+        for run in 0..<200 {
+            var cached: ReplayBuffer.RunLog?
+            for seq in 1...13 {
+                b.append(runKey: "ns/r\(run)", cached: &cached, attempt: 1, seq: seq, raw: raw(run, seq))
+            }
+            b.finish(runKey: "ns/r\(run)", cached: cached)
+        }
+        #expect(b.evictedRuns >= 190)
+        #expect(b.buffersReused > 150, "new logs took over evicted logs' buffers (\(b.buffersReused) of 200)")
+        for run in 0..<200 {
+            guard let events = b.events(runKey: "ns/r\(run)", attempt: 1, from: 1, to: nil) else { continue }
+            #expect(events == (1...13).map { raw(run, $0) }, "run \(run) holds exactly its own events")
+        }
+        #expect(b.runs.count >= 4)
+    }
 }
 
 @Suite("Subscriber sequencing")

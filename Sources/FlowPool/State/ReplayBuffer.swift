@@ -50,6 +50,8 @@ struct ReplayBuffer {
     private(set) var totalBytes = 0
     private(set) var evictedRuns = 0
     private(set) var evictedEvents = 0
+    /// New logs that started with an evicted log's buffers.
+    private(set) var buffersReused = 0
     /// Finished runs' logs, oldest finished first (an evicted one is skipped when reached).
     private var finishedOrder = RingBuffer<RunLog>()
     /// Every run's log, oldest started first (an evicted one is skipped when reached).
@@ -58,6 +60,11 @@ struct ReplayBuffer {
     /// with, so that a typical run's events fit without regrowing (and copying) its buffers.
     private var packedHint = 2048
     private var entriesHint = 16
+    /// Emptied buffers of evicted logs, handed to new logs: in steady state every new run's log replaces an
+    /// evicted one, and reusing its buffers saves their allocation, release and first-touch page faults.
+    private var spare: [(packed: [UInt8], entries: [RunLog.Entry])] = []
+    /// Most buffers kept in ``spare``.
+    static let maxSpare = 64
 
     init(maxBytes: Int, maxRuns: Int) {
         self.maxBytes = maxBytes
@@ -101,8 +108,14 @@ struct ReplayBuffer {
             } else {
                 log = RunLog(key: key)
                 // A typical run's events fit without regrowing; larger ones grow geometrically.
-                log.packed.reserveCapacity(packedHint)
-                log.entries.reserveCapacity(entriesHint)
+                if let buffers = spare.popLast() {
+                    buffersReused += 1
+                    log.packed = buffers.packed
+                    log.entries = buffers.entries
+                } else {
+                    log.packed.reserveCapacity(packedHint)
+                    log.entries.reserveCapacity(entriesHint)
+                }
                 runs[key] = log
                 startedOrder.append(log)
             }
@@ -173,7 +186,15 @@ struct ReplayBuffer {
         totalBytes -= log.bytes
         evictedRuns += 1
         evictedEvents += log.entries.count
-        // The orders may still hold the log until it reaches their head: keep only its empty shell.
+        // The orders may still hold the log until it reaches their head: keep only its empty shell, and its
+        // buffers for a new log if they are as large as a typical run needs (and not many times larger).
+        if spare.count < Self.maxSpare, (packedHint...(4 * packedHint + 4096)).contains(log.packed.capacity),
+            log.entries.capacity >= entriesHint, log.entries.capacity <= 4 * entriesHint + 64
+        {
+            log.packed.removeAll(keepingCapacity: true)
+            log.entries.removeAll(keepingCapacity: true)
+            spare.append((log.packed, log.entries))
+        }
         log.packed = []
         log.entries = []
     }
