@@ -7,9 +7,19 @@ struct ResultBatcher {
     /// which every client understands).
     static let maxClients = 10_000
 
+    /// The `result_batch` messages being filled for one client: the last one is open (no closing `]}` yet).
+    /// A class: filling it in place costs no table accessor.
+    private final class Pending {
+        var done: [[UInt8]] = []
+        var open = JSONWriter(capacity: 0)
+        var count = 0
+    }
+
     private var clients: Set<[UInt8]> = []
     private var order = RingBuffer<[UInt8]>()
-    private var pending: [[UInt8]: [[UInt8]]] = [:]
+    private var pending: [[UInt8]: Pending] = [:]
+    /// Room each new message starts with: about what the last round's largest message needed.
+    private var capacityHint = 4096
 
     /// Remembers that `client` takes result batches.
     mutating func add(_ client: [UInt8]) {
@@ -18,10 +28,30 @@ struct ResultBatcher {
         while clients.count > Self.maxClients, let old = order.popFirst() { clients.remove(old) }
     }
 
-    /// Holds `result` for `client` when it takes batches; false when it should be sent on its own.
+    /// Holds `result` for `client` when it takes batches; false when it should be sent on its own. The result
+    /// is written straight into the client's open `result_batch` message.
     mutating func hold(_ result: RunResult, for client: [UInt8]) -> Bool {
         guard clients.contains(client) else { return false }
-        pending[client, default: []].append(result.frame)
+        let p: Pending
+        if let existing = pending[client] {
+            p = existing
+        } else {
+            p = Pending()
+            pending[client] = p
+        }
+        if p.count == Self.maxResults {
+            p.done.append(Self.close(&p.open))
+            p.count = 0
+        }
+        if p.count == 0 {
+            p.open = JSONWriter(capacity: capacityHint)
+            PoolProtocol.head(&p.open, "result_batch")
+            p.open.raw(",\"results\":[")
+        } else {
+            p.open.byte(UInt8(ascii: ","))
+        }
+        result.write(to: &p.open)
+        p.count += 1
         return true
     }
 
@@ -29,15 +59,23 @@ struct ResultBatcher {
     mutating func take() -> [([UInt8], [UInt8])] {
         guard !pending.isEmpty else { return [] }
         var messages: [([UInt8], [UInt8])] = []
-        for (client, frames) in pending {
-            var start = 0
-            while start < frames.count {
-                let end = min(start + Self.maxResults, frames.count)
-                messages.append((client, ControlReply.resultBatchFrame(Array(frames[start..<end]))))
-                start = end
+        var largest = 0
+        for (client, p) in pending {
+            for frame in p.done { messages.append((client, frame)) }
+            if p.count > 0 {
+                let frame = Self.close(&p.open)
+                largest = max(largest, frame.count)
+                messages.append((client, frame))
             }
         }
+        capacityHint = min(max(largest + largest / 4, 1024), 1 << 20)
         pending.removeAll(keepingCapacity: true)
         return messages
+    }
+
+    private static func close(_ w: inout JSONWriter) -> [UInt8] {
+        w.raw("]}")
+        defer { w = JSONWriter(capacity: 0) }
+        return w.bytes
     }
 }

@@ -384,7 +384,13 @@ public struct RunResult: Sendable, Hashable {
     }
 
     var frame: [UInt8] {
-        var w = JSONWriter(capacity: 160)
+        var w = JSONWriter(capacity: 192 + result.approximateByteCount)
+        write(to: &w)
+        return w.bytes
+    }
+
+    /// Appends the `result` message's JSON object.
+    func write(to w: inout JSONWriter) {
         PoolProtocol.head(&w, "result")
         w.raw(",\"id\":")
         w.string(id)
@@ -400,7 +406,6 @@ public struct RunResult: Sendable, Hashable {
         w.int(attempts)
         w.outcome(result: result, errorCode: errorCode, errorMessage: errorMessage)
         w.byte(UInt8(ascii: "}"))
-        return w.bytes
     }
 
     init(fields f: MessageFields) throws(JSONWireError) {
