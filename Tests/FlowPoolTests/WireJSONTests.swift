@@ -628,6 +628,62 @@ struct WorkerResultsDecodingTests {
     }
 }
 
+@Suite("Worker ack and ready decoding")
+struct WorkerAckDecodingTests {
+    @Test(
+        "what the direct reader takes, the general decoder reads the same; the rest is left to it",
+        arguments: [
+            #"{"v":1,"op":"ready","credit":3}"#,
+            #"{"v":1,"op":"ready","credit":0}"#,
+            #"{"v":1,"op":"ready","credit":-2}"#,
+            #"{"v":1,"op":"ready","credit":2.0}"#,
+            #"{"v":1,"op":"ready","credit":99999999999999999999}"#,
+            #"{"v":1,"op":"ready","credit":3,"x":1}"#,
+            #"{"v":1,"op":"ready","credit":3} x"#,
+            #"{"v":1,"op":"ready","credit":"3"}"#,
+            #"{"v":1,"op":"ack","job":"j-1","attempt":2}"#,
+            #"{"v":1,"op":"ack","job":"j\u0031","attempt":1}"#,
+            #"{"v":1,"op":"ack","job":"j-1","attempt":0}"#,
+            #"{"v":1,"op":"ack","job":7,"attempt":1}"#,
+            #"{"v":1,"op":"ack","attempt":1,"job":"j"}"#,
+            #"{"v":1,"op":"ack","job":"j","attempt":1,"x":[]}"#,
+            #"{"v":1,"op":"ack","jobs":[{"job":"a","attempt":1},{"job":"b","attempt":3}]}"#,
+            #"{"v":1,"op":"ack","jobs":[ {"job":"a","attempt":1} , {"job":"b","attempt":3} ] }"#,
+            #"{"v":1,"op":"ack","jobs":[]}"#,
+            #"{"v":1,"op":"ack","jobs":[{"job":"a","attempt":1},]}"#,
+            #"{"v":1,"op":"ack","jobs":[{"job":"a","attempt":1,"x":1}]}"#,
+            #"{"v":1,"op":"ack","jobs":[{"job":"a"}]}"#,
+            #"{"v":1,"op":"ack","jobs":[7]}"#,
+            #"{"v":1,"op":"ack","jobs":[{"job":"a","attempt":1}],"job":"b","attempt":1}"#,
+            #"{"v":1,"op":"ack","jobs":[{"job":"a","attempt":1}]"#,
+            #"{"v":10,"op":"ready","credit":3}"#,
+        ]
+    )
+    func sameAsGeneral(text: String) {
+        let frames = [Array(text.utf8)]
+        let general = Result { () throws(JSONWireError) in try WorkerReport.decodeGeneral(frames, first: frames[0]) }
+        guard let fast = WorkerReport.decodeDirectAckOrReady(frames) else { return }
+        #expect(general == .success(fast), "the direct reader took what the general decoder reads otherwise")
+    }
+
+    @Test("the acks and credit workers write are read directly, exactly")
+    func workersForms() {
+        let reports: [WorkerReport] = [
+            .ready(credit: 1),
+            .ready(credit: 256),
+            .ack([JobAttempt(job: "9jbbo-17", attempt: 1)]),
+            .ack((1...300).map { JobAttempt(job: "9jbbo-\($0)", attempt: 1 + $0 % 3) }),
+            .ack([JobAttempt(job: "quote\"back\\slash\u{1}", attempt: 4)]),
+        ]
+        for report in reports {
+            #expect(WorkerReport.decodeDirectAckOrReady(report.frames) == report)
+            #expect((try? WorkerReport.decode(report.frames)) == report)
+        }
+        let twoFrames = [Array(#"{"v":1,"op":"ack","job":"j","attempt":1}"#.utf8), []]
+        #expect(WorkerReport.decodeDirectAckOrReady(twoFrames) == nil, "an ack is one frame")
+    }
+}
+
 @Suite("Accepted batch decoding")
 struct AcceptedBatchDecodingTests {
     @Test("the coordinator's accepted_batch is read directly, as the general decoder reads it")

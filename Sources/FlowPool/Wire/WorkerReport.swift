@@ -91,7 +91,59 @@ public enum WorkerReport: Sendable, Hashable {
         guard let first = frames.first else { throw JSONWireError(.badField, "empty message") }
         // Most messages from a busy worker are `results`: read those without a JSON value tree.
         if let batch = WorkerResults.decodeDirect(frames) { return .results(batch) }
+        if let report = decodeDirectAckOrReady(frames) { return report }
         return try decodeGeneral(frames, first: first)
+    }
+
+    /// Reads `ack` and `ready` written the way workers write them — `{"v":1,"op":"ack","jobs":[{"job":…,
+    /// "attempt":…}, …]}`, `{"v":1,"op":"ack","job":…,"attempt":…}`, `{"v":1,"op":"ready","credit":…}` — straight
+    /// from the bytes. Returns nil for anything else, and for anything it would reject: ``decodeGeneral(_:first:)``
+    /// then decides, with its error messages, so both paths accept exactly the same.
+    static func decodeDirectAckOrReady(_ frames: [[UInt8]]) -> WorkerReport? {
+        guard frames.count == 1 else { return nil }
+        return frames[0].withUnsafeBytes { bytes -> WorkerReport? in
+            var p = JSONParser(bytes)
+            do throws(JSONWireError) {
+                if p.consume(#"{"v":1,"op":"ready","credit":"#) {
+                    guard let credit = try p.readCount(), credit >= 1, try p.peek() == UInt8(ascii: "}") else {
+                        return nil
+                    }
+                    p.index += 1
+                    try p.expectEnd()
+                    return .ready(credit: credit)
+                }
+                guard p.consume(#"{"v":1,"op":"ack","#) else { return nil }
+                let attempts: [JobAttempt]
+                if p.consume(#""jobs":["#) {
+                    let read = try p.readElements(limit: 100_000) { p throws(JSONWireError) -> JobAttempt? in
+                        guard try p.peek() == UInt8(ascii: "{") else { return nil }
+                        p.index += 1
+                        return try readAttemptMembers(&p)
+                    }
+                    guard let read, try p.peek() == UInt8(ascii: "}") else { return nil }
+                    p.index += 1
+                    attempts = read
+                } else {
+                    guard let one = try readAttemptMembers(&p) else { return nil }
+                    attempts = [one]
+                }
+                try p.expectEnd()
+                return .ack(attempts)
+            } catch {
+                return nil
+            }
+        }
+    }
+
+    /// Reads `"job":"…","attempt":n}` (the parser stands at `"job"`) through the closing brace.
+    private static func readAttemptMembers(_ p: inout JSONParser) throws(JSONWireError) -> JobAttempt? {
+        guard p.consume(#""job":"#), try p.peek() == UInt8(ascii: "\"") else { return nil }
+        let job = try p.parseString()
+        guard p.consume(#","attempt":"#), let attempt = try p.readCount(), attempt >= 1,
+            try p.peek() == UInt8(ascii: "}")
+        else { return nil }
+        p.index += 1
+        return JobAttempt(job: job, attempt: attempt)
     }
 
     /// Decodes a report through a JSON value tree.
