@@ -153,10 +153,10 @@ struct CoordinatorState {
         self.config = config
         self.instanceId = instanceId
         self.replay = ReplayBuffer(maxBytes: config.replayBytes, maxRuns: config.replayRuns)
-        // Growing these tables rehashes every entry; start them at their working size.
+        // Growing this table rehashes every entry; start it at its working size. The tables of active jobs stay
+        // as small as the jobs in flight need: every run looks them up several times, and a table sized for a
+        // full queue spreads those lookups over far more memory than the cache holds.
         finished.reserveCapacity(min(config.resultRetention, 1 << 17))
-        jobs.reserveCapacity(min(config.maxQueue, 1 << 16))
-        runs.reserveCapacity(min(config.maxQueue, 1 << 16))
     }
 
     /// Jobs accepted and not yet finished (queued, leased or awaiting their terminal event).
