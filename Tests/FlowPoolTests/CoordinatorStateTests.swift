@@ -254,9 +254,13 @@ struct CoordinatorStateTests {
                 now: 0.1
             )
             let t = terminal(job)
-            let actions = s.event(try EnvelopeHeader.scan(topic: t.topic, envelope: t.envelope), raw: t, now: 0.1).1
+            let (disposition, actions) = s.event(
+                try EnvelopeHeader.scan(topic: t.topic, envelope: t.envelope),
+                raw: t,
+                now: 0.1
+            )
             _ = s.report(.ready(credit: 1), from: w1, now: 0.1)
-            #expect(published(actions) == [t])
+            #expect(disposition == .forward && published(actions).isEmpty, "the caller forwards it as it came")
         }
         #expect(s.counters.jobsCompleted == 6)
         #expect(s.finishedBytes <= 3_000 && s.finishedBytes > 2_000, "\(s.finishedBytes)")
@@ -508,8 +512,13 @@ struct CoordinatorStateTests {
         let bye = s.report(.bye, from: w1, now: 0.2)
         #expect(jobs(bye).isEmpty && s.counters.jobsRedispatched == 0)
         let t = terminal(j)
-        let (_, done) = s.event(try EnvelopeHeader.scan(topic: t.topic, envelope: t.envelope), raw: t, now: 0.3)
-        #expect(published(done) == [t])
+        let (disposition, done) = s.event(
+            try EnvelopeHeader.scan(topic: t.topic, envelope: t.envelope),
+            raw: t,
+            now: 0.3
+        )
+        #expect(disposition == .forward && published(done).isEmpty, "the result is in: the event goes out as it came")
+        #expect(s.replay.events(runKey: "ns/b", attempt: 1, from: 1, to: nil)?.last == t, "and is kept for replay")
         #expect(done.contains { if case .pushResult = $0 { return true } else { return false } })
         #expect(s.counters.jobsCompleted == 1)
     }

@@ -417,20 +417,24 @@ struct CoordinatorState {
             return (.drop, [])
         }
         if header.isTerminal {
-            let raw = Terminal(
-                raw: RawEvent(topic: Array(topic), envelope: Array(envelope)),
-                attempt: header.attempt,
-                seq: header.seq
-            )
             switch job.phase {
             case .awaitingTerminal:
-                return (.hold, finish(job.id, terminal: raw))
+                // The result is in: the run ends with this event, published by the caller as it is.
+                let frames = TerminalFrames.borrowed(topic: topic, envelope: envelope)
+                guard let actions = finish(job.id, attempt: header.attempt, seq: header.seq, frames: frames) else {
+                    return (.drop, [])
+                }
+                return (.forward, actions)
             case .leased, .queued:
                 guard job.busTerminal == nil else {
                     counters.eventsStale += 1
                     return (.drop, [])
                 }
-                job.busTerminal = raw
+                job.busTerminal = Terminal(
+                    raw: RawEvent(topic: Array(topic), envelope: Array(envelope)),
+                    attempt: header.attempt,
+                    seq: header.seq
+                )
                 return (.hold, [])
             }
         }
@@ -453,9 +457,22 @@ struct CoordinatorState {
             + (r.errorMessage?.utf8.count ?? 0) + r.result.approximateByteCount
     }
 
+    /// A run's terminal event: held by the coordinator, or borrowed from the message being handled (the caller
+    /// then publishes it).
+    private enum TerminalFrames {
+        case owned(RawEvent)
+        case borrowed(topic: UnsafeRawBufferPointer, envelope: UnsafeRawBufferPointer)
+    }
+
     /// Publishes the run's single terminal event and retires the job.
     private mutating func finish(_ jobId: String, terminal: Terminal) -> [Action] {
-        guard let job = jobs.removeValue(forKey: jobId), let result = job.result else { return [] }
+        finish(jobId, attempt: terminal.attempt, seq: terminal.seq, frames: .owned(terminal.raw)) ?? []
+    }
+
+    /// Records the run's single terminal event and result and retires the job; the actions include publishing
+    /// the event when the coordinator holds it. Nil when the job is not there to finish.
+    private mutating func finish(_ jobId: String, attempt: Int, seq: Int, frames: TerminalFrames) -> [Action]? {
+        guard let job = jobs.removeValue(forKey: jobId), let result = job.result else { return nil }
         runs.removeValue(forKey: job.runKey)
         activeInputBytes -= job.inputBytes
         job.retired = true
@@ -463,13 +480,19 @@ struct CoordinatorState {
         case .leased(let w, _, _, _), .awaitingTerminal(_, _, let w): workers[w]?.jobs.remove(jobId)
         case .queued: break
         }
-        replay.append(
-            runKey: job.runKey,
-            cached: &job.replayLog,
-            attempt: terminal.attempt,
-            seq: terminal.seq,
-            raw: terminal.raw
-        )
+        switch frames {
+        case .owned(let raw):
+            replay.append(runKey: job.runKey, cached: &job.replayLog, attempt: attempt, seq: seq, raw: raw)
+        case .borrowed(let topic, let envelope):
+            replay.append(
+                runKey: job.runKey,
+                cached: &job.replayLog,
+                attempt: attempt,
+                seq: seq,
+                topic: topic,
+                envelope: envelope
+            )
+        }
         replay.finish(runKey: job.runKey, cached: job.replayLog)
         counters.eventsForwarded += 1
         if result.status == .completed { counters.jobsCompleted += 1 } else { counters.jobsFailed += 1 }
@@ -486,8 +509,12 @@ struct CoordinatorState {
         {
             if runs[old] == nil, let removed = finished.removeValue(forKey: old) { finishedBytes -= removed.bytes }
         }
-        if let client = job.client { return [.pushResult(client, result), .publish(terminal.raw)] }
-        return [.publish(terminal.raw)]
+        switch (job.client, frames) {
+        case (let client?, .owned(let raw)): return [.pushResult(client, result), .publish(raw)]
+        case (let client?, .borrowed): return [.pushResult(client, result)]
+        case (nil, .owned(let raw)): return [.publish(raw)]
+        case (nil, .borrowed): return []
+        }
     }
 
     // MARK: Dispatch and time
