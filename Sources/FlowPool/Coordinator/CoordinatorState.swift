@@ -62,8 +62,6 @@ struct CoordinatorState {
         var replayLog: ReplayBuffer.RunLog?
         /// Set when the run is no longer active (its key may then be submitted again, as another job).
         var retired = false
-        /// `runKey`'s UTF-8 bytes, compared with events' topics.
-        private let runKeyBytes: [UInt8]
 
         init(
             id: String,
@@ -82,7 +80,6 @@ struct CoordinatorState {
             self.namespace = namespace
             self.runId = runId
             self.runKey = runKey
-            self.runKeyBytes = Array(runKey.utf8)
             self.input = input
             self.inputBytes = inputBytes
             self.client = client
@@ -92,8 +89,10 @@ struct CoordinatorState {
 
         /// Whether `bytes` is this job's run key.
         func hasRunKey(_ bytes: UnsafeRawBufferPointer) -> Bool {
-            runKeyBytes.count == bytes.count
-                && runKeyBytes.withUnsafeBytes { own in own.hasSameBytes(as: bytes) }
+            let own = runKey.utf8
+            guard own.count == bytes.count else { return false }
+            return own.withContiguousStorageIfAvailable { UnsafeRawBufferPointer($0).hasSameBytes(as: bytes) }
+                ?? own.elementsEqual(bytes)
         }
     }
 
