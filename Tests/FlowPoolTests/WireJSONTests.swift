@@ -851,3 +851,100 @@ struct SubmitDecodingTests {
         #expect(decoded == .submit(SubmitRequest(id: "z", flow: "f", namespace: "n", input: nil)))
     }
 }
+
+@Suite("Topic validation")
+struct TopicPartsTests {
+    /// The byte-by-byte reading the coordinator used before it looked for the slashes with `memchr`: what it
+    /// accepted (slash positions, whether a name needs escaping) or the error it threw.
+    static func oracle(_ t: [UInt8]) -> Result<[Int], JSONWireError> {
+        guard t.count <= PoolNames.maxTopicBytes else {
+            return .failure(JSONWireError(.badField, "topic longer than \(PoolNames.maxTopicBytes) bytes"))
+        }
+        var first = -1
+        var second = -1
+        var extra = false
+        var ascii = true
+        var escaping = false
+        for (i, b) in t.enumerated() {
+            if b == UInt8(ascii: "/") {
+                if first < 0 {
+                    first = i
+                } else if second < 0 {
+                    second = i
+                } else {
+                    extra = true
+                    break
+                }
+            } else if b <= 0x20 || b == 0x7F || (b == UInt8(ascii: "*") && second < 0) {
+                return .failure(JSONWireError(.badField, "topic contains a space, control character or '*' in a name"))
+            } else if b >= 0x80 {
+                ascii = false
+            } else if b == UInt8(ascii: "\"") || b == UInt8(ascii: "\\") {
+                escaping = true
+            }
+        }
+        guard !extra, first > 0, second > first + 1, second < t.count - 1 else {
+            return .failure(JSONWireError(.badField, "topic must be <namespace>/<runId>/<type>"))
+        }
+        guard first <= PoolNames.maxNameBytes, second - first - 1 <= PoolNames.maxNameBytes else {
+            return .failure(
+                JSONWireError(.badField, "namespace or run id longer than \(PoolNames.maxNameBytes) bytes")
+            )
+        }
+        if !ascii && String(validating: t, as: UTF8.self) == nil {
+            return .failure(JSONWireError(.badField, "topic is not valid UTF-8"))
+        }
+        return .success([first, second, escaping ? 1 : 0])
+    }
+
+    static func parts(_ t: [UInt8]) -> Result<[Int], JSONWireError> {
+        t.withUnsafeBytes { bytes in
+            Result { () throws(JSONWireError) -> [Int] in
+                let p = try EnvelopeHeader.TopicParts(bytes)
+                #expect(p.count == t.count)
+                return [p.firstSlash, p.secondSlash, p.needsEscaping ? 1 : 0]
+            }
+        }
+    }
+
+    @Test("accepts and rejects exactly what a byte-by-byte reading does, with the same errors")
+    func sameAsByteByByte() {
+        let fixed: [String] = [
+            "sales_agent/r-1/chunk", "n/r/final", "n/r/*", "n/r/a*b", "n*/r/x", "n/r*/x", "n/r", "n//x", "/r/x",
+            "n/r/", "n/r/x/y", "n/r/x/ y", "n /r/x", "n/r/x y", "n\u{7F}/r/x", "é/r/x", "n/\"r\"/x", "n/r/\\",
+            "n/r/x/*", "*", "", "///", "n/r/x\u{1}", String(repeating: "a", count: 129) + "/r/x",
+            "n/" + String(repeating: "b", count: 129) + "/x", String(repeating: "c", count: 128) + "/r/x",
+        ]
+        var cases = fixed.map { Array($0.utf8) }
+        cases.append([UInt8(ascii: "n"), 0xC3, UInt8(ascii: "/"), UInt8(ascii: "r"), UInt8(ascii: "/"), 0x41])
+        cases.append([0xFF, UInt8(ascii: "/"), UInt8(ascii: "r"), UInt8(ascii: "/"), 0x41])
+        cases.append(Array(repeating: UInt8(ascii: "x"), count: PoolNames.maxTopicBytes + 1))
+        // And random topics over an alphabet heavy in what the reading cares about.
+        let alphabet: [UInt8] =
+            Array("ab/*\"\\ .-_".utf8) + [0x00, 0x09, 0x7F, 0x80, 0xC3, 0xA9, 0xE2, 0x82, 0xAC, 0xFF]
+        var rng = SplitMix64(seed: 0x5EED)
+        for _ in 0..<20_000 {
+            let length = Int(rng.next() % 24)
+            cases.append((0..<length).map { _ in alphabet[Int(rng.next() % UInt64(alphabet.count))] })
+        }
+        for t in cases {
+            let expected = Self.oracle(t)
+            let got = Self.parts(t)
+            #expect(got == expected, "\(t)")
+        }
+        #expect(cases.contains { if case .success = Self.oracle($0) { true } else { false } })
+    }
+}
+
+/// A small deterministic generator, so that a failing case can be reproduced.
+struct SplitMix64 {
+    var state: UInt64
+    init(seed: UInt64) { state = seed }
+    mutating func next() -> UInt64 {
+        state &+= 0x9E37_79B9_7F4A_7C15
+        var z = state
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
+    }
+}

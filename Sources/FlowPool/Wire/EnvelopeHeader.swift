@@ -1,5 +1,11 @@
 import FlowCore
 
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
 /// What the coordinator needs from an event without decoding its content: run, attempt, seq, terminal or not.
 ///
 /// ``scan(topic:envelope:)`` validates the whole envelope (strict JSON, required fields, version, agreement
@@ -87,43 +93,72 @@ public struct EnvelopeHeader: Sendable, Hashable {
             guard t.count <= PoolNames.maxTopicBytes else {
                 throw JSONWireError(.badField, "topic longer than \(PoolNames.maxTopicBytes) bytes")
             }
-            var first = -1
-            var second = -1
-            var extra = false
-            var ascii = true
-            var escaping = false
-            for i in 0..<t.count {
-                let b = t[i]
-                if b == UInt8(ascii: "/") {
-                    if first < 0 {
-                        first = i
-                    } else if second < 0 {
-                        second = i
-                    } else {
-                        extra = true
-                        break
-                    }
-                } else if b <= 0x20 || b == 0x7F || (b == UInt8(ascii: "*") && second < 0) {
-                    throw JSONWireError(.badField, "topic contains a space, control character or '*' in a name")
-                } else if b >= 0x80 {
-                    ascii = false
-                } else if b == UInt8(ascii: "\"") || b == UInt8(ascii: "\\") {
-                    escaping = true
-                }
-            }
-            guard !extra, first > 0, second > first + 1, second < t.count - 1 else {
+            let slash = UInt8(ascii: "/")
+            // The slashes, found with memchr; then one branch-free pass over the bytes gathers their classes.
+            guard let first = Self.index(of: slash, in: t, from: 0),
+                let second = Self.index(of: slash, in: t, from: first + 1),
+                Self.index(of: slash, in: t, from: second + 1) == nil, first > 0, second > first + 1,
+                second < t.count - 1
+            else {
+                if let bad = Self.firstBadByte(t) { throw bad }
                 throw JSONWireError(.badField, "topic must be <namespace>/<runId>/<type>")
+            }
+            let (names, type) = Self.byteClasses.withUnsafeBufferPointer { table in
+                var names: UInt8 = 0
+                for i in 0..<second { names |= table[Int(t[i])] }
+                var type: UInt8 = 0
+                for i in (second + 1)..<t.count { type |= table[Int(t[i])] }
+                return (names, type)
+            }
+            // A '*' is refused in a name, not in the type.
+            guard (names & (Self.invalid | Self.star)) == 0, (type & Self.invalid) == 0 else {
+                throw JSONWireError(.badField, "topic contains a space, control character or '*' in a name")
             }
             guard first <= PoolNames.maxNameBytes, second - first - 1 <= PoolNames.maxNameBytes else {
                 throw JSONWireError(.badField, "namespace or run id longer than \(PoolNames.maxNameBytes) bytes")
             }
-            if !ascii && String(validating: t, as: UTF8.self) == nil {
+            if ((names | type) & Self.high) != 0 && String(validating: t, as: UTF8.self) == nil {
                 throw JSONWireError(.badField, "topic is not valid UTF-8")
             }
             firstSlash = first
             secondSlash = second
             count = t.count
-            needsEscaping = escaping
+            needsEscaping = ((names | type) & Self.escaped) != 0
+        }
+
+        /// Byte classes: a space or control character, `*`, a byte of a multi-byte character, `"` or `\\`.
+        private static let invalid: UInt8 = 1
+        private static let star: UInt8 = 2
+        private static let high: UInt8 = 4
+        private static let escaped: UInt8 = 8
+        private static let byteClasses: [UInt8] = (0...255).map { b -> UInt8 in
+            if b <= 0x20 || b == 0x7F { return invalid }
+            if b == 0x2A { return star }
+            if b >= 0x80 { return high }
+            if b == 0x22 || b == 0x5C { return escaped }
+            return 0
+        }
+
+        private static func index(of byte: UInt8, in t: UnsafeRawBufferPointer, from start: Int) -> Int? {
+            guard start < t.count, let base = t.baseAddress,
+                let found = memchr(base + start, Int32(byte), t.count - start)
+            else { return nil }
+            return UnsafeRawPointer(found) - base
+        }
+
+        /// For a topic without the right slashes: the error a scan from its start meets first, if it is about
+        /// a byte (as the byte-by-byte reading reported it, before it counted the slashes).
+        private static func firstBadByte(_ t: UnsafeRawBufferPointer) -> JSONWireError? {
+            var slashes = 0
+            for b in t {
+                if b == UInt8(ascii: "/") {
+                    slashes += 1
+                    if slashes > 2 { return nil }
+                } else if b <= 0x20 || b == 0x7F || (b == UInt8(ascii: "*") && slashes < 2) {
+                    return JSONWireError(.badField, "topic contains a space, control character or '*' in a name")
+                }
+            }
+            return nil
         }
 
         func isTerminal(_ t: UnsafeRawBufferPointer) -> Bool {
