@@ -948,3 +948,28 @@ struct SplitMix64 {
         return z ^ (z >> 31)
     }
 }
+
+@Suite("Byte comparison")
+struct ByteComparisonTests {
+    @Test("equal bytes compare equal and a difference at any position is found, at every length up to 40")
+    func everyLengthAndPosition() {
+        for n in 0...40 {
+            let a = (0..<n).map { UInt8(truncatingIfNeeded: $0 &* 37 &+ 11) }
+            // Compared at an odd offset inside larger buffers, so that the loads are unaligned.
+            let padded = [0x55] + a + [0xAA]
+            padded.withUnsafeBytes { p in
+                let x = UnsafeRawBufferPointer(rebasing: p[1..<(1 + n)])
+                let same = a.withUnsafeBytes { x.hasSameBytes(as: $0) }
+                #expect(same, "length \(n)")
+                for i in 0..<n {
+                    var b = a
+                    b[i] ^= 0x01
+                    let differs = b.withUnsafeBytes { !x.hasSameBytes(as: $0) }
+                    #expect(differs, "length \(n), byte \(i)")
+                }
+                let longer = (a + [0]).withUnsafeBytes { !x.hasSameBytes(as: $0) }
+                #expect(longer, "length \(n) against \(n + 1)")
+            }
+        }
+    }
+}
