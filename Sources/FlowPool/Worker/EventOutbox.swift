@@ -120,7 +120,7 @@ final class EventOutbox: Sendable {
             state.open.body.append(contentsOf: scratch)
             return added(&state, wake: wake)
         }
-        waiter?.waiter.resume(returning: waiter?.taken)
+        waiter?.resume()
         return (true, frames)
     }
 
@@ -140,20 +140,20 @@ final class EventOutbox: Sendable {
             EventBatch.append(raw, to: &state.open.body)
             return added(&state)
         }
-        wake?.waiter.resume(returning: wake?.taken)
+        wake?.resume()
         return true
     }
 
     /// Queues a finished attempt's result, to be sent after every event queued so far; never dropped (at
     /// most one per run in flight).
     func push(result: PendingResult) {
-        let wake: (waiter: CheckedContinuation<Taken?, Never>, taken: Taken)? = state.withLock { state in
+        let wake: Wake? = state.withLock { state in
             state.results.append(result)
             guard let waiter = state.waiter else { return nil }
             state.waiter = nil
-            return (waiter, state.takeAll())
+            return Wake(waiter: waiter, taken: state.takeAll())
         }
-        wake?.waiter.resume(returning: wake?.taken)
+        wake?.resume()
     }
 
     private func admit(bytes: Int) -> Bool {
@@ -173,7 +173,7 @@ final class EventOutbox: Sendable {
     private func added(
         _ state: inout State,
         wake: Bool = true
-    ) -> (waiter: CheckedContinuation<Taken?, Never>, taken: Taken)? {
+    ) -> Wake? {
         state.open.count += 1
         if state.open.count >= EventBatch.maxEvents || state.open.body.count >= EventBatch.maxBytes {
             state.closed.append(state.open)
@@ -181,7 +181,17 @@ final class EventOutbox: Sendable {
         }
         guard wake, let waiter = state.waiter else { return nil }
         state.waiter = nil
-        return (waiter, state.takeAll())
+        return Wake(waiter: waiter, taken: state.takeAll())
+    }
+
+    /// The publisher's waiting continuation and what to hand it, resumed once the lock is released. A
+    /// concrete type (an optional tuple holding a generic one took the runtime's generic value witnesses on
+    /// every event).
+    private struct Wake {
+        let waiter: CheckedContinuation<Taken?, Never>
+        let taken: Taken
+
+        func resume() { waiter.resume(returning: taken) }
     }
 
     /// Takes everything queued, waiting while empty; nil once finished and empty.
