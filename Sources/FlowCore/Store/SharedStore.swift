@@ -18,8 +18,9 @@ public final class SharedStore: Sendable {
     /// Creates a store holding `values`.
     public init(_ values: [String: JSONValue] = [:]) {
         var values = values
-        // Room for a typical flow's keys up front, instead of growing (and rehashing) as nodes write.
-        values.reserveCapacity(Swift.max(values.count, 8))
+        // Room for a typical flow's keys up front, instead of growing (and rehashing) as nodes write; a table
+        // that has that room already (a parsed input object has some) is kept as it is.
+        if values.capacity < values.count + 4 { values.reserveCapacity(Swift.max(values.count + 4, 8)) }
         storage = Mutex(values)
     }
 
