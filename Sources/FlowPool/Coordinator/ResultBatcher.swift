@@ -18,7 +18,7 @@ struct ResultBatcher {
     private var clients: Set<[UInt8]> = []
     private var order = RingBuffer<[UInt8]>()
     private var pending: [[UInt8]: Pending] = [:]
-    /// Room each new message starts with: about what the last round's largest message needed.
+    /// Room each new message starts with: about what the last round's largest message needed, up to 64 KiB.
     private var capacityHint = 4096
 
     /// Remembers that `client` takes result batches.
@@ -68,7 +68,8 @@ struct ResultBatcher {
                 messages.append((client, frame))
             }
         }
-        capacityHint = min(max(largest + largest / 4, 1024), 1 << 20)
+        // Larger messages grow as they are written; a round of many clients then reserves little each.
+        capacityHint = min(max(largest + largest / 4, 1024), 64 << 10)
         pending.removeAll(keepingCapacity: true)
         return messages
     }

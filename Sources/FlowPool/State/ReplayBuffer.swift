@@ -63,8 +63,9 @@ struct ReplayBuffer {
     /// Emptied buffers of evicted logs, handed to new logs: in steady state every new run's log replaces an
     /// evicted one, and reusing its buffers saves their allocation, release and first-touch page faults.
     private var spare: [(packed: [UInt8], entries: [RunLog.Entry])] = []
-    /// Most buffers kept in ``spare``.
-    static let maxSpare = 64
+    /// Most buffers kept in ``spare`` (each at most about four times a typical run's log, so at most a few MiB
+    /// outside the budget; in steady state one is taken for each one put back).
+    static let maxSpare = 16
 
     init(maxBytes: Int, maxRuns: Int) {
         self.maxBytes = maxBytes
