@@ -298,7 +298,10 @@ public enum WorkerCommand: Sendable, Hashable {
         switch self {
         case .job(let j):
             // Written member by member (one per run dispatched), in the order of the direct job reader.
-            var w = JSONWriter(capacity: 128 + j.runId.utf8.count)
+            var w = JSONWriter(
+                capacity: 96 + j.job.utf8.count + j.flow.utf8.count + j.namespace.utf8.count + j.runId.utf8.count
+                    + (j.input.isNull ? 0 : j.input.approximateByteCount)
+            )
             PoolProtocol.head(&w, "job")
             w.raw(",\"job\":")
             w.string(j.job)
