@@ -124,8 +124,11 @@ struct CoordinatorState {
     private(set) var jobs: [String: Job] = [:]
     /// Active runs: run key → job (the same object as in `jobs`; the event path needs one lookup).
     private(set) var runs: [String: Job] = [:]
-    /// The job of the last event handled: the next event's run, most of the time.
-    private var lastEventJob: Job?
+    /// The jobs of the last events handled, most recent first: a worker's batch interleaves the events of the
+    /// few runs its threads execute at once, so the next event's run is one of them most of the time.
+    private var recentEventJobs: [Job] = []
+    /// Most jobs in ``recentEventJobs``.
+    static let recentEventJobsLimit = 4
     private(set) var queue = RingBuffer<String>()
     private(set) var workers: [[UInt8]: WorkerEntry] = [:]
     /// A finished run's result kept for `get_result`, with about how many bytes it takes.
@@ -152,6 +155,7 @@ struct CoordinatorState {
         self.config = config
         self.instanceId = instanceId
         self.replay = ReplayBuffer(maxBytes: config.replayBytes, maxRuns: config.replayRuns)
+        recentEventJobs.reserveCapacity(Self.recentEventJobsLimit)
         // Growing this table rehashes every entry; start it at its working size. The tables of active jobs stay
         // as small as the jobs in flight need: every run looks them up several times, and a table sized for a
         // full queue spreads those lookups over far more memory than the cache holds.
@@ -401,12 +405,13 @@ struct CoordinatorState {
         counters.eventsReceived += 1
         let runKey = header.runKey(topic)
         let job: Job
-        if let last = lastEventJob, !last.retired, last.hasRunKey(runKey) {
-            // A worker's batch carries runs' events mostly one run after another.
-            job = last
+        if let recent = recentEventJobs.firstIndex(where: { !$0.retired && $0.hasRunKey(runKey) }) {
+            job = recentEventJobs[recent]
+            if recent > 0 { recentEventJobs.swapAt(0, recent) }
         } else if let found = runs[String(decoding: runKey, as: UTF8.self)] {
             job = found
-            lastEventJob = found
+            if recentEventJobs.count == Self.recentEventJobsLimit { recentEventJobs.removeLast() }
+            recentEventJobs.insert(found, at: 0)
         } else {
             counters.eventsUnknownRun += 1
             return (.drop, [])
