@@ -109,7 +109,15 @@ struct BatchedResultsTests {
                     batchResults: true
                 )
                 try await loop.send(WorkerReport.hello(hello).frames, on: worker)
-                #expect(try await replies(1) == [.registered(batchResults: true)])
+                let registered = try await replies(1)
+                guard case .registered(true, let credential) = registered.first else {
+                    Issue.record("expected registered with batch_results, got \(registered)")
+                    return
+                }
+                // The identity, then a 128-bit tag.
+                let hexId = Array("results-worker".utf8).map { ($0 < 16 ? "0" : "") + String($0, radix: 16) }.joined()
+                #expect(credential.hasPrefix(hexId + "."))
+                #expect(credential.count == 2 * "results-worker".utf8.count + 1 + 32)
 
                 // One readable element (of a job the coordinator does not know: a duplicate), two unreadable ones.
                 let text =

@@ -126,13 +126,32 @@ struct CoordinatorStateTests {
         let watchdog: [UInt8] = Array("watchdog-socket".utf8)
         let id = String(decoding: w1, as: UTF8.self)
         // w1's own heartbeats stop at 0; its watchdog vouches for it past the heartbeat timeout.
-        #expect(s.report(.stalled(worker: id, busyMilliseconds: 900), from: watchdog, now: 1.5).isEmpty)
-        #expect(s.report(.stalled(worker: id, busyMilliseconds: 1900), from: watchdog, now: 2.5).isEmpty)
+        let credential = s.credentials.credential(for: w1)
+        #expect(
+            s.report(.stalled(worker: id, busyMilliseconds: 900, credential: credential), from: watchdog, now: 1.5)
+                .isEmpty
+        )
+        #expect(
+            s.report(.stalled(worker: id, busyMilliseconds: 1900, credential: credential), from: watchdog, now: 2.5)
+                .isEmpty
+        )
         _ = s.tick(now: 3.0)
         #expect(s.counters.workersLost == 0 && s.counters.stallReports == 2)
         // Not for a worker it knows: no reply (the sender is no worker), nothing counted.
-        #expect(s.report(.stalled(worker: "nobody", busyMilliseconds: 5), from: watchdog, now: 3.1).isEmpty)
+        let nobody = s.credentials.credential(for: Array("nobody".utf8))
+        #expect(
+            s.report(.stalled(worker: "nobody", busyMilliseconds: 5, credential: nobody), from: watchdog, now: 3.1)
+                .isEmpty
+        )
         #expect(s.counters.stallReports == 2 && s.workers[watchdog] == nil)
+        // Naming w1 without its credential keeps nobody alive: it is counted as forged.
+        let forged = s.report(
+            .stalled(worker: id, busyMilliseconds: 5, credential: "77317a.00"),
+            from: watchdog,
+            now: 3.2
+        )
+        #expect(!forged.contains { if case .toWorker = $0 { return true } else { return false } })
+        #expect(s.counters.stallReports == 2 && s.counters.rejectedForged == 1)
         // Without reports, the silence ends it as before.
         _ = s.tick(now: 4.6)
         #expect(s.counters.workersLost == 1)
@@ -436,7 +455,9 @@ struct CoordinatorStateTests {
         #expect(
             welcome.contains { action in
                 guard case .toWorker(let w, let frames) = action else { return false }
-                return w == w1 && (try? WorkerCommand.decode(frames)) == .registered(batchResults: true)
+                return w == w1
+                    && (try? WorkerCommand.decode(frames))
+                        == .registered(batchResults: true, credential: s.credentials.credential(for: w1))
             },
             "a worker that offers results is told they are understood"
         )
@@ -487,12 +508,20 @@ struct CoordinatorStateTests {
         #expect(pushed(s.tick(now: 5)).isEmpty)
     }
 
-    @Test("a worker that does not offer results gets no registered answer")
+    @Test("a worker that does not offer results is registered with its credential and batch_results false")
     func noResultsOffer() {
         var s = makeState()
         let hello = WorkerHello(workerId: "w1", host: "h", pid: 1, concurrency: 1, flows: [])
         let actions = s.report(.hello(hello), from: w1, now: 0)
-        #expect(!actions.contains { if case .toWorker = $0 { return true } else { return false } })
+        let credential = s.credentials.credential(for: w1)
+        #expect(
+            actions.contains { action in
+                guard case .toWorker(let w, let frames) = action else { return false }
+                return w == w1
+                    && (try? WorkerCommand.decode(frames)) == .registered(batchResults: false, credential: credential)
+            }
+        )
+        #expect(credential != s.credentials.credential(for: w2), "each identity has its own")
     }
 
     @Test("a worker's bye leaves a run whose result is in to wait for its terminal event, not to run again")
@@ -572,7 +601,8 @@ struct CoordinatorStateTests {
             }
         }
         EventBatch.append(terminal(a, seq: 4), to: &body)
-        let ingested = s.ingest(first: EventBatch.marker, second: body, now: 0.1)
+        let credential = Array(s.credentials.credential(for: w1).utf8)
+        let ingested = s.ingest(first: EventBatch.marker, second: body, credential: credential, now: 0.1)
         #expect(ingested.rejected.count == 1 && s.counters.rejectedBadEvents == 1)
         let forwarded = ingested.forwarded.map {
             RawEvent(topic: Array(body[$0.topic]), envelope: Array(body[$0.envelope]))
@@ -599,8 +629,16 @@ struct CoordinatorStateTests {
         #expect(s.runs["ns/a"]?.lastSeq == 1, "the event counted for the new job")
         // A batch whose lengths run past its end is rejected whole.
         let truncated = Array(body.dropLast())
-        let whole = s.ingest(first: EventBatch.marker, second: truncated, now: 0.5)
+        let whole = s.ingest(first: EventBatch.marker, second: truncated, credential: credential, now: 0.5)
         #expect(whole.forwarded.isEmpty && whole.rejected.count == 1)
+    }
+}
+
+extension CoordinatorState {
+    /// An event from the worker that holds its run's current attempt (what every test here but the forgery
+    /// tests sends).
+    mutating func event(_ header: EnvelopeHeader, raw: RawEvent, now: Double) -> (EventDisposition, [Action]) {
+        event(header, raw: raw, sender: runs[header.runKey]?.holder ?? [], now: now)
     }
 }
 

@@ -209,7 +209,7 @@ struct ProtocolMessageTests {
             ),
             .ready(credit: 3),
             .heartbeat(inFlight: 1, completed: 2, draining: true),
-            .stalled(worker: "w-1", busyMilliseconds: 1250),
+            .stalled(worker: "w-1", busyMilliseconds: 1250, credential: "772d31.00ff"),
             .ack([JobAttempt(job: "j1", attempt: 1)]),
             .ack([JobAttempt(job: "j1", attempt: 1), JobAttempt(job: "j2", attempt: 2)]),
             .result(
@@ -229,7 +229,7 @@ struct ProtocolMessageTests {
         let job = JobAssignment(job: "j", attempt: 1, flow: "agent4", namespace: "n", runId: "r", input: ["q": 1])
         let commands: [WorkerCommand] = [
             .job(job), .reregister, .drainAck, .error(code: .badRequest, message: "m"),
-            .registered(batchResults: true), .registered(batchResults: false),
+            .registered(batchResults: true, credential: "77.0a"), .registered(batchResults: false, credential: ""),
         ]
         for command in commands {
             #expect(try WorkerCommand.decode([command.frame]) == command)

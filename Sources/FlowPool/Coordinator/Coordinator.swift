@@ -128,6 +128,7 @@ public struct Coordinator: Service {
         loop: SocketLoop,
         engine: CoordinatorEngine
     ) throws {
+        let throttle = LogThrottle()
         _ = try loop.add(monitor, maxFrames: 4, outboundCapacity: 1) { frames, _ in
             guard let event = MonitorEvent(frames: frames) else { return }
             if event.kind.contains(.disconnected) {
@@ -137,7 +138,9 @@ public struct Coordinator: Service {
                 )
             } else {
                 engine.handshakeFailures.add(1, ordering: .relaxed)
-                engine.logger.warning("handshake failed on \(name): \(event)")
+                if let held = throttle.admit() {
+                    engine.logger.warning("handshake failed on \(name): \(event)\(LogThrottle.suffix(held))")
+                }
             }
         }
     }
@@ -156,7 +159,9 @@ public struct Coordinator: Service {
         let control = try Socket(context, .router)
         try control.set(.routerMandatory(true))
         try control.set(.maxMessageSize(maxSize))
-        try control.set(.sendHighWaterMark(100_000))
+        // Per peer: beyond it replies wait in the engine's outbox, bounded in bytes (a replay's batches are at most
+        // 64 KiB, so a peer that reads nothing holds at most about 16 MiB of them here).
+        try control.set(.sendHighWaterMark(CoordinatorConfiguration.controlHighWaterMark))
         try control.set(.receiveHighWaterMark(100_000))
         let controlMonitor = try control.monitor([.disconnected, .handshakeFailed])
 

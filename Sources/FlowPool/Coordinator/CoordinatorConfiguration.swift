@@ -61,6 +61,15 @@ public struct CoordinatorConfiguration: Sendable {
     static let minimumSubscriberHighWaterMark = 16
     /// How long a draining coordinator waits for jobs in flight before it exits anyway.
     public var drainTimeout: Duration
+    /// Bytes of replies (results, replays, errors) the coordinator holds at most for one peer that reads them
+    /// too slowly (or not at all), besides what the peer's pipe holds (``controlHighWaterMark`` messages);
+    /// beyond it further replies to that peer are dropped and counted (`replies_dropped`), and `replay` is
+    /// answered `busy`. The same bound holds for each worker's commands.
+    public var clientBufferBytes: Int
+    /// Bytes of replies held at most for all peers together.
+    public var clientBuffersTotalBytes: Int
+    /// Send high-water mark per peer of the control and worker endpoints, in messages.
+    static let controlHighWaterMark: Int32 = 256
 
     public init(
         bindHost: String = "0.0.0.0",
@@ -83,7 +92,9 @@ public struct CoordinatorConfiguration: Sendable {
         maxMessageBytes: Int = 4 << 20,
         subscriberBufferBytes: Int = 64 << 20,
         subscriberHighWaterMark: Int? = nil,
-        drainTimeout: Duration = .seconds(30)
+        drainTimeout: Duration = .seconds(30),
+        clientBufferBytes: Int = 16 << 20,
+        clientBuffersTotalBytes: Int = 256 << 20
     ) {
         self.bindHost = bindHost
         self.advertisedHost = advertisedHost
@@ -106,6 +117,8 @@ public struct CoordinatorConfiguration: Sendable {
         self.subscriberBufferBytes = subscriberBufferBytes
         self.explicitSubscriberHighWaterMark = subscriberHighWaterMark
         self.drainTimeout = drainTimeout
+        self.clientBufferBytes = clientBufferBytes
+        self.clientBuffersTotalBytes = clientBuffersTotalBytes
     }
 }
 

@@ -36,6 +36,15 @@ public struct CoordinatorCounters: Sendable, Hashable {
     public var replayRequests = 0
     /// `stalled` reports: a worker alive while a flow step holds its socket loop.
     public var stallReports = 0
+    /// Events, results, acks and `stalled` reports that did not come from the worker holding the run's current
+    /// attempt (or from any registered worker): dropped, never stored or forwarded.
+    public var rejectedForged = 0
+    /// Credit a worker granted beyond its announced concurrency (less the jobs it holds), not counted.
+    public var creditCapped = 0
+    /// Replies to a control peer dropped because the replies already waiting for it reached its byte bound.
+    public var repliesDropped = 0
+    /// `replay` requests refused because the peer already had the most replays in progress.
+    public var replaysRefused = 0
 
     public init() {}
 
@@ -59,14 +68,16 @@ public struct CoordinatorCounters: Sendable, Hashable {
             "rejected_bad_events": .int(rejectedBadEvents), "rejected_oversize": .int(rejectedOversize),
             "rejected_too_many_frames": .int(rejectedTooManyFrames),
             "unroutable_replies": .int(unroutableReplies), "replay_requests": .int(replayRequests),
-            "stall_reports": .int(stallReports),
+            "stall_reports": .int(stallReports), "rejected_forged": .int(rejectedForged),
+            "credit_capped": .int(creditCapped), "replies_dropped": .int(repliesDropped),
+            "replays_refused": .int(replaysRefused),
         ]
     }
 
     /// Total of all rejections of bad input.
     public var rejectedTotal: Int {
         rejectedBadJSON + rejectedBadFrames + rejectedBadVersion + rejectedUnknownOp + rejectedBadEvents
-            + rejectedOversize + rejectedTooManyFrames
+            + rejectedOversize + rejectedTooManyFrames + rejectedForged
     }
 
     /// Counts a rejected message under the counter matching its error.

@@ -16,8 +16,6 @@ final class CoordinatorEngine: Sendable {
         var eventsOut: SocketLoop.SocketHandle
     }
 
-    /// Largest number of events in one `replay_batch` message.
-    static let replayBatchSize = 512
     /// Topic prefix of the subscription handshake (see docs/PROTOCOL.md, "Joining without a gap").
     static let syncPrefix: [UInt8] = Array("\u{0}sync/".utf8)
 
@@ -27,16 +25,23 @@ final class CoordinatorEngine: Sendable {
     let publisher = Mutex(EventPublisher())
     /// Pushed results held until the end of the round for clients that asked for `result_batch`.
     let resultBatches = Mutex(ResultBatcher())
+    /// Replies and replays waiting for control peers whose pipes are full; bounded per peer and in total.
+    let controlOutbox: Mutex<PeerOutbox>
+    /// Commands waiting for workers whose pipes are full; bounded the same way.
+    let workerOutbox: Mutex<PeerOutbox>
     let config: CoordinatorConfiguration
     let logger: Logger
     let peerDisconnects = Atomic<Int>(0)
     let handshakeFailures = Atomic<Int>(0)
-    private let logBudget = Atomic<Int>(0)
+    private let rejectionLog = LogThrottle()
 
     init(config: CoordinatorConfiguration, instanceId: String, logger: Logger) {
         self.config = config
         self.logger = logger
         self.state = Mutex(CoordinatorState(config: config, instanceId: instanceId))
+        let limits = (peer: config.clientBufferBytes, total: config.clientBuffersTotalBytes)
+        self.controlOutbox = Mutex(PeerOutbox(peerLimit: limits.peer, totalLimit: limits.total))
+        self.workerOutbox = Mutex(PeerOutbox(peerLimit: limits.peer, totalLimit: limits.total))
     }
 
     var now: Double { WallClock.monotonic }
@@ -46,14 +51,10 @@ final class CoordinatorEngine: Sendable {
     /// A gap between ticks longer than this means the coordinator itself was held up.
     static let stallThreshold = 0.25
 
-    /// Logs a rejected message; after 100 such lines only every 1000th is logged (all are counted).
+    /// Logs a rejected message, at most 10 lines per 10 s; every rejection is counted all the same.
     func logRejection(_ what: String, _ error: some Error, peer: String) {
-        let n = logBudget.wrappingAdd(1, ordering: .relaxed).newValue
-        guard n <= 100 || n % 1000 == 0 else { return }
-        logger.warning(
-            "rejected \(what): \(error)",
-            metadata: ["peer": "\(peer)", "rejections.logged": "\(n)"]
-        )
+        guard let held = rejectionLog.admit() else { return }
+        logger.warning("rejected \(what): \(error)\(LogThrottle.suffix(held))", metadata: ["peer": "\(peer)"])
     }
 
     // MARK: Control endpoint
@@ -133,57 +134,56 @@ final class CoordinatorEngine: Sendable {
         }
     }
 
+    /// Starts answering a replay; its batches leave as the peer reads them (``flushControl(_:_:)``).
     private func serveReplay(_ request: ReplayRequest, to identity: [UInt8], _ io: SocketLoop.IO, _ h: Handles) {
-        var events: [RawEvent] = []
-        var missing: [String] = []
-        do {
-            try state.withLock { state in
-                state.count { $0.replayRequests += 1 }
-                if let pattern = request.pattern {
-                    let topicPattern = try TopicPattern(pattern)
-                    for key in state.replay.runKeys(matching: topicPattern) {
-                        events += state.replay.events(runKey: key, attempt: nil, from: 1, to: nil) ?? []
-                    }
-                }
-                for range in request.ranges {
-                    let key = "\(range.namespace)/\(range.runId)"
-                    guard
-                        let found = state.replay.events(
-                            runKey: key,
-                            attempt: range.attempt,
-                            from: range.fromSeq,
-                            to: range.toSeq
-                        )
-                    else {
-                        missing.append(key)
-                        continue
-                    }
-                    if let to = range.toSeq, found.count < to - range.fromSeq + 1 { missing.append(key) }
-                    events += found
-                }
+        let started: Result<Bool, JSONWireError> = state.withLock { state in
+            state.count { $0.replayRequests += 1 }
+            do throws(JSONWireError) {
+                let cursor = try ReplayCursor(request, replay: state.replay)
+                let started = state.replayCursors.start(cursor, for: identity)
+                if !started { state.count { $0.replaysRefused += 1 } }
+                return .success(started)
+            } catch {
+                return .failure(error)
             }
-        } catch {
-            send(
-                identity,
-                ControlReply.error(id: request.id, code: .badRequest, message: "\(error)").frames,
-                h.control,
-                io
-            )
-            return
         }
-        var start = 0
-        repeat {
-            let end = min(start + Self.replayBatchSize, events.count)
-            let last = end == events.count
-            let batch = ReplayBatch(
-                id: request.id,
-                events: Array(events[start..<end]),
-                last: last,
-                missing: last ? missing : []
-            )
-            send(identity, ControlReply.replayBatch(batch).frames, h.control, io)
-            start = end
-        } while start < events.count
+        switch started {
+        case .success(true):
+            flushControl(io, h)
+        case .success(false):
+            let bytes = state.withLock { $0.replayCursors.bytes(for: identity) }
+            let message =
+                "replays in progress for this peer hold \(bytes >> 10) KiB (limit \(config.clientBufferBytes >> 20) MiB per peer, --client-buffer-mb, and \(config.clientBuffersTotalBytes >> 20) MiB for all); read their batches, then ask again"
+            send(identity, ControlReply.error(id: request.id, code: .busy, message: message).frames, h.control, io)
+        case .failure(let error):
+            let reply = ControlReply.error(id: request.id, code: .badRequest, message: "\(error)")
+            send(identity, reply.frames, h.control, io)
+        }
+    }
+
+    /// Most `replay_batch` messages read from the replay buffer per call of ``flushControl(_:_:)``.
+    static let replayBatchesPerFlush = 64
+
+    /// Sends what waits for control peers, then the next batches of the replays of peers that nothing waits for.
+    private func flushControl(_ io: SocketLoop.IO, _ h: Handles) {
+        guard let socket = io.socket(h.control) else { return }
+        var gone = controlOutbox.withLock { $0.flush(on: socket) }
+        var budget = Self.replayBatchesPerFlush
+        while budget > 0 {
+            let waiting = controlOutbox.withLock { Set($0.peers.keys) }
+            let batches = state.withLock { $0.nextReplayBatches(skipping: waiting, budget: budget) }
+            if batches.isEmpty { break }
+            budget -= batches.count
+            for (identity, frames) in batches
+            where controlOutbox.withLock({ $0.send(identity, frames, on: socket, bounded: false) }) == .unreachable {
+                gone.append(identity)
+            }
+        }
+        guard !gone.isEmpty else { return }
+        state.withLock { state in
+            for identity in gone { state.replayCursors.drop(identity) }
+            state.count { $0.unroutableReplies += gone.count }
+        }
     }
 
     // MARK: Worker endpoint
@@ -223,18 +223,29 @@ final class CoordinatorEngine: Sendable {
 
     func handleEventIn(_ frames: [[UInt8]], _ io: SocketLoop.IO) {
         guard let h = handles.withLock({ $0 }) else { return }
-        guard frames.count == 2 else {
+        guard frames.count == 2 || frames.count == 3 else {
             state.withLock { $0.count { $0.rejectedBadEvents += 1 } }
-            logRejection("event", JSONWireError(.badField, "an event is 2 frames, got \(frames.count)"), peer: "bus")
+            let error = JSONWireError(.badField, "an event message is 3 frames, got \(frames.count)")
+            logRejection("event", error, peer: "bus")
             return
         }
         let time = now
         let first = frames[0]
         let second = frames[1]
+        let credential = frames.count == 3 ? frames[2] : nil
         // One pass over the message's bytes: each event is validated and stored under one lock for the
         // whole message, then the forwarded ones are published, all from the received frames without copies
         // of their own.
-        let ingested = state.withLock { $0.ingest(first: first, second: second, now: time) }
+        let ingested = state.withLock { $0.ingest(first: first, second: second, credential: credential, now: time) }
+        if ingested.forged > 0 {
+            let reason =
+                credential == nil ? "no credential (third frame)" : "a credential this coordinator did not issue"
+            logRejection(
+                "\(ingested.forged) event(s)",
+                JSONWireError(.badField, "the message carries \(reason)"),
+                peer: "bus"
+            )
+        }
         if !ingested.forwarded.isEmpty, let socket = io.socket(h.eventsOut) {
             let single = first != EventBatch.marker
             do {
@@ -282,6 +293,13 @@ final class CoordinatorEngine: Sendable {
         for (identity, frame) in resultBatches.withLock({ $0.take() })
         where !send(identity, [frame], h.control, io) {
             state.withLock { $0.count { $0.unroutableReplies += 1 } }
+        }
+        if controlOutbox.withLock({ !$0.peers.isEmpty }) || state.withLock({ !$0.replayCursors.isEmpty }) {
+            flushControl(io, h)
+        }
+        if workerOutbox.withLock({ !$0.peers.isEmpty }), let workers = io.socket(h.workers) {
+            let gone = workerOutbox.withLock { $0.flush(on: workers) }
+            if !gone.isEmpty { state.withLock { s in s.count { $0.unroutableReplies += gone.count } } }
         }
     }
 
@@ -354,6 +372,8 @@ final class CoordinatorEngine: Sendable {
                     }
                 case .log(let message):
                     logger.info("\(message)")
+                case .rejected(let message):
+                    logRejection(message, JSONWireError(.badField, "not from the worker that holds it"), peer: "worker")
                 }
             }
             if more.isEmpty { return }
@@ -372,16 +392,36 @@ final class CoordinatorEngine: Sendable {
     )
         -> Bool
     {
-        let message = [identity] + frames
         guard let socket = io.socket(handle) else { return false }
-        do {
-            if try socket.trySend(multipart: message) { return true }
-            // High-water mark: let the loop queue it until the peer drains.
-            return io.send(message, on: handle)
-        } catch {
+        // At the peer's high-water mark the message waits in the outbox, behind the peer's earlier ones.
+        let isControl = handles.withLock { $0?.control == handle }
+        let outcome =
+            isControl
+            ? controlOutbox.withLock { $0.send(identity, frames, on: socket) }
+            : workerOutbox.withLock { $0.send(identity, frames, on: socket) }
+        switch outcome {
+        case .sent, .queued:
+            return true
+        case .dropped:
+            state.withLock { $0.count { $0.repliesDropped += 1 } }
+            if let held = droppedLog.admit() {
+                let bytes =
+                    isControl
+                    ? controlOutbox.withLock { $0.bytes(for: identity) }
+                    : workerOutbox.withLock { $0.bytes(for: identity) }
+                logger.warning(
+                    "a peer that does not read its replies has \(bytes >> 10) KiB waiting; dropped one\(LogThrottle.suffix(held))",
+                    metadata: ["peer": "\(Self.hex(identity))"]
+                )
+            }
+            return true
+        case .unreachable:
             return false
         }
     }
+
+    /// Lines about replies dropped for peers that do not read.
+    private let droppedLog = LogThrottle()
 
     // MARK: Ports
 

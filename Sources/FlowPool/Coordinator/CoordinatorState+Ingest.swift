@@ -7,30 +7,46 @@ extension CoordinatorState {
         var actions: [Action] = []
         /// Why events were rejected (each also counted in `rejected_bad_events`).
         var rejected: [JSONWireError] = []
+        /// Events dropped because the message carried no credential this coordinator issued.
+        var forged = 0
     }
 
     /// Handles one message of the event bus, a single event or an event batch (`first` is then
-    /// ``EventBatch/marker``): validates and stores each event straight from the received frames, and
-    /// says which ones to publish.
-    mutating func ingest(first: [UInt8], second: [UInt8], now: Double) -> Ingested {
-        first.withUnsafeBytes { first in
-            second.withUnsafeBytes { second in ingest(first: first, second: second, now: now) }
+    /// ``EventBatch/marker``), with the sender's credential (the message's third frame): validates and stores
+    /// each event straight from the received frames, and says which ones to publish. Without a credential this
+    /// coordinator issued, every event of the message is dropped and counted in `rejected_forged`.
+    mutating func ingest(first: [UInt8], second: [UInt8], credential: [UInt8]?, now: Double) -> Ingested {
+        let sender = credential.flatMap { credentials.identity($0) }
+        return first.withUnsafeBytes { first in
+            second.withUnsafeBytes { second in ingest(first: first, second: second, sender: sender, now: now) }
         }
     }
 
     private mutating func ingest(
         first: UnsafeRawBufferPointer,
         second: UnsafeRawBufferPointer,
+        sender: [UInt8]?,
         now: Double
     ) -> Ingested {
         var out = Ingested()
-        guard EventBatch.marker.withUnsafeBytes({ first.hasSameBytes(as: $0) }) else {
-            ingest(topic: first, envelope: second, in: second, now: now, into: &out)
+        let isBatch = EventBatch.marker.withUnsafeBytes({ first.hasSameBytes(as: $0) })
+        guard let sender else {
+            var n = 1
+            if isBatch {
+                n = 0
+                try? EventBatch.forEach(in: second) { _, _ in n += 1 }
+            }
+            count { $0.rejectedForged += n }
+            out.forged = n
+            return out
+        }
+        guard isBatch else {
+            ingest(topic: first, envelope: second, in: second, sender: sender, now: now, into: &out)
             return out
         }
         do throws(JSONWireError) {
             try EventBatch.forEach(in: second) { topic, envelope in
-                ingest(topic: topic, envelope: envelope, in: second, now: now, into: &out)
+                ingest(topic: topic, envelope: envelope, in: second, sender: sender, now: now, into: &out)
             }
         } catch {
             count { $0.rejectedBadEvents += 1 }
@@ -43,12 +59,13 @@ extension CoordinatorState {
         topic: UnsafeRawBufferPointer,
         envelope: UnsafeRawBufferPointer,
         in message: UnsafeRawBufferPointer,
+        sender: [UInt8],
         now: Double,
         into out: inout Ingested
     ) {
         do throws(JSONWireError) {
             let header = try EnvelopeHeader.Scanned(topic: topic, envelope: envelope)
-            let (disposition, actions) = event(header, topic: topic, envelope: envelope, now: now)
+            let (disposition, actions) = event(header, topic: topic, envelope: envelope, sender: sender, now: now)
             if disposition == .forward {
                 out.forwarded.append((Self.range(of: topic, in: message), Self.range(of: envelope, in: message)))
             }

@@ -18,6 +18,8 @@ struct CoordinatorState {
         case publish(RawEvent)
         /// Log a notable transition.
         case log(String)
+        /// Log a rejected message (at a limited rate: a peer may send any number).
+        case rejected(String)
     }
 
     enum JobPhase {
@@ -52,6 +54,9 @@ struct CoordinatorState {
         let maxAttempts: Int
         var attempt = 0
         var phase = JobPhase.queued
+        /// The routing identity of the worker the current attempt was dispatched to: only its events, ack and
+        /// result count for the attempt, even after the job went back to the queue.
+        var holder: [UInt8]?
         /// Highest seq forwarded for the current attempt.
         var lastSeq = 0
         /// The current attempt's terminal event, when it arrived on the bus before the result.
@@ -101,6 +106,9 @@ struct CoordinatorState {
     final class WorkerEntry {
         var id: String
         var credit = 0
+        /// Jobs dispatched to the worker and not yet answered with a result (their phase is `leased`): with
+        /// `credit`, at most `concurrency`.
+        var leased = 0
         var jobs: Set<String> = []
         var lastSeen: Double
         var inFlight = 0
@@ -150,11 +158,21 @@ struct CoordinatorState {
     private var nextJob = 0
     /// The inputs' bytes of the jobs in `jobs` (bounded by ``CoordinatorConfiguration/maxQueueBytes``).
     private(set) var activeInputBytes = 0
+    /// The `replay` requests being answered, batch by batch as their peers read them.
+    var replayCursors: ReplayCursors
+    /// Issues and checks the credentials of workers' event messages and `stalled` reports.
+    var credentials: WorkerCredentials
 
-    init(config: CoordinatorConfiguration, instanceId: String) {
+    /// - Parameter credentialKey: the key of workers' credentials; a fresh random one when nil.
+    init(config: CoordinatorConfiguration, instanceId: String, credentialKey: [UInt8]? = nil) {
         self.config = config
         self.instanceId = instanceId
+        self.credentials = credentialKey.map(WorkerCredentials.init(key:)) ?? WorkerCredentials()
         self.replay = ReplayBuffer(maxBytes: config.replayBytes, maxRuns: config.replayRuns)
+        self.replayCursors = ReplayCursors(
+            peerLimit: config.clientBufferBytes,
+            totalLimit: config.clientBuffersTotalBytes
+        )
         recentEventJobs.reserveCapacity(Self.recentEventJobsLimit)
         // Growing this table rehashes every entry; start it at its working size. The tables of active jobs stay
         // as small as the jobs in flight need: every run looks them up several times, and a table sized for a
@@ -264,15 +282,23 @@ struct CoordinatorState {
             workers[worker] = entry
             var actions: [Action] = []
             if isNew { actions.append(.log("worker \(hello.workerId) joined (\(hello.host) pid \(hello.pid))")) }
-            // A worker that offers `results` sends them once told they are understood.
-            if hello.batchResults {
-                actions.append(.toWorker(worker, [WorkerCommand.registered(batchResults: true).frame]))
-            }
+            // The credential its events must carry; and a worker that offers `results` sends them once told they
+            // are understood.
+            let registered = WorkerCommand.registered(
+                batchResults: hello.batchResults,
+                credential: credentials.credential(for: worker)
+            )
+            actions.append(.toWorker(worker, [registered.frame]))
             return actions
         case .ready(let credit):
-            guard workers[worker] != nil else { return [.toWorker(worker, [WorkerCommand.reregister.frame])] }
-            workers[worker]!.credit += credit
-            workers[worker]!.lastSeen = now
+            guard let entry = workers[worker] else { return [.toWorker(worker, [WorkerCommand.reregister.frame])] }
+            entry.lastSeen = now
+            // Credit is free slots: never more than the announced concurrency less the jobs the worker holds.
+            // (Both numbers are range-checked where they are decoded, so the sum cannot overflow.)
+            let room = max(0, entry.concurrency - entry.leased)
+            let granted = entry.credit + credit
+            if granted > room { counters.creditCapped += granted - room }
+            entry.credit = min(granted, room)
             return dispatch(now: now)
         case .heartbeat(let inFlight, let completed, let draining):
             guard workers[worker] != nil else { return [.toWorker(worker, [WorkerCommand.reregister.frame])] }
@@ -285,19 +311,26 @@ struct CoordinatorState {
                 return [.toWorker(worker, [WorkerCommand.drainAck.frame])]
             }
             return []
-        case .stalled(let id, _):
-            // From the worker's own watchdog socket: the worker's routing id is its id.
-            let key = Array(id.utf8)
-            guard workers[key] != nil else { return [] }
-            workers[key]!.lastSeen = now
+        case .stalled(_, _, let credential):
+            // From the worker's own watchdog socket, whose routing id is not the worker's: the credential says
+            // which worker it vouches for.
+            guard let key = credentials.identity(Array(credential.utf8)) else {
+                counters.rejectedForged += 1
+                return [.rejected("a stalled report with a credential this coordinator did not issue")]
+            }
+            guard let entry = workers[key] else { return [] }
+            entry.lastSeen = now
             counters.stallReports += 1
             return []
         case .ack(let attempts):
             workers[worker]?.lastSeen = now
             for a in attempts {
-                if let job = jobs[a.job], job.attempt == a.attempt,
-                    case .leased(let w, let ackDeadline, let leaseDeadline, _) = job.phase
-                {
+                guard let job = jobs[a.job], job.attempt == a.attempt else { continue }
+                guard job.holder == worker else {
+                    counters.rejectedForged += 1
+                    continue
+                }
+                if case .leased(let w, let ackDeadline, let leaseDeadline, _) = job.phase {
                     job.phase = .leased(worker: w, ackDeadline: ackDeadline, leaseDeadline: leaseDeadline, acked: true)
                 }
             }
@@ -335,10 +368,20 @@ struct CoordinatorState {
             counters.duplicateResults += 1
             return []
         }
-        if case .queued = job.phase {
+        guard job.holder == worker else {
+            // Only the worker the attempt was dispatched to may end it.
+            counters.rejectedForged += 1
+            return [.rejected("a result for \(job.runKey) attempt \(r.attempt) from a worker that does not hold it")]
+        }
+        switch job.phase {
+        case .queued:
             // The worker was declared dead but was not: its result still counts, and its death would cost it.
             removeFromQueue(job.id)
             workers[worker]?.jobs.insert(job.id)
+        case .leased(let w, _, _, _):
+            workers[w]?.leased -= 1
+        case .awaitingTerminal:
+            break
         }
         let result = RunResult(
             id: job.requestId,
@@ -352,12 +395,12 @@ struct CoordinatorState {
             errorMessage: r.errorMessage
         )
         job.result = result
-        if let terminal = job.busTerminal { return finish(job.id, terminal: terminal) }
         job.phase = .awaitingTerminal(
             deadline: now + config.terminalGrace.seconds,
             fallback: r.terminal,
             worker: worker
         )
+        if let terminal = job.busTerminal { return finish(job.id, terminal: terminal) }
         return []
     }
 
@@ -378,8 +421,14 @@ struct CoordinatorState {
         case drop
     }
 
-    /// Handles one event from the bus; on `.forward` the caller publishes it (the replay buffer already has it).
-    mutating func event(_ header: EnvelopeHeader, raw: RawEvent, now: Double) -> (EventDisposition, [Action]) {
+    /// Handles one event from the bus sent by the worker with routing identity `sender` (as its credential
+    /// proved); on `.forward` the caller publishes it (the replay buffer already has it).
+    mutating func event(
+        _ header: EnvelopeHeader,
+        raw: RawEvent,
+        sender: [UInt8],
+        now: Double
+    ) -> (EventDisposition, [Action]) {
         raw.topic.withUnsafeBytes { topic in
             raw.envelope.withUnsafeBytes { envelope in
                 let scanned = EnvelopeHeader.Scanned(
@@ -388,18 +437,20 @@ struct CoordinatorState {
                     seq: header.seq,
                     isTerminal: header.isTerminal
                 )
-                return event(scanned, topic: topic, envelope: envelope, now: now)
+                return event(scanned, topic: topic, envelope: envelope, sender: sender, now: now)
             }
         }
     }
 
     /// Handles one event from the bus, given as frames borrowed from the received message (copied only
     /// into the replay buffer, and, for a terminal event, into the job); on `.forward` the caller publishes
-    /// it (the replay buffer already has it).
+    /// it (the replay buffer already has it). Only the worker holding the run's current attempt (`sender`,
+    /// proved by its credential) writes into the run; anything else is counted in `rejected_forged`.
     mutating func event(
         _ header: EnvelopeHeader.Scanned,
         topic: UnsafeRawBufferPointer,
         envelope: UnsafeRawBufferPointer,
+        sender: [UInt8],
         now: Double
     ) -> (EventDisposition, [Action]) {
         counters.eventsReceived += 1
@@ -419,6 +470,10 @@ struct CoordinatorState {
         guard header.attempt == job.attempt else {
             counters.eventsStale += 1
             return (.drop, [])
+        }
+        guard job.holder == sender else {
+            counters.rejectedForged += 1
+            return (.drop, [.rejected("an event of \(job.runKey) from a worker that does not hold the run")])
         }
         if header.isTerminal {
             switch job.phase {
@@ -481,7 +536,10 @@ struct CoordinatorState {
         activeInputBytes -= job.inputBytes
         job.retired = true
         switch job.phase {
-        case .leased(let w, _, _, _), .awaitingTerminal(_, _, let w): workers[w]?.jobs.remove(jobId)
+        case .leased(let w, _, _, _):
+            workers[w]?.jobs.remove(jobId)
+            workers[w]?.leased -= 1
+        case .awaitingTerminal(_, _, let w): workers[w]?.jobs.remove(jobId)
         case .queued: break
         }
         switch frames {
@@ -550,7 +608,9 @@ struct CoordinatorState {
                 leaseDeadline: now + config.leaseTimeout.seconds,
                 acked: false
             )
+            job.holder = target
             workers[target]!.credit -= 1
+            workers[target]!.leased += 1
             workers[target]!.jobs.insert(jobId)
             let assignment = JobAssignment(
                 job: jobId,
@@ -645,10 +705,14 @@ struct CoordinatorState {
         guard let job = jobs[jobId] else { return [] }
         let worker: [UInt8]
         switch job.phase {
-        case .leased(let w, _, _, _), .awaitingTerminal(_, _, let w): worker = w
+        case .leased(let w, _, _, _):
+            worker = w
+            workers[w]?.leased -= 1
+        case .awaitingTerminal(_, _, let w): worker = w
         case .queued: return []
         }
         workers[worker]?.jobs.remove(jobId)
+        job.phase = .queued
         job.busTerminal = nil
         job.result = nil
         if job.attempt >= job.maxAttempts {
@@ -667,7 +731,6 @@ struct CoordinatorState {
             counters.terminalsSynthesized += 1
             return finish(jobId, terminal: synthesizedTerminal(job, result: result))
         }
-        job.phase = .queued
         queue.prepend(jobId)
         return []
     }
@@ -775,6 +838,14 @@ struct CoordinatorState {
 
     /// Seconds a subscriber's report stays in `status` without a newer one.
     static let subscriberReportTTL = 30.0
+
+    /// The next `replay_batch` of one replay of each control peer not in `busy` (at most `budget`).
+    mutating func nextReplayBatches(
+        skipping busy: Set<[UInt8]>,
+        budget: Int
+    ) -> [(identity: [UInt8], frames: [[UInt8]])] {
+        replayCursors.isEmpty ? [] : replayCursors.nextBatches(from: replay, skipping: busy, budget: budget)
+    }
 
     /// Mutable access to counters for the I/O layer (rejections it detects before decoding).
     mutating func count(_ body: (inout CoordinatorCounters) -> Void) { body(&counters) }

@@ -181,8 +181,8 @@ extension JSONParser {
     mutating func readCount() throws(JSONWireError) -> Int? {
         guard try peek() != UInt8(ascii: "-") else { return nil }
         let (start, end, integral) = try scanNumber()
-        guard integral else { return nil }
-        return JSONParser.integer(bytes, start, end)
+        guard integral, let n = JSONParser.integer(bytes, start, end), n <= PoolProtocol.maxInteger else { return nil }
+        return n
     }
 
     /// Reads a run outcome's `error` value as the general decoders do: only an object's string `code` and

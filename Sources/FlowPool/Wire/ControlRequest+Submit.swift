@@ -104,7 +104,7 @@ private struct SubmitFields {
             case "max_attempts":
                 let v = try p.parseValue(depth: depth)
                 if !v.isNull {
-                    guard let n = v.intValue, n >= 1 else { return false }
+                    guard let n = v.intValue, (1...PoolProtocol.maxAttempts).contains(n) else { return false }
                     maxAttempts = n
                 }
             default:

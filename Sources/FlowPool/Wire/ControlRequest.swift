@@ -220,7 +220,7 @@ public enum ControlRequest: Sendable, Hashable {
             runId: run,
             input: f.value("input"),
             reply: try f.bool("reply", default: true),
-            maxAttempts: try f.optionalInt("max_attempts", min: 1)
+            maxAttempts: try f.optionalInt("max_attempts", min: 1, max: PoolProtocol.maxAttempts)
         )
     }
 }

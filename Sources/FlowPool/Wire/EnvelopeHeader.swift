@@ -200,11 +200,12 @@ public struct EnvelopeHeader: Sendable, Hashable {
         func number() -> Int? {
             var value = 0
             let start = i
-            while i < e.count, e[i] >= UInt8(ascii: "0"), e[i] <= UInt8(ascii: "9"), i - start < 18 {
+            while i < e.count, e[i] >= UInt8(ascii: "0"), e[i] <= UInt8(ascii: "9"), i - start < 16 {
                 value = value * 10 + Int(e[i] - UInt8(ascii: "0"))
                 i += 1
             }
-            guard i > start, !(e[start] == UInt8(ascii: "0") && i - start > 1) else { return nil }
+            guard i > start, !(e[start] == UInt8(ascii: "0") && i - start > 1), value <= PoolProtocol.maxInteger
+            else { return nil }
             return value
         }
         guard literal("{\"v\":1,\"ns\":\""), bytes(0..<parts.firstSlash), literal("\",\"run\":\""),
@@ -212,7 +213,7 @@ public struct EnvelopeHeader: Sendable, Hashable {
             literal(",\"seq\":"), let seq = number(), literal(",\"type\":\""),
             bytes((parts.secondSlash + 1)..<parts.count), literal("\",")
         else { return nil }
-        guard attempt >= 1, seq >= 1 else { return nil }
+        guard attempt >= 1, (1...PoolProtocol.maxWorkerSeq).contains(seq) else { return nil }
         // The rest, as FlowPool writes it: "node" (a string), "ts" (a number), "content", then the end. Each
         // value is validated strictly; anything else (other order, unknown fields, white space) takes the
         // general path, which validates it field by field.
@@ -279,10 +280,12 @@ public struct EnvelopeHeader: Sendable, Hashable {
         try p.expectEnd()
         guard let v else { throw JSONWireError(.badField, "envelope field \"v\" must be an integer") }
         guard v == 1 else { throw JSONWireError(.unsupportedVersion, "envelope version \(v) is not supported (1 is)") }
-        guard let attempt, attempt >= 1 else {
-            throw JSONWireError(.badField, "envelope field \"attempt\" must be an integer ≥ 1")
+        guard let attempt, (1...PoolProtocol.maxInteger).contains(attempt) else {
+            throw MessageFields.outOfRange("envelope", "attempt", 1, PoolProtocol.maxInteger)
         }
-        guard let seq, seq >= 1 else { throw JSONWireError(.badField, "envelope field \"seq\" must be an integer ≥ 1") }
+        guard let seq, (1...PoolProtocol.maxWorkerSeq).contains(seq) else {
+            throw MessageFields.outOfRange("envelope", "seq", 1, PoolProtocol.maxWorkerSeq)
+        }
         guard hasNode, hasTs, hasContent else {
             throw JSONWireError(.badField, "envelope needs \"node\" (string), \"ts\" (number) and \"content\"")
         }

@@ -40,19 +40,27 @@ struct MessageFields {
         return s
     }
 
-    func int(_ key: String, min: Int = 0) throws(JSONWireError) -> Int {
-        guard let i = object[key]?.intValue, i >= min else {
-            throw JSONWireError(.badField, "\(op): field \"\(key)\" must be an integer ≥ \(min)")
+    /// An integer field within `min...max` (by default at most ``PoolProtocol/maxInteger``).
+    func int(_ key: String, min: Int = 0, max: Int = PoolProtocol.maxInteger) throws(JSONWireError) -> Int {
+        guard let i = object[key]?.intValue, i >= min, i <= max else {
+            throw Self.outOfRange(op, key, min, max)
         }
         return i
     }
 
-    func optionalInt(_ key: String, min: Int = 0) throws(JSONWireError) -> Int? {
+    /// An optional integer field within `min...max` (by default at most ``PoolProtocol/maxInteger``).
+    func optionalInt(
+        _ key: String,
+        min: Int = 0,
+        max: Int = PoolProtocol.maxInteger
+    ) throws(JSONWireError) -> Int? {
         guard let v = object[key], !v.isNull else { return nil }
-        guard let i = v.intValue, i >= min else {
-            throw JSONWireError(.badField, "\(op): field \"\(key)\" must be an integer ≥ \(min)")
-        }
+        guard let i = v.intValue, i >= min, i <= max else { throw Self.outOfRange(op, key, min, max) }
         return i
+    }
+
+    static func outOfRange(_ op: String, _ key: String, _ min: Int, _ max: Int) -> JSONWireError {
+        JSONWireError(.badField, "\(op): field \"\(key)\" must be an integer from \(min) to \(max)")
     }
 
     func bool(_ key: String, default value: Bool) throws(JSONWireError) -> Bool {
@@ -80,6 +88,20 @@ struct MessageFields {
 public enum PoolProtocol {
     /// The protocol version this build speaks (field `v` of every message and envelope).
     public static let version = 1
+
+    /// The largest integer any field may carry: 2^53 − 1, the largest that every JSON reader holds exactly.
+    /// Readers reject larger ones, so no arithmetic on a peer's number can overflow.
+    public static let maxInteger = (1 << 53) - 1
+
+    /// The largest `seq` of a worker's event: one less than ``maxInteger``, so that the error event the coordinator
+    /// writes after a run's last event (its `seq` + 1) is still in range.
+    public static let maxWorkerSeq = maxInteger - 1
+
+    /// The largest `concurrency` a worker may announce (and so the most jobs it may hold at once).
+    public static let maxConcurrency = 10_000
+
+    /// The largest `max_attempts` a submit may ask for.
+    public static let maxAttempts = 100
 
     /// A message whose only field besides `v` and `op` is an array of messages already encoded, each an
     /// element byte for byte: `{"v":1,"op":"<op>","<key>":[…]}` (`result_batch`, `jobs`).

@@ -21,6 +21,9 @@ public struct PoolErrorCode: Sendable, Hashable, RawRepresentable, CustomStringC
     public static let duplicateRun = PoolErrorCode("duplicate_run")
     /// No such run is known (never submitted, or evicted from the finished-results table).
     public static let notFound = PoolErrorCode("not_found")
+    /// The replies and replays already waiting for this peer (or for all peers) are at their bound: read them,
+    /// then ask again.
+    public static let busy = PoolErrorCode("busy")
     /// Every attempt of the job was lost (worker died or lease expired each time).
     public static let attemptsExhausted = PoolErrorCode("attempts_exhausted")
     /// The worker does not know the flow named in the job.

@@ -203,10 +203,12 @@ public struct WireEvent: Sendable, Hashable {
         guard v == 1 else { throw JSONWireError(.unsupportedVersion, "envelope version \(v) is not supported (1 is)") }
         guard let ns else { throw JSONWireError(.badField, "envelope field \"ns\" must be a string") }
         guard let run else { throw JSONWireError(.badField, "envelope field \"run\" must be a string") }
-        guard let attempt, attempt >= 1 else {
-            throw JSONWireError(.badField, "envelope field \"attempt\" must be an integer ≥ 1")
+        guard let attempt, (1...PoolProtocol.maxInteger).contains(attempt) else {
+            throw MessageFields.outOfRange("envelope", "attempt", 1, PoolProtocol.maxInteger)
         }
-        guard let seq, seq >= 1 else { throw JSONWireError(.badField, "envelope field \"seq\" must be an integer ≥ 1") }
+        guard let seq, (1...PoolProtocol.maxInteger).contains(seq) else {
+            throw MessageFields.outOfRange("envelope", "seq", 1, PoolProtocol.maxInteger)
+        }
         guard let type else { throw JSONWireError(.badField, "envelope field \"type\" must be a string") }
         guard let node else { throw JSONWireError(.badField, "envelope field \"node\" must be a string") }
         guard let ts else { throw JSONWireError(.badField, "envelope field \"ts\" must be a number") }

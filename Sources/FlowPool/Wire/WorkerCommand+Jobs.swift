@@ -71,7 +71,9 @@ extension WorkerCommand {
                 default: runId = text
                 }
             case "attempt":
-                guard let n = try p.parseValue(depth: depth).intValue, n >= 1 else { return nil }
+                guard let n = try p.parseValue(depth: depth).intValue, (1...PoolProtocol.maxInteger).contains(n) else {
+                    return nil
+                }
                 attempt = n
             case "input":
                 input = try p.parseValue(depth: depth)

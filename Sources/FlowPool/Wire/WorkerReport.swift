@@ -14,7 +14,8 @@ public enum WorkerReport: Sendable, Hashable {
     /// Liveness of worker `worker` while a flow step has held its socket loop for `busyMilliseconds` (a worker
     /// running its flows on the loop, `--executor loop`, cannot heartbeat then); sent every heartbeat interval
     /// from a socket of its own, whose routing id is not the worker's.
-    case stalled(worker: String, busyMilliseconds: Int)
+    /// `credential` is the one the coordinator gave the worker in `registered`: it proves who sends the report.
+    case stalled(worker: String, busyMilliseconds: Int, credential: String)
     /// The worker has received these attempts (job id, attempt).
     case ack([JobAttempt])
     /// An attempt ended.
@@ -46,8 +47,13 @@ public enum WorkerReport: Sendable, Hashable {
                     ["in_flight": .int(inFlight), "completed": .int(completed), "draining": .bool(draining)]
                 )
             ]
-        case .stalled(let worker, let busy):
-            return [PoolProtocol.message("stalled", ["worker": .string(worker), "busy_ms": .int(busy)])]
+        case .stalled(let worker, let busy, let credential):
+            return [
+                PoolProtocol.message(
+                    "stalled",
+                    ["worker": .string(worker), "busy_ms": .int(busy), "credential": .string(credential)]
+                )
+            ]
         case .ack(let attempts):
             var w = JSONWriter(capacity: 32 + 40 * attempts.count)
             PoolProtocol.head(&w, "ack")
@@ -162,7 +168,7 @@ public enum WorkerReport: Sendable, Hashable {
                     workerId: try f.string("worker"),
                     host: try f.optionalString("host") ?? "",
                     pid: try f.optionalInt("pid") ?? 0,
-                    concurrency: try f.int("concurrency", min: 1),
+                    concurrency: try f.int("concurrency", min: 1, max: PoolProtocol.maxConcurrency),
                     flows: flows,
                     batchJobs: try f.bool("batch_jobs", default: false),
                     batchResults: try f.bool("batch_results", default: false)
@@ -175,7 +181,12 @@ public enum WorkerReport: Sendable, Hashable {
                 completed: try f.int("completed"),
                 draining: try f.bool("draining", default: false)
             )
-        case "stalled": return .stalled(worker: try f.string("worker"), busyMilliseconds: try f.int("busy_ms"))
+        case "stalled":
+            return .stalled(
+                worker: try f.string("worker"),
+                busyMilliseconds: try f.int("busy_ms"),
+                credential: try f.optionalString("credential") ?? ""
+            )
         case "ack":
             if let list = f.object["jobs"], !list.isNull {
                 guard let items = list.arrayValue, items.count <= 100_000 else {
@@ -290,9 +301,9 @@ public enum WorkerCommand: Sendable, Hashable {
     case error(code: PoolErrorCode, message: String)
     /// Answer to a `heartbeat` with `draining: true`: no job will follow this message.
     case drainAck
-    /// Answer to a `hello` that offered `batch_results`: the coordinator knows the worker and, when
-    /// `batchResults` is true, takes `results` messages from it.
-    case registered(batchResults: Bool)
+    /// Answer to a `hello`: the coordinator knows the worker; when `batchResults` is true it takes `results`
+    /// messages from it. `credential` goes with every event message and `stalled` report the worker sends.
+    case registered(batchResults: Bool, credential: String)
 
     public var frame: [UInt8] {
         switch self {
@@ -322,8 +333,11 @@ public enum WorkerCommand: Sendable, Hashable {
         case .jobs(let list): return Self.jobsFrame(list.map { WorkerCommand.job($0).frame })
         case .reregister: return PoolProtocol.message("reregister", [:])
         case .drainAck: return PoolProtocol.message("drain_ack", [:])
-        case .registered(let batchResults):
-            return PoolProtocol.message("registered", ["batch_results": .bool(batchResults)])
+        case .registered(let batchResults, let credential):
+            return PoolProtocol.message(
+                "registered",
+                ["batch_results": .bool(batchResults), "credential": .string(credential)]
+            )
         case .error(let code, let message):
             return PoolProtocol.message("error", ["code": .string(code.rawValue), "message": .string(message)])
         }
@@ -371,7 +385,11 @@ public enum WorkerCommand: Sendable, Hashable {
             return .jobs(list)
         case "reregister": return .reregister
         case "drain_ack": return .drainAck
-        case "registered": return .registered(batchResults: try f.bool("batch_results", default: false))
+        case "registered":
+            return .registered(
+                batchResults: try f.bool("batch_results", default: false),
+                credential: try f.optionalString("credential") ?? ""
+            )
         case "error": return .error(code: PoolErrorCode(try f.string("code")), message: try f.string("message"))
         default: throw JSONWireError(.unknownOp, "unknown op \"\(f.op.prefix(64))\"")
         }

@@ -23,11 +23,12 @@ final class LoopWatchdog: Sendable {
     private let thread: OwnedThread
 
     /// Starts watching `loop` on a thread of its own that connects to `endpoint` (the coordinator's worker
-    /// endpoint).
+    /// endpoint); `credential` gives the worker's current credential, which each report carries.
     init(
         context: Context,
         endpoint: String,
         workerId: String,
+        credential: @escaping @Sendable () -> String,
         loop: SocketLoop,
         interval: Duration,
         stallLimit: Double,
@@ -66,7 +67,11 @@ final class LoopWatchdog: Sendable {
                         "a flow step has held the socket loop for \(Int(busy * 1000)) ms; reporting the worker alive"
                     )
                 }
-                let report = WorkerReport.stalled(worker: workerId, busyMilliseconds: Int(busy * 1000))
+                let report = WorkerReport.stalled(
+                    worker: workerId,
+                    busyMilliseconds: Int(busy * 1000),
+                    credential: credential()
+                )
                 _ = try? socket.trySend(multipart: report.frames)
             }
         }

@@ -138,6 +138,7 @@ public struct Worker: Service {
                 context: context,
                 endpoint: workersEndpoint,
                 workerId: workerId,
+                credential: { String(decoding: runtime.credential.withLock { $0 }, as: UTF8.self) },
                 loop: loop,
                 interval: config.heartbeatInterval,
                 stallLimit: WorkerRuntime.stallLimit,

@@ -35,6 +35,8 @@ final class WorkerRuntime: Sendable {
     private let heartbeatsHeld = Atomic<Bool>(false)
     /// Whether the coordinator said it takes `results` messages (its `registered` answer to `hello`).
     private let batchResults = Atomic<Bool>(false)
+    /// The credential of the coordinator's `registered` answer: the third frame of every event message.
+    let credential = Mutex<[UInt8]>([])
     /// Seconds a draining worker waits for `drain_ack` before it stops without one.
     static let drainAckTimeout = 3.0
     /// Seconds without housekeeping after which the worker stops heartbeating: its Swift runtime is wedged,
@@ -123,7 +125,9 @@ final class WorkerRuntime: Sendable {
                     switch try WorkerCommand.decode(frames) {
                     case .job(let job): received.append(job)
                     case .jobs(let jobs): received += jobs
-                    case .registered(let batch): batchResults.store(batch, ordering: .relaxed)
+                    case .registered(let batch, let credential):
+                        batchResults.store(batch, ordering: .relaxed)
+                        self.credential.withLock { $0 = Array(credential.utf8) }
                     case let other: others.append(other)
                     }
                 } catch {
@@ -365,7 +369,8 @@ final class WorkerRuntime: Sendable {
     private func send(_ batches: [EventOutbox.Batch], then after: AfterSend) async throws {
         let count = batches.reduce(0) { $0 + $1.count }
         let bytes = batches.reduce(0) { $0 + $1.body.count }
-        try await loop.send(contentsOf: batches.map { [EventBatch.marker, $0.body] }, on: publisher) {
+        let credential = credential.withLock { $0 }
+        try await loop.send(contentsOf: batches.map { [EventBatch.marker, $0.body, credential] }, on: publisher) {
             [self] _ in
             let (results, runs) = after.sent()
             // At most one result per run in flight: the job channel's queue has room for them.

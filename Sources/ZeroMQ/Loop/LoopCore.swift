@@ -56,6 +56,8 @@ final class LoopCore {
     private var nextTimer = 0.0
     /// When the current round's poll returned (monotonic seconds).
     private var roundStart = 0.0
+    /// Lines about discarded inbound messages (a peer can send any number).
+    private let discardLog = LogThrottle()
 
     static func monotonicNanoseconds() -> UInt64 {
         var ts = timespec()
@@ -276,7 +278,9 @@ final class LoopCore {
                 return try entry.socket.tryReceiveMultipart(maxFrames: entry.maxFrames)
             } catch let error as ZeroMQError where error.code == .tooManyFrames {
                 shared.oversized.add(1, ordering: .relaxed)
-                logger.warning("discarded inbound message: \(error)")
+                if let held = discardLog.admit() {
+                    logger.warning("discarded inbound message: \(error)\(LogThrottle.suffix(held))")
+                }
             } catch let error as ZeroMQError where error.code == .contextTerminated {
                 running = false
                 return nil
