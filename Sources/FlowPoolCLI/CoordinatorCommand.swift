@@ -90,6 +90,15 @@ struct CoordinatorCommand: AsyncParsableCommand {
     var subscriberHwm: Int?
 
     @Option(
+        help: """
+            Memory, in MiB, the coordinator holds at most for one control or worker peer that does not read its \
+            replies (beyond what its pipe holds): further replies to it are dropped and counted, and its replays \
+            are refused with `busy`. All peers together: 16 times this.
+            """
+    )
+    var clientBufferMb: Int = 16
+
+    @Option(
         parsing: .unconditional,
         help: """
             Nice value of the coordinator's threads, -20…19 (env FLOWPOOL_COORDINATOR_NICE). Below 0 the \
@@ -126,6 +135,7 @@ struct CoordinatorCommand: AsyncParsableCommand {
             throw ValidationError("timeouts must be > 0")
         }
         guard maxMessageBytes >= 1024 else { throw ValidationError("--max-message-bytes must be at least 1024") }
+        guard clientBufferMb > 0 else { throw ValidationError("--client-buffer-mb must be at least 1 (MiB per peer)") }
         guard subscriberBufferMb > 0 else {
             throw ValidationError("--subscriber-buffer-mb must be at least 1 (MiB per subscriber)")
         }
@@ -175,7 +185,9 @@ struct CoordinatorCommand: AsyncParsableCommand {
             maxMessageBytes: maxMessageBytes,
             subscriberBufferBytes: subscriberBufferMb << 20,
             subscriberHighWaterMark: subscriberHwm,
-            drainTimeout: .milliseconds(Int(drainTimeout * 1000))
+            drainTimeout: .milliseconds(Int(drainTimeout * 1000)),
+            clientBufferBytes: clientBufferMb << 20,
+            clientBuffersTotalBytes: clientBufferMb << 24
         )
         let endpointsFile = self.endpointsFile
         let metricsEndpoint = try metrics.endpoint()
@@ -192,7 +204,8 @@ struct CoordinatorCommand: AsyncParsableCommand {
                 "limits     queue \(configuration.maxQueue) runs / \(configuration.maxQueueBytes >> 20) MiB of input, "
                     + "replay \(configuration.replayBytes >> 20) MiB, results \(configuration.resultRetention) / "
                     + "\(configuration.resultRetentionBytes >> 20) MiB, per subscriber "
-                    + "\(configuration.subscriberHighWaterMark) messages (\(configuration.subscriberBufferBytes >> 20) MiB)"
+                    + "\(configuration.subscriberHighWaterMark) messages (\(configuration.subscriberBufferBytes >> 20) MiB), "
+                    + "per peer \(configuration.clientBufferBytes >> 20) MiB of replies"
             )
             printFlushed("priority   \(priority)")
             if let endpointsFile {

@@ -154,8 +154,3 @@ struct BatchedResultsTests {
         }
     }
 }
-
-/// Commands a fake worker received, collected by a reader task.
-private final class ReceivedCommands: Sendable {
-    let list = Mutex<[WorkerCommand]>([])
-}

@@ -145,6 +145,9 @@ public struct Coordinator: Service {
         }
     }
 
+    /// Largest subscription message a subscriber may send on the events-out endpoint.
+    static let maxSubscriptionBytes = 512
+
     /// Creates, configures and binds the four sockets on the loop thread.
     private static func openSockets(
         engine: CoordinatorEngine,
@@ -160,7 +163,7 @@ public struct Coordinator: Service {
         try control.set(.routerMandatory(true))
         try control.set(.maxMessageSize(maxSize))
         // Per peer: beyond it replies wait in the engine's outbox, bounded in bytes (a replay's batches are at most
-        // 64 KiB, so a peer that reads nothing holds at most about 16 MiB of them here).
+        // 64 KiB, so a peer that reads nothing holds at most about 1 MiB of them here).
         try control.set(.sendHighWaterMark(CoordinatorConfiguration.controlHighWaterMark))
         try control.set(.receiveHighWaterMark(100_000))
         let controlMonitor = try control.monitor([.disconnected, .handshakeFailed])
@@ -178,7 +181,9 @@ public struct Coordinator: Service {
         let eventsInMonitor = try eventsIn.monitor([.disconnected, .handshakeFailed])
 
         let eventsOut = try Socket(context, .xpub)
-        try eventsOut.set(.maxMessageSize(4096))
+        // A subscription is a topic prefix: no valid one is longer than 1 + 128 + 1 + 128 + 1 + 128 bytes. A longer
+        // subscription message drops its sender's connection (libzmq keeps each subscription, byte by byte).
+        try eventsOut.set(.maxMessageSize(Int64(Self.maxSubscriptionBytes)))
         try eventsOut.set(.sendHighWaterMark(Int32(clamping: config.subscriberHighWaterMark)))
         try eventsOut.set(.xpubVerbose(true))
         let eventsOutMonitor = try eventsOut.monitor([.disconnected, .handshakeFailed])

@@ -69,7 +69,7 @@ public struct CoordinatorConfiguration: Sendable {
     /// Bytes of replies held at most for all peers together.
     public var clientBuffersTotalBytes: Int
     /// Send high-water mark per peer of the control and worker endpoints, in messages.
-    static let controlHighWaterMark: Int32 = 256
+    static let controlHighWaterMark: Int32 = 16
 
     public init(
         bindHost: String = "0.0.0.0",

@@ -120,6 +120,9 @@ final class CoordinatorEngine: Sendable {
             if case .object(var o) = body {
                 o["peer_disconnects"] = .int(peerDisconnects.load(ordering: .relaxed))
                 o["handshake_failures"] = .int(handshakeFailures.load(ordering: .relaxed))
+                o["replies_waiting_bytes"] = .int(controlOutbox.withLock { $0.totalBytes })
+                o["commands_waiting_bytes"] = .int(workerOutbox.withLock { $0.totalBytes })
+                o["subscriptions"] = .int(publisher.withLock { $0.subscriptionCount })
                 body = .object(o)
             }
             send(identity, ControlReply.status(id: id, body: body).frames, h.control, io)

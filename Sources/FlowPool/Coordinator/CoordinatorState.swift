@@ -821,7 +821,10 @@ struct CoordinatorState {
                 "result_retention_bytes": .int(config.resultRetentionBytes),
                 "subscriber_buffer_bytes": .int(config.subscriberBufferBytes),
                 "subscriber_hwm": .int(config.subscriberHighWaterMark),
+                "client_buffer_bytes": .int(config.clientBufferBytes),
+                "client_buffers_total_bytes": .int(config.clientBuffersTotalBytes),
             ],
+            "replays_in_progress_bytes": .int(replayCursors.totalBytes),
         ]
     }
 

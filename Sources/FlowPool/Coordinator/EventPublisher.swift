@@ -28,6 +28,8 @@ struct EventPublisher {
     }
 
     private var prefixes: Set<[UInt8]> = []
+    /// Distinct prefixes subscribers hold (plain, batched and handshake topics).
+    var subscriptionCount: Int { prefixes.count }
     private(set) var plainPrefixes = 0
     private(set) var batchPrefixes = 0
     private var pending: [Pending] = []
