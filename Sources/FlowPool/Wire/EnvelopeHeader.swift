@@ -239,59 +239,23 @@ public struct EnvelopeHeader: Sendable, Hashable {
 
     // MARK: General path
 
+    /// Anything the fast path does not take: the envelope is read by the one general envelope reader, the one
+    /// clients use (``WireEvent/decodeEnvelope(_:topic:)``), and its `seq` checked against the bound of a
+    /// worker's events.
     private static func generalScan(
         _ parts: TopicParts,
         topic t: UnsafeRawBufferPointer,
         envelope: UnsafeRawBufferPointer
     ) throws(JSONWireError) -> Scanned {
-        let topic = try EventTopic.parse(t)
-        var p = JSONParser(envelope)
-        var fields = JSONParser.ObjectFields(known: WireEvent.envelopeKeys)
-        var v: Int?
-        var ns: String?
-        var run: String?
-        var attempt: Int?
-        var seq: Int?
-        var type: String?
-        var hasNode = false
-        var hasTs = false
-        var hasContent = false
-        try p.forEachField(&fields) { (key, p) throws(JSONWireError) in
-            switch key {
-            case "v": v = try p.parseValue(depth: 1).intValue
-            case "ns": ns = try p.parseValue(depth: 1).stringValue
-            case "run": run = try p.parseValue(depth: 1).stringValue
-            case "attempt": attempt = try p.parseValue(depth: 1).intValue
-            case "seq": seq = try p.parseValue(depth: 1).intValue
-            case "type": type = try p.parseValue(depth: 1).stringValue
-            case "node":
-                hasNode = try p.peek() == UInt8(ascii: "\"")
-                try p.skipValue(depth: 1)
-            case "ts":
-                let b = try p.peek()
-                hasTs = b == UInt8(ascii: "-") || JSONParser.isDigit(b)
-                try p.skipValue(depth: 1)
-            case "content":
-                hasContent = true
-                try p.skipValue(depth: 1)
-            default: try p.skipValue(depth: 1)
-            }
-        }
-        try p.expectEnd()
-        guard let v else { throw JSONWireError(.badField, "envelope field \"v\" must be an integer") }
-        guard v == 1 else { throw JSONWireError(.unsupportedVersion, "envelope version \(v) is not supported (1 is)") }
-        guard let attempt, (1...PoolProtocol.maxInteger).contains(attempt) else {
-            throw MessageFields.outOfRange("envelope", "attempt", 1, PoolProtocol.maxInteger)
-        }
-        guard let seq, (1...PoolProtocol.maxWorkerSeq).contains(seq) else {
+        let wire = try WireEvent.decodeEnvelope(envelope, topic: try EventTopic.parse(t))
+        guard wire.event.seq <= UInt64(PoolProtocol.maxWorkerSeq) else {
             throw MessageFields.outOfRange("envelope", "seq", 1, PoolProtocol.maxWorkerSeq)
         }
-        guard hasNode, hasTs, hasContent else {
-            throw JSONWireError(.badField, "envelope needs \"node\" (string), \"ts\" (number) and \"content\"")
-        }
-        guard ns == topic.namespace, run == topic.runId, type == topic.type else {
-            throw JSONWireError(.badField, "topic \(topic.text) disagrees with the envelope's ns/run/type")
-        }
-        return Scanned(runKeyCount: parts.secondSlash, attempt: attempt, seq: seq, isTerminal: parts.isTerminal(t))
+        return Scanned(
+            runKeyCount: parts.secondSlash,
+            attempt: wire.attempt,
+            seq: Int(wire.event.seq),
+            isTerminal: parts.isTerminal(t)
+        )
     }
 }
