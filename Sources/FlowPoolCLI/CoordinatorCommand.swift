@@ -99,6 +99,14 @@ struct CoordinatorCommand: AsyncParsableCommand {
     var clientBufferMb: Int = 16
 
     @Option(
+        help: """
+            Distinct topic prefixes all subscribers may hold together (each at most 512 bytes). Beyond it every \
+            subscriber connection is dropped; subscribers reconnect and subscribe again by themselves.
+            """
+    )
+    var maxSubscriptions: Int = 10_000
+
+    @Option(
         parsing: .unconditional,
         help: """
             Nice value of the coordinator's threads, -20…19 (env FLOWPOOL_COORDINATOR_NICE). Below 0 the \
@@ -135,6 +143,7 @@ struct CoordinatorCommand: AsyncParsableCommand {
             throw ValidationError("timeouts must be > 0")
         }
         guard maxMessageBytes >= 1024 else { throw ValidationError("--max-message-bytes must be at least 1024") }
+        guard maxSubscriptions > 0 else { throw ValidationError("--max-subscriptions must be > 0") }
         guard clientBufferMb > 0 else { throw ValidationError("--client-buffer-mb must be at least 1 (MiB per peer)") }
         guard subscriberBufferMb > 0 else {
             throw ValidationError("--subscriber-buffer-mb must be at least 1 (MiB per subscriber)")
@@ -187,7 +196,8 @@ struct CoordinatorCommand: AsyncParsableCommand {
             subscriberHighWaterMark: subscriberHwm,
             drainTimeout: .milliseconds(Int(drainTimeout * 1000)),
             clientBufferBytes: clientBufferMb << 20,
-            clientBuffersTotalBytes: clientBufferMb << 24
+            clientBuffersTotalBytes: clientBufferMb << 24,
+            maxSubscriptions: maxSubscriptions
         )
         let endpointsFile = self.endpointsFile
         let metricsEndpoint = try metrics.endpoint()

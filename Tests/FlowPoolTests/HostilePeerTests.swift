@@ -343,6 +343,69 @@ struct HostilePeerTests {
         }
     }
 
+    @Test(
+        "more distinct subscriptions than the bound drop every subscriber connection; subscribers come back and miss nothing"
+    )
+    func subscriptionBound() async throws {
+        try await PoolHarness.with(workers: 1, coordinatorArguments: ["--max-subscriptions", "1000"]) { pool in
+            let eventsOut = try #require(pool.endpoints["events_out"]?.stringValue)
+            try await PoolClient.withConnection(to: pool.control) { client in
+                let events = try await client.events(matching: "watched")
+                let collector = EventCollector()
+                let collecting = Task { await events.collect(into: collector) }
+                defer { collecting.cancel() }
+                let context = try Context()
+                let many = try Socket(context, .xsub)
+                defer { many.close() }
+                // Once dropped it stays away (its subscriptions would trip the bound again).
+                try many.set(.reconnectInterval(600_000))
+                try many.connect(eventsOut)
+                for i in 0..<1_100 {
+                    let topic = Array("many-\(i)/".utf8) + [UInt8](repeating: UInt8(ascii: "b"), count: 300)
+                    #expect(try many.trySend(multipart: [[1] + topic]))
+                }
+                try await pool.until(seconds: 20, "every subscriber connection dropped") {
+                    (try await pool.status()["subscription_resets"]?.intValue ?? 0) >= 1
+                }
+                many.close()
+                // The watching subscriber reconnects by itself (a SUB socket subscribes again on reconnecting): one
+                // run at a time until one reaches it, then every run's events reach it.
+                var probes = 0
+                try await pool.until(seconds: 30, "the subscriber back") {
+                    probes += 1
+                    let run = "probe-\(probes)"
+                    _ = try await client.run("agent4", namespace: "watched", input: ["question": "p"], runId: run)
+                    try? await Task.sleep(for: .milliseconds(100))
+                    return collector.byRun["watched/\(run)"]?.count == 13
+                }
+                let resets = try await pool.status()["subscription_resets"]?.intValue ?? 0
+                try await withThrowingTaskGroup(of: Void.self) { group in
+                    for i in 0..<50 {
+                        group.addTask {
+                            let question = JSONValue.string("q\(i)")
+                            _ = try await client.run(
+                                "agent4",
+                                namespace: "watched",
+                                input: ["question": question],
+                                runId: "run-\(i)"
+                            )
+                        }
+                    }
+                    try await group.waitForAll()
+                }
+                let runs = (0..<50).map { "watched/run-\($0)" }
+                try await pool.until(seconds: 30, "every run's events") {
+                    runs.allSatisfy { collector.byRun[$0]?.last?.event.type.isTerminal == true }
+                }
+                for run in runs {
+                    #expect(collector.byRun[run]?.map(\.event.seq) == Array(1...13), "\(run)")
+                }
+                #expect(try await pool.status()["subscription_resets"]?.intValue == resets)
+                #expect((try await pool.status()["subscriptions"]?.intValue ?? .max) < 1_000)
+            }
+        }
+    }
+
     @Test("a flood of bad messages costs a few log lines, not one per message")
     func logFlood() async throws {
         try await PoolHarness.with(workers: 0) { pool in

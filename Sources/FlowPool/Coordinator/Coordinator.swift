@@ -68,6 +68,12 @@ public struct Coordinator: Service {
                 while !Task.isCancelled {
                     try await Task.sleep(for: .milliseconds(50))
                     try await loop.perform { io in engine.tick(io) }
+                    if engine.subscriptionsOverflowed.load(ordering: .relaxed),
+                        await Self.dropSubscribers(engine: engine, loop: loop)
+                    {
+                        engine.subscriptionsOverflowed.store(false, ordering: .relaxed)
+                        engine.subscriptionResets.add(1, ordering: .relaxed)
+                    }
                     // The loop discards (and logs) messages with more frames than it reads for a socket.
                     let discarded = loop.statistics.oversizedDiscarded
                     engine.state.withLock { s in s.count { $0.rejectedTooManyFrames = discarded } }
@@ -148,6 +154,38 @@ public struct Coordinator: Service {
     /// Largest subscription message a subscriber may send on the events-out endpoint.
     static let maxSubscriptionBytes = 512
 
+    /// The events-out XPUB, configured (not bound).
+    private static func makeEventsOut(context: Context, config: CoordinatorConfiguration) throws -> Socket {
+        let eventsOut = try Socket(context, .xpub)
+        // A subscription is a topic prefix: no valid one is longer than 1 + 128 + 1 + 128 + 1 + 128 bytes. A longer
+        // subscription message drops its sender's connection (libzmq keeps each subscription, byte by byte).
+        try eventsOut.set(.maxMessageSize(Int64(Self.maxSubscriptionBytes)))
+        try eventsOut.set(.sendHighWaterMark(Int32(clamping: config.subscriberHighWaterMark)))
+        try eventsOut.set(.xpubVerbose(true))
+        return eventsOut
+    }
+
+    /// Drops every subscriber connection, with the subscriptions libzmq keeps for each: unbinds the events-out
+    /// endpoint (which closes the connections accepted on it) and binds it again. Subscribers' SUB sockets
+    /// reconnect and subscribe again by themselves.
+    ///
+    /// libzmq keeps every subscription of every connection and offers no way to refuse one or to drop a single
+    /// connection, so this is the bound on the memory of subscriptions: it runs when subscribers hold more
+    /// distinct prefixes than ``CoordinatorConfiguration/maxSubscriptions``. Returns false when the endpoint
+    /// could not be bound again yet (the caller tries again on its next tick).
+    static func dropSubscribers(engine: CoordinatorEngine, loop: SocketLoop) async -> Bool {
+        guard let h = engine.handles.withLock({ $0 }) else { return true }
+        let address = engine.eventsOutEndpoint.withLock { $0 }
+        _ = try? await loop.perform { io in try io.socket(h.eventsOut)?.unbind(address) }
+        // The listener closes on libzmq's I/O thread: the port may take a moment to be free again.
+        for _ in 0..<50 {
+            if (try? await loop.perform({ io in try io.socket(h.eventsOut)?.bind(address) })) != nil { return true }
+            try? await Task.sleep(for: .milliseconds(10))
+        }
+        engine.logger.error("could not bind the events-out endpoint \(address) again yet; trying again")
+        return false
+    }
+
     /// Creates, configures and binds the four sockets on the loop thread.
     private static func openSockets(
         engine: CoordinatorEngine,
@@ -180,12 +218,7 @@ public struct Coordinator: Service {
         try eventsIn.set(.receiveHighWaterMark(100))
         let eventsInMonitor = try eventsIn.monitor([.disconnected, .handshakeFailed])
 
-        let eventsOut = try Socket(context, .xpub)
-        // A subscription is a topic prefix: no valid one is longer than 1 + 128 + 1 + 128 + 1 + 128 bytes. A longer
-        // subscription message drops its sender's connection (libzmq keeps each subscription, byte by byte).
-        try eventsOut.set(.maxMessageSize(Int64(Self.maxSubscriptionBytes)))
-        try eventsOut.set(.sendHighWaterMark(Int32(clamping: config.subscriberHighWaterMark)))
-        try eventsOut.set(.xpubVerbose(true))
+        let eventsOut = try makeEventsOut(context: context, config: config)
         let eventsOutMonitor = try eventsOut.monitor([.disconnected, .handshakeFailed])
 
         let hControl = try loop.add(control, maxFrames: 8, outboundCapacity: 100_000) { frames, io in
@@ -225,6 +258,7 @@ public struct Coordinator: Service {
             try io.socket(hEventsIn)!.send([1])
             return CoordinatorEndpoints(control: c, workers: w, eventsIn: i, eventsOut: o)
         }
+        engine.eventsOutEndpoint.withLock { $0 = bound.eventsOut }
         engine.ports.withLock {
             $0 = (
                 CoordinatorEndpoints.port(of: bound.workers) ?? 0,

@@ -68,6 +68,10 @@ public struct CoordinatorConfiguration: Sendable {
     public var clientBufferBytes: Int
     /// Bytes of replies held at most for all peers together.
     public var clientBuffersTotalBytes: Int
+    /// Distinct topic prefixes subscribers may hold together (each at most 512 bytes; libzmq keeps each byte of
+    /// each connection's subscriptions). Beyond it the coordinator drops every subscriber connection; their SUB
+    /// sockets reconnect and subscribe again by themselves.
+    public var maxSubscriptions: Int
     /// Send high-water mark per peer of the control and worker endpoints, in messages.
     static let controlHighWaterMark: Int32 = 16
 
@@ -94,7 +98,8 @@ public struct CoordinatorConfiguration: Sendable {
         subscriberHighWaterMark: Int? = nil,
         drainTimeout: Duration = .seconds(30),
         clientBufferBytes: Int = 16 << 20,
-        clientBuffersTotalBytes: Int = 256 << 20
+        clientBuffersTotalBytes: Int = 256 << 20,
+        maxSubscriptions: Int = 10_000
     ) {
         self.bindHost = bindHost
         self.advertisedHost = advertisedHost
@@ -119,6 +124,7 @@ public struct CoordinatorConfiguration: Sendable {
         self.drainTimeout = drainTimeout
         self.clientBufferBytes = clientBufferBytes
         self.clientBuffersTotalBytes = clientBuffersTotalBytes
+        self.maxSubscriptions = maxSubscriptions
     }
 }
 

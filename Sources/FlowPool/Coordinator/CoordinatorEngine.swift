@@ -32,6 +32,11 @@ final class CoordinatorEngine: Sendable {
     let config: CoordinatorConfiguration
     let logger: Logger
     let peerDisconnects = Atomic<Int>(0)
+    /// Set when subscribers hold more distinct prefixes than the bound: the service then drops every subscriber
+    /// connection (``Coordinator/dropSubscribers(engine:loop:)``).
+    let subscriptionsOverflowed = Atomic<Bool>(false)
+    /// How many times every subscriber connection was dropped for that reason.
+    let subscriptionResets = Atomic<Int>(0)
     let handshakeFailures = Atomic<Int>(0)
     private let rejectionLog = LogThrottle()
 
@@ -123,6 +128,7 @@ final class CoordinatorEngine: Sendable {
                 o["replies_waiting_bytes"] = .int(controlOutbox.withLock { $0.totalBytes })
                 o["commands_waiting_bytes"] = .int(workerOutbox.withLock { $0.totalBytes })
                 o["subscriptions"] = .int(publisher.withLock { $0.subscriptionCount })
+                o["subscription_resets"] = .int(subscriptionResets.load(ordering: .relaxed))
                 body = .object(o)
             }
             send(identity, ControlReply.status(id: id, body: body).frames, h.control, io)
@@ -315,7 +321,15 @@ final class CoordinatorEngine: Sendable {
             logRejection("subscriber message", JSONWireError(.badField, "not a subscription"), peer: "subscriber")
             return
         }
-        publisher.withLock { $0.subscription(frames[0]) }
+        let held = publisher.withLock { publisher in
+            publisher.subscription(frames[0])
+            return publisher.subscriptionCount
+        }
+        if held > config.maxSubscriptions, !subscriptionsOverflowed.exchange(true, ordering: .relaxed) {
+            logger.warning(
+                "subscribers hold \(held) distinct topic prefixes (limit \(config.maxSubscriptions), --max-subscriptions): dropping every subscriber connection; subscribers reconnect and subscribe again"
+            )
+        }
         let topic = Array(frames[0].dropFirst())
         if first == 1, topic.starts(with: Self.syncPrefix) {
             // Pending batches first: the echo promises that the subscription is active, not that earlier
@@ -429,6 +443,8 @@ final class CoordinatorEngine: Sendable {
     // MARK: Ports
 
     let ports = Mutex<(workers: Int, eventsIn: Int, eventsOut: Int)>((0, 0, 0))
+    /// The events-out endpoint as bound (port resolved).
+    let eventsOutEndpoint = Mutex<String>("")
     var workerPort: Int { ports.withLock { $0.workers } }
     var eventsInPort: Int { ports.withLock { $0.eventsIn } }
     var eventsOutPort: Int { ports.withLock { $0.eventsOut } }
