@@ -125,7 +125,7 @@ struct HostilePeerStateTests {
     }
 
     @Test(
-        "integers beyond their range are refused where they are decoded",
+        "integers beyond their range, and names longer than kept, are refused where they are decoded",
         arguments: [
             #"{"v":1,"op":"ready","credit":9007199254740992}"#,
             #"{"v":1,"op":"ready","credit":9223372036854775807}"#,
@@ -134,6 +134,8 @@ struct HostilePeerStateTests {
             #"{"v":1,"op":"heartbeat","in_flight":9223372036854775807,"completed":0}"#,
             #"{"v":1,"op":"ack","job":"j","attempt":9007199254740992}"#,
             #"{"v":1,"op":"stalled","worker":"w","busy_ms":-1}"#,
+            #"{"v":1,"op":"hello","worker":"","concurrency":1}"#,
+            "{\"v\":1,\"op\":\"hello\",\"worker\":\"w\",\"host\":\"\(String(repeating: "h", count: 257))\",\"concurrency\":1}",
         ]
     )
     func workerIntegers(text: String) {

@@ -163,10 +163,16 @@ public enum WorkerReport: Sendable, Hashable {
         switch f.op {
         case "hello":
             let flows = f.value("flows").arrayValue?.compactMap(\.stringValue) ?? []
+            let worker = try f.string("worker")
+            let host = try f.optionalString("host") ?? ""
+            // Kept for as long as the worker lives, and shown by `status`.
+            guard (1...256).contains(worker.utf8.count), host.utf8.count <= 256 else {
+                throw JSONWireError(.badField, "hello: worker is 1 to 256 bytes, host at most 256")
+            }
             return .hello(
                 WorkerHello(
-                    workerId: try f.string("worker"),
-                    host: try f.optionalString("host") ?? "",
+                    workerId: worker,
+                    host: host,
                     pid: try f.optionalInt("pid") ?? 0,
                     concurrency: try f.int("concurrency", min: 1, max: PoolProtocol.maxConcurrency),
                     flows: flows,
