@@ -148,7 +148,9 @@ struct EventTests {
         let collected = try await collect(events, terminals: 1)
         expectWellFormedRun(collected, terminal: .error)
         #expect(collected.count == 3)
-        #expect(collected.last?.content == ["message": "node failed on purpose", "node": "boom"])
+        #expect(
+            collected.last?.content == ["code": "flow_failed", "message": "node failed on purpose", "node": "boom"]
+        )
         #expect(collected.last?.node == "boom")
     }
 

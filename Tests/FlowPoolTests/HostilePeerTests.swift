@@ -228,6 +228,9 @@ struct HostilePeerTests {
                         h0.map(\.event.seq) == [UInt64(PoolProtocol.maxWorkerSeq), UInt64(PoolProtocol.maxInteger)]
                     )
                     #expect(h0.last?.event.type == .error)
+                    let content = h0.last?.event.content
+                    #expect(content?["code"] == "attempts_exhausted" && content?["node"] == "flowpool")
+                    #expect(content?["message"]?.stringValue?.isEmpty == false)
 
                     for s in submitted {
                         let r = try await client.result(of: s)

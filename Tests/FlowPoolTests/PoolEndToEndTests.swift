@@ -137,6 +137,15 @@ struct PoolEndToEndTests {
                 } catch let error as PoolError {
                     #expect(error.code == .runFailed && error.remoteCode == .flowFailed)
                 }
+                // Error events have one shape, whoever writes them: the flow's node, the worker, the coordinator.
+                _ = try? await client.run("fail", namespace: "shapes", input: ["message": "boom"], runId: "node")
+                _ = try? await client.run("no_such_flow", namespace: "shapes", input: [:], runId: "worker")
+                let failed = try await client.replay(pattern: "shapes").filter { $0.event.type == .error }
+                let contents = Dictionary(uniqueKeysWithValues: failed.map { ($0.event.runId, $0.event.content) })
+                #expect(contents["node"]?["code"] == "flow_failed" && contents["node"]?["node"] == "fail")
+                #expect(contents["node"]?["message"]?.stringValue?.contains("boom") == true)
+                #expect(contents["worker"]?["code"] == "unknown_flow" && contents["worker"]?["node"] == "no_such_flow")
+                #expect(contents["worker"]?["message"]?.stringValue?.contains("no flow named") == true)
             }
         }
     }

@@ -6,7 +6,7 @@ extension FlowStep {
     /// Binds the run's ``EventContext`` so that ``emit(_:_:)`` works in every node, then visits the step.
     /// The run ends with exactly one terminal event: the `final` a node emitted, else a `final` the engine
     /// emits whose content is the result (see ``FlowResult/value``); `error` with
-    /// `{"message": …, "node": …}` (the innermost failing node) if the flow throws; `cancelled` if the task is
+    /// `{"code": "flow_failed", "message": …, "node": …}` (``ErrorContent``; the innermost failing node) if the flow throws; `cancelled` if the task is
     /// cancelled. Whether anybody listens or not, the same code runs and the same result comes back.
     ///
     /// Once a node has emitted a terminal event the stream is closed: later emits are ignored (counted in
@@ -55,7 +55,12 @@ extension FlowStep {
                 throw CancellationError()
             }
             let node = run.failedNode ?? name
-            run.finish(.error, ["message": .string(String(describing: error)), "node": .string(node)], node: node)
+            let content = ErrorContent.make(
+                code: ErrorContent.flowFailed,
+                message: String(describing: error),
+                node: node
+            )
+            run.finish(.error, content, node: node)
             throw error
         }
     }

@@ -754,10 +754,11 @@ struct CoordinatorState {
             node: "flowpool",
             timestamp: WallClock.now,
             content: failed
-                ? [
-                    "error": .string(result.errorMessage ?? "failed"),
-                    "code": .string(result.errorCode?.rawValue ?? "failed"),
-                ]
+                ? ErrorContent.make(
+                    code: result.errorCode?.rawValue ?? ErrorContent.flowFailed,
+                    message: result.errorMessage ?? "failed",
+                    node: "flowpool"
+                )
                 : result.result
         )
         let attempt = max(job.attempt, 1)

@@ -218,7 +218,11 @@ final class WorkerRuntime: Sendable {
                 type: .error,
                 node: job.flow,
                 timestamp: WallClock.now,
-                content: ["message": .string(message ?? "failed"), "code": .string(code?.rawValue ?? "failed")]
+                content: ErrorContent.make(
+                    code: code?.rawValue ?? ErrorContent.flowFailed,
+                    message: message ?? "failed",
+                    node: job.flow
+                )
             )
             let wire = WireEvent(event: event, attempt: job.attempt)
             terminal = RawEvent(topic: wire.topicBytes, envelope: wire.envelopeBytes)
