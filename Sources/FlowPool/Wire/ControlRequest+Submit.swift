@@ -30,8 +30,11 @@ extension ControlRequest {
                 try p.expectEnd()
                 return .submitBatch(id: id, runs: runs)
             }
-            // A single submit: the run's fields follow in the same object.
+            // A single submit: the run's fields follow in the same object, whose `v` and `op` were read with the
+            // prefix (a second one is a duplicate key, which the general decoder refuses; `request(id:)` refuses
+            // a second `id`).
             var fields = SubmitFields(depth: 1)
+            for key in ["v", "op"] { _ = fields.seen.insert(key) }
             guard try fields.read(&p, atFirstMember: false), let run = fields.request(id: id) else { return nil }
             try p.expectEnd()
             return .submit(run)
