@@ -4,7 +4,7 @@
 SWIFT ?= swift
 BUILD_FLAGS ?=
 
-.PHONY: all deps build test demo lint format bench clean
+.PHONY: all deps build test demo lint format bench fuzz fuzz-smoke clean
 
 all: build
 
@@ -29,14 +29,25 @@ demo: deps
 	$$($(SWIFT) build $(BUILD_FLAGS) --show-bin-path)/flowpool demo
 
 lint:
-	$(SWIFT) format lint --strict --recursive --parallel Package.swift Sources Tests bench/Sources
+	$(SWIFT) format lint --strict --recursive --parallel Package.swift Sources Tests bench/Sources Fuzz/Package.swift Fuzz/Sources
 
 format:
-	$(SWIFT) format format --in-place --recursive --parallel Package.swift Sources Tests bench/Sources
+	$(SWIFT) format format --in-place --recursive --parallel Package.swift Sources Tests bench/Sources Fuzz/Package.swift Fuzz/Sources
 
 bench: deps
 	$(SWIFT) build -c release --product flowpool-bench
 	$$($(SWIFT) build -c release --show-bin-path)/flowpool-bench
+
+# libFuzzer on every decoder of peer bytes and on the coordinator's state machine (Fuzz/), built in .build-fuzz.
+# `fuzz` runs each target for FUZZ_RUNS inputs from its seeds in Fuzz/Corpus; `fuzz-smoke` briefly, for CI.
+FUZZ_RUNS ?= 1000000
+FUZZ_SMOKE_RUNS ?= 20000
+
+fuzz: deps
+	SWIFT=$(SWIFT) Fuzz/run-fuzzers.sh $(FUZZ_RUNS)
+
+fuzz-smoke: deps
+	SWIFT=$(SWIFT) Fuzz/run-fuzzers.sh $(FUZZ_SMOKE_RUNS)
 
 clean:
 	rm -rf .build
