@@ -84,66 +84,63 @@ struct BatchedResultsTests {
             let before = try #require(try await pool.status()["counters"])
             let context = try Context()
             try await withSocketLoop(context: context, name: "fp-results", logger: Logger(label: "results")) { loop in
-                let socket = try Socket(context, .dealer)
-                try socket.set(.routingID(Array("results-worker".utf8)))
-                try socket.connect(workersEndpoint)
-                let (worker, commands) = try loop.addStream(socket, maxFrames: 4)
-                let received = ReceivedCommands()
-                let reader = Task {
-                    for await frames in commands {
-                        guard let command = try? WorkerCommand.decode(frames) else { continue }
-                        received.list.withLock { $0.append(command) }
+                try await ReceivedCommands.withFakeWorker(
+                    identity: "results-worker",
+                    endpoint: workersEndpoint,
+                    context: context,
+                    loop: loop
+                ) { worker, received in
+                    func replies(_ n: Int) async throws -> [WorkerCommand] {
+                        try await pool.until(seconds: 10, "\(n) replies") { received.list.withLock { $0.count } >= n }
+                        return received.list.withLock { $0 }
                     }
-                }
-                defer { reader.cancel() }
-                func replies(_ n: Int) async throws -> [WorkerCommand] {
-                    try await pool.until(seconds: 10, "\(n) replies") { received.list.withLock { $0.count } >= n }
-                    return received.list.withLock { $0 }
-                }
-                let hello = WorkerHello(
-                    workerId: "results-worker",
-                    host: "h",
-                    pid: 1,
-                    concurrency: 1,
-                    flows: [],
-                    batchResults: true
-                )
-                try await loop.send(WorkerReport.hello(hello).frames, on: worker)
-                let registered = try await replies(1)
-                guard case .registered(true, let credential) = registered.first else {
-                    Issue.record("expected registered with batch_results, got \(registered)")
-                    return
-                }
-                // The identity, then a 128-bit tag.
-                let hexId = Array("results-worker".utf8).map { ($0 < 16 ? "0" : "") + String($0, radix: 16) }.joined()
-                #expect(credential.hasPrefix(hexId + "."))
-                #expect(credential.count == 2 * "results-worker".utf8.count + 1 + 32)
+                    let hello = WorkerHello(
+                        workerId: "results-worker",
+                        host: "h",
+                        pid: 1,
+                        concurrency: 1,
+                        flows: [],
+                        batchResults: true
+                    )
+                    try await loop.send(WorkerReport.hello(hello).frames, on: worker)
+                    let registered = try await replies(1)
+                    guard case .registered(true, let credential) = registered.first else {
+                        Issue.record("expected registered with batch_results, got \(registered)")
+                        return
+                    }
+                    // The identity, then a 128-bit tag.
+                    let hexId = Array("results-worker".utf8).map { ($0 < 16 ? "0" : "") + String($0, radix: 16) }
+                        .joined()
+                    #expect(credential.hasPrefix(hexId + "."))
+                    #expect(credential.count == 2 * "results-worker".utf8.count + 1 + 32)
 
-                // One readable element (of a job the coordinator does not know: a duplicate), two unreadable ones.
-                let text =
-                    #"{"v":1,"op":"results","results":[{"job":"nope-1","attempt":1,"status":"completed"},"#
-                    + #"{"job":"nope-2","attempt":0,"status":"completed"},7]}"#
-                var frames = [Array(text.utf8)]
-                for _ in 0..<3 { frames += [Array("x/r/final".utf8), Array("{}".utf8)] }
-                try await loop.send(frames, on: worker)
-                let errors = try await replies(3).dropFirst()
-                for reply in errors {
-                    guard case .error(let code, let message) = reply else {
-                        Issue.record("expected an error reply, got \(reply)")
-                        continue
+                    // One readable element (of a job the coordinator does not know: a duplicate), two unreadable ones.
+                    let text =
+                        #"{"v":1,"op":"results","results":[{"job":"nope-1","attempt":1,"status":"completed"},"#
+                        + #"{"job":"nope-2","attempt":0,"status":"completed"},7]}"#
+                    var frames = [Array(text.utf8)]
+                    for _ in 0..<3 { frames += [Array("x/r/final".utf8), Array("{}".utf8)] }
+                    try await loop.send(frames, on: worker)
+                    let errors = try await replies(3).dropFirst()
+                    for reply in errors {
+                        guard case .error(let code, let message) = reply else {
+                            Issue.record("expected an error reply, got \(reply)")
+                            continue
+                        }
+                        #expect(code == .badRequest && message.contains("results["))
                     }
-                    #expect(code == .badRequest && message.contains("results["))
-                }
-                // Frames that do not match the elements: the whole message is rejected.
-                try await loop.send(Array(frames.dropLast(2)), on: worker)
-                let last = try await replies(4).last
-                guard case .error = last else {
-                    Issue.record("expected an error reply, got \(String(describing: last))")
-                    return
-                }
-                try await pool.until(seconds: 10, "rejections counted") {
-                    let c = try await pool.status()["counters"] ?? [:]
-                    return (c["rejected_bad_json"]?.intValue ?? 0) - (before["rejected_bad_json"]?.intValue ?? 0) >= 3
+                    // Frames that do not match the elements: the whole message is rejected.
+                    try await loop.send(Array(frames.dropLast(2)), on: worker)
+                    let last = try await replies(4).last
+                    guard case .error = last else {
+                        Issue.record("expected an error reply, got \(String(describing: last))")
+                        return
+                    }
+                    try await pool.until(seconds: 10, "rejections counted") {
+                        let c = try await pool.status()["counters"] ?? [:]
+                        return (c["rejected_bad_json"]?.intValue ?? 0) - (before["rejected_bad_json"]?.intValue ?? 0)
+                            >= 3
+                    }
                 }
             }
             let after = try #require(try await pool.status()["counters"])

@@ -61,182 +61,201 @@ struct HostilePeerTests {
                 let context = try Context()
                 try await withSocketLoop(context: context, name: "fp-hostile", logger: Logger(label: "hostile")) {
                     loop in
-                    let socket = try Socket(context, .dealer)
-                    try socket.set(.routingID(Array("hostile".utf8)))
-                    try socket.connect(workersEndpoint)
-                    let (worker, commands) = try loop.addStream(socket, maxFrames: 8)
-                    let received = ReceivedCommands()
-                    let reader = Task {
-                        for await frames in commands {
-                            guard let command = try? WorkerCommand.decode(frames) else { continue }
-                            received.list.withLock { $0.append(command) }
-                        }
-                    }
-                    defer { reader.cancel() }
-                    func jobs() -> [JobAssignment] {
-                        received.list.withLock { list in
-                            list.flatMap { command -> [JobAssignment] in
-                                switch command {
-                                case .job(let j): [j]
-                                case .jobs(let js): js
-                                default: []
+                    try await ReceivedCommands.withFakeWorker(
+                        identity: "hostile",
+                        endpoint: workersEndpoint,
+                        context: context,
+                        loop: loop
+                    ) { worker, received in
+                        func jobs() -> [JobAssignment] {
+                            received.list.withLock { list in
+                                list.flatMap { command -> [JobAssignment] in
+                                    switch command {
+                                    case .job(let j): [j]
+                                    case .jobs(let js): js
+                                    default: []
+                                    }
                                 }
                             }
                         }
-                    }
 
-                    // It announces a concurrency of 2, then grants Int.max credit (refused where it is read: the
-                    // coordinator lives on) and 2^53 − 1 (capped at its concurrency).
-                    let hello = WorkerHello(workerId: "hostile", host: "h", pid: 1, concurrency: 2, flows: ["sleep"])
-                    try await loop.send(WorkerReport.hello(hello).frames, on: worker)
-                    try await loop.send([Array(#"{"v":1,"op":"ready","credit":9223372036854775807}"#.utf8)], on: worker)
-                    try await loop.send(WorkerReport.ready(credit: PoolProtocol.maxInteger).frames, on: worker)
-                    try await pool.until(seconds: 10, "registered") {
-                        received.list.withLock { $0.contains { if case .registered = $0 { true } else { false } } }
-                    }
-                    let credential = try #require(
-                        received.list.withLock { list in
-                            list.lazy.compactMap { if case .registered(_, let c) = $0 { c } else { nil } }.first
+                        // It announces a concurrency of 2, then grants Int.max credit (refused where it is read: the
+                        // coordinator lives on) and 2^53 − 1 (capped at its concurrency).
+                        let hello = WorkerHello(
+                            workerId: "hostile",
+                            host: "h",
+                            pid: 1,
+                            concurrency: 2,
+                            flows: ["sleep"]
+                        )
+                        try await loop.send(WorkerReport.hello(hello).frames, on: worker)
+                        try await loop.send(
+                            [Array(#"{"v":1,"op":"ready","credit":9223372036854775807}"#.utf8)],
+                            on: worker
+                        )
+                        try await loop.send(WorkerReport.ready(credit: PoolProtocol.maxInteger).frames, on: worker)
+                        try await pool.until(seconds: 10, "registered") {
+                            received.list.withLock { $0.contains { if case .registered = $0 { true } else { false } } }
                         }
-                    )
+                        let credential = try #require(
+                            received.list.withLock { list in
+                                list.lazy.compactMap { if case .registered(_, let c) = $0 { c } else { nil } }.first
+                            }
+                        )
 
-                    // Its own two runs, then ten others that wait for a worker with credit.
-                    var own: [PoolClient.Submission] = []
-                    for run in ["h0", "h1"] {
-                        own.append(
-                            try await client.submit(
-                                "sleep",
-                                namespace: "hostile",
-                                input: ["ms": 10],
-                                runId: run,
-                                maxAttempts: 1
+                        // Its own two runs, then ten others that wait for a worker with credit.
+                        var own: [PoolClient.Submission] = []
+                        for run in ["h0", "h1"] {
+                            own.append(
+                                try await client.submit(
+                                    "sleep",
+                                    namespace: "hostile",
+                                    input: ["ms": 10],
+                                    runId: run,
+                                    maxAttempts: 1
+                                )
                             )
-                        )
-                    }
-                    var submitted: [PoolClient.Submission] = []
-                    for i in 0..<10 {
-                        submitted.append(
-                            try await client.submit("sleep", namespace: "victim", input: ["ms": 2000], runId: "v\(i)")
-                        )
-                    }
-                    try await pool.until(seconds: 10, "two jobs for the hostile peer, ten queued") {
-                        let s = try await pool.status()
-                        return jobs().count == 2 && s["queue_depth"]?.intValue == 10
-                    }
-                    // It acknowledges them and stays alive, as a worker would, while it forges.
-                    let mine = jobs().map { JobAttempt(job: $0.job, attempt: $0.attempt) }
-                    try await loop.send(WorkerReport.ack(mine).frames, on: worker)
-                    let heartbeats = Task {
-                        while !Task.isCancelled {
-                            let beat = WorkerReport.heartbeat(inFlight: 2, completed: 0, draining: false)
-                            try? await loop.send(beat.frames, on: worker)
-                            try? await Task.sleep(for: .milliseconds(200))
                         }
-                    }
-                    defer { heartbeats.cancel() }
-                    #expect(Set(jobs().map(\.runId)) == ["h0", "h1"])
-                    let creditCapped = try await pool.counter("credit_capped")
-                    #expect(creditCapped >= PoolProtocol.maxInteger - 2)
+                        var submitted: [PoolClient.Submission] = []
+                        for i in 0..<10 {
+                            submitted.append(
+                                try await client.submit(
+                                    "sleep",
+                                    namespace: "victim",
+                                    input: ["ms": 2000],
+                                    runId: "v\(i)"
+                                )
+                            )
+                        }
+                        try await pool.until(seconds: 10, "two jobs for the hostile peer, ten queued") {
+                            let s = try await pool.status()
+                            return jobs().count == 2 && s["queue_depth"]?.intValue == 10
+                        }
+                        // It acknowledges them and stays alive, as a worker would, while it forges.
+                        let mine = jobs().map { JobAttempt(job: $0.job, attempt: $0.attempt) }
+                        try await loop.send(WorkerReport.ack(mine).frames, on: worker)
+                        let heartbeats = Task {
+                            while !Task.isCancelled {
+                                let beat = WorkerReport.heartbeat(inFlight: 2, completed: 0, draining: false)
+                                try? await loop.send(beat.frames, on: worker)
+                                try? await Task.sleep(for: .milliseconds(200))
+                            }
+                        }
+                        defer { heartbeats.cancel() }
+                        #expect(Set(jobs().map(\.runId)) == ["h0", "h1"])
+                        let creditCapped = try await pool.counter("credit_capped")
+                        #expect(creditCapped >= PoolProtocol.maxInteger - 2)
 
-                    // A real worker takes the ten.
-                    _ = try pool.startWorker()
-                    try await pool.until(seconds: 20, "the ten runs running") {
-                        try await pool.status()["in_flight"]?.intValue == 12
-                    }
+                        // A real worker takes the ten.
+                        _ = try pool.startWorker()
+                        try await pool.until(seconds: 20, "the ten runs running") {
+                            try await pool.status()["in_flight"]?.intValue == 12
+                        }
 
-                    // Forged events for the running runs: with the hostile peer's own credential, with none, and
-                    // with a made-up one; each a progress and a final.
-                    let publisher = try Socket(context, .xpub)
-                    try publisher.connect(eventsIn)
-                    let (pub, subscriptions) = try loop.addStream(publisher, maxFrames: 2)
-                    var subscribed = subscriptions.makeAsyncIterator()
-                    _ = await subscribed.next()
-                    var batch: [UInt8] = []
-                    for i in 0..<10 {
+                        // Forged events for the running runs: with the hostile peer's own credential, with none, and
+                        // with a made-up one; each a progress and a final.
+                        let publisher = try Socket(context, .xpub)
+                        try publisher.connect(eventsIn)
+                        let (pub, subscriptions) = try loop.addStream(publisher, maxFrames: 2)
+                        var subscribed = subscriptions.makeAsyncIterator()
+                        _ = await subscribed.next()
+                        var batch: [UInt8] = []
+                        for i in 0..<10 {
+                            EventBatch.append(
+                                Self.event(
+                                    "victim",
+                                    "v\(i)",
+                                    attempt: 1,
+                                    seq: 1,
+                                    type: .progress,
+                                    content: ["forged": true]
+                                ),
+                                to: &batch
+                            )
+                            EventBatch.append(
+                                Self.event("victim", "v\(i)", attempt: 1, seq: 2, type: .final, content: "forged"),
+                                to: &batch
+                            )
+                        }
+                        let credentials: [[UInt8]?] = [Array(credential.utf8), nil, Array("686f7374696c65.00".utf8)]
+                        for c in credentials {
+                            try await loop.send([EventBatch.marker, batch] + (c.map { [$0] } ?? []), on: pub)
+                        }
+                        // Forged results and acks for the same runs, by job id.
+                        for s in submitted {
+                            let final = Self.event(
+                                "victim",
+                                s.runId,
+                                attempt: 1,
+                                seq: 2,
+                                type: .final,
+                                content: "forged"
+                            )
+                            let result = WorkerResult(
+                                job: s.job,
+                                attempt: 1,
+                                status: .completed,
+                                result: "forged",
+                                terminal: final
+                            )
+                            try await loop.send(WorkerReport.result(result).frames, on: worker)
+                            try await loop.send(
+                                WorkerReport.ack([JobAttempt(job: s.job, attempt: 1)]).frames,
+                                on: worker
+                            )
+                        }
+                        // And a stalled report that names the real worker without its credential.
+                        let workersList = try await pool.status()["workers"]?.arrayValue ?? []
+                        let realId = try #require(workersList.first { $0["id"] != "hostile" }?["id"]?.stringValue)
+                        let stalled = WorkerReport.stalled(worker: realId, busyMilliseconds: 1, credential: "00.00")
+                        try await loop.send(stalled.frames, on: worker)
+
+                        // Its own runs: an event at the largest seq a worker may send (accepted: it holds the run),
+                        // one at Int.max (refused), then it leaves. Both runs had one attempt: they fail, and the
+                        // coordinator's error event follows the largest seq.
+                        var own0: [UInt8] = []
                         EventBatch.append(
                             Self.event(
-                                "victim",
-                                "v\(i)",
+                                "hostile",
+                                "h0",
                                 attempt: 1,
-                                seq: 1,
+                                seq: PoolProtocol.maxWorkerSeq,
                                 type: .progress,
-                                content: ["forged": true]
+                                content: 1
                             ),
-                            to: &batch
+                            to: &own0
                         )
-                        EventBatch.append(
-                            Self.event("victim", "v\(i)", attempt: 1, seq: 2, type: .final, content: "forged"),
-                            to: &batch
+                        let huge = Array(
+                            #"{"v":1,"ns":"hostile","run":"h1","attempt":1,"seq":9223372036854775807,"type":"progress","node":"n","ts":1,"content":1}"#
+                                .utf8
                         )
-                    }
-                    let credentials: [[UInt8]?] = [Array(credential.utf8), nil, Array("686f7374696c65.00".utf8)]
-                    for c in credentials {
-                        try await loop.send([EventBatch.marker, batch] + (c.map { [$0] } ?? []), on: pub)
-                    }
-                    // Forged results and acks for the same runs, by job id.
-                    for s in submitted {
-                        let final = Self.event("victim", s.runId, attempt: 1, seq: 2, type: .final, content: "forged")
-                        let result = WorkerResult(
-                            job: s.job,
-                            attempt: 1,
-                            status: .completed,
-                            result: "forged",
-                            terminal: final
+                        EventBatch.append(RawEvent(topic: Array("hostile/h1/progress".utf8), envelope: huge), to: &own0)
+                        try await loop.send([EventBatch.marker, own0, Array(credential.utf8)], on: pub)
+                        try await pool.until(seconds: 10, "its own first event forwarded") {
+                            (try await client.replay(pattern: "hostile/h0")).count == 1
+                        }
+                        heartbeats.cancel()
+                        try await loop.send(WorkerReport.bye.frames, on: worker)
+
+                        for s in own {
+                            let r = try await client.result(of: s)
+                            #expect(r.status == .failed && r.errorCode == .attemptsExhausted)
+                        }
+                        let h0 = try await client.replay(pattern: "hostile/h0")
+                        #expect(
+                            h0.map(\.event.seq) == [UInt64(PoolProtocol.maxWorkerSeq), UInt64(PoolProtocol.maxInteger)]
                         )
-                        try await loop.send(WorkerReport.result(result).frames, on: worker)
-                        try await loop.send(WorkerReport.ack([JobAttempt(job: s.job, attempt: 1)]).frames, on: worker)
-                    }
-                    // And a stalled report that names the real worker without its credential.
-                    let workersList = try await pool.status()["workers"]?.arrayValue ?? []
-                    let realId = try #require(workersList.first { $0["id"] != "hostile" }?["id"]?.stringValue)
-                    let stalled = WorkerReport.stalled(worker: realId, busyMilliseconds: 1, credential: "00.00")
-                    try await loop.send(stalled.frames, on: worker)
+                        #expect(h0.last?.event.type == .error)
+                        let content = h0.last?.event.content
+                        #expect(content?["code"] == "attempts_exhausted" && content?["node"] == "flowpool")
+                        #expect(content?["message"]?.stringValue?.isEmpty == false)
 
-                    // Its own runs: an event at the largest seq a worker may send (accepted: it holds the run),
-                    // one at Int.max (refused), then it leaves. Both runs had one attempt: they fail, and the
-                    // coordinator's error event follows the largest seq.
-                    var own0: [UInt8] = []
-                    EventBatch.append(
-                        Self.event(
-                            "hostile",
-                            "h0",
-                            attempt: 1,
-                            seq: PoolProtocol.maxWorkerSeq,
-                            type: .progress,
-                            content: 1
-                        ),
-                        to: &own0
-                    )
-                    let huge = Array(
-                        #"{"v":1,"ns":"hostile","run":"h1","attempt":1,"seq":9223372036854775807,"type":"progress","node":"n","ts":1,"content":1}"#
-                            .utf8
-                    )
-                    EventBatch.append(RawEvent(topic: Array("hostile/h1/progress".utf8), envelope: huge), to: &own0)
-                    try await loop.send([EventBatch.marker, own0, Array(credential.utf8)], on: pub)
-                    try await pool.until(seconds: 10, "its own first event forwarded") {
-                        (try await client.replay(pattern: "hostile/h0")).count == 1
+                        for s in submitted {
+                            let r = try await client.result(of: s)
+                            #expect(r.status == .completed && r.result == ["slept_ms": 2000], "\(s.runId): \(r)")
+                        }
+                        #expect(jobs().count == 2, "never a job beyond its concurrency")
                     }
-                    heartbeats.cancel()
-                    try await loop.send(WorkerReport.bye.frames, on: worker)
-
-                    for s in own {
-                        let r = try await client.result(of: s)
-                        #expect(r.status == .failed && r.errorCode == .attemptsExhausted)
-                    }
-                    let h0 = try await client.replay(pattern: "hostile/h0")
-                    #expect(
-                        h0.map(\.event.seq) == [UInt64(PoolProtocol.maxWorkerSeq), UInt64(PoolProtocol.maxInteger)]
-                    )
-                    #expect(h0.last?.event.type == .error)
-                    let content = h0.last?.event.content
-                    #expect(content?["code"] == "attempts_exhausted" && content?["node"] == "flowpool")
-                    #expect(content?["message"]?.stringValue?.isEmpty == false)
-
-                    for s in submitted {
-                        let r = try await client.result(of: s)
-                        #expect(r.status == .completed && r.result == ["slept_ms": 2000], "\(s.runId): \(r)")
-                    }
-                    #expect(jobs().count == 2, "never a job beyond its concurrency")
                 }
 
                 // Nobody saw a forged event: not the subscriber, not replay.
