@@ -154,6 +154,32 @@ struct EventTests {
         #expect(collected.last?.node == "boom")
     }
 
+    @Test func aRetriedNodeEmitsOneRetryingEventPerFailedAttemptBeforeTheNext() async throws {
+        let streamer = EventStreamer()
+        let events = try streamer.subscribe("t")
+        var flow = Flow(name: "f", resultKey: "result")
+        flow.add(FlakyNode(name: "flaky", attempts: Counter(), failures: 2, maxRetries: 3, wait: .milliseconds(20)))
+        let result = try await flow.run(namespace: "t", sink: streamer)
+        let collected = try await collect(events, terminals: 1)
+        expectWellFormedRun(collected, terminal: .final)
+        #expect(collected.map(\.type) == [.retrying, .retrying, .final])
+        #expect(collected.allSatisfy { $0.node == "flaky" || $0.type == .final })
+        for (i, event) in collected.prefix(2).enumerated() {
+            #expect(event.content["attempt"] == .int(i + 1))
+            #expect(event.content["max_attempts"] == 3)
+            #expect(event.content["wait_ms"] == 20)
+            #expect(event.content["error"]?.stringValue?.contains("Flake") == true)
+        }
+        #expect(result.value == 3)
+        // A node that succeeds at once, or one whose last attempt fails, emits no retrying event for it.
+        let quiet = try streamer.subscribe("q")
+        var once = Flow(name: "once", resultKey: "result")
+        once.add(FlakyNode(name: "flaky", attempts: Counter(), failures: 5, maxRetries: 2, fallbackValue: 1))
+        _ = try await once.run(namespace: "q", sink: streamer)
+        let fallback = try await collect(quiet, terminals: 1)
+        #expect(fallback.map(\.type) == [.retrying, .final], "one retry between the two attempts, then the fallback")
+    }
+
     @Test func eventsAfterATerminalEventAreIgnoredAndCounted() async throws {
         struct EarlyFinal: Node {
             func exec(_ prep: Void) async throws {

@@ -89,6 +89,9 @@ public struct EventType: RawRepresentable, Sendable, Hashable, Codable, Expressi
     public static let toolsExecuted: EventType = "tools_executed"
     /// A piece of a streamed answer.
     public static let chunk: EventType = "chunk"
+    /// A node's `exec` failed and is run again: `{"attempt": n, "max_attempts": m, "error": "…", "wait_ms": w}`
+    /// (`attempt` is the one that failed; the next starts after `wait_ms`). Emitted by the engine.
+    public static let retrying: EventType = "retrying"
     /// The run's result. Terminal.
     public static let final: EventType = "final"
     /// The run failed. Terminal.
