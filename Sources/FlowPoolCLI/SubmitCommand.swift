@@ -86,9 +86,11 @@ struct SubmitCommand: AsyncParsableCommand {
             return 0
         }
         if let subscription {
-            for await event in subscription {
-                printFlushed(SubscribeCommand.humanLine(WireEvent(event: event, attempt: 1)))
-                if event.type.isTerminal { break }
+            // With each event's attempt: a run dispatched again shows its new attempt's events as such.
+            var iterator = subscription.makeAsyncIterator()
+            while let wire = await iterator.nextWireEvent() {
+                printFlushed(SubscribeCommand.humanLine(wire))
+                if wire.event.type.isTerminal { break }
             }
         }
         let result = try await pool.result(of: submission)
