@@ -79,3 +79,18 @@ func printFlushed(_ line: String) {
 func printError(_ line: String) {
     FileHandle.standardError.write(Data((line + "\n").utf8))
 }
+
+/// Durations as options take them: a number with a unit, `ms`, `s`, `m` or `h` (`500ms`, `1.5s`, `30s`, `5m`).
+enum DurationText {
+    /// The duration, or nil when the text is not one (or not positive).
+    static func parse(_ text: String) -> Duration? {
+        let units: [(String, Double)] = [("ms", 0.001), ("s", 1), ("m", 60), ("h", 3600)]
+        for (suffix, seconds) in units where text.hasSuffix(suffix) {
+            guard let n = Double(text.dropLast(suffix.count)), n > 0, n.isFinite else { return nil }
+            let ms = n * seconds * 1000
+            guard ms >= 1, ms <= 1e12 else { return nil }
+            return .milliseconds(Int64(ms.rounded()))
+        }
+        return nil
+    }
+}

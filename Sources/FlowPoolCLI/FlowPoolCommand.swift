@@ -8,7 +8,7 @@ struct FlowPoolCommand: AsyncParsableCommand {
         abstract: "Run and watch AI agent flows at scale over a ZeroMQ worker pool.",
         subcommands: [
             CoordinatorCommand.self, WorkerCommand.self, SubscribeCommand.self, SubmitCommand.self,
-            StatusCommand.self, DemoCommand.self, AskCommand.self, BenchCommand.self,
+            StatusCommand.self, CancelCommand.self, DemoCommand.self, AskCommand.self, BenchCommand.self,
         ]
     )
 }

@@ -13,7 +13,11 @@ struct SubmitCommand: AsyncParsableCommand {
             With --count N, submits N runs whose inputs are numbered (an object input gets "n": i and its \
             "question", if any, gets " #i" appended), waits for all results and prints a summary: completed, \
             failed, rejected submits, duplicates suppressed by the coordinator, wall time and runs/s.
-            Exit status: 0 when every run completed, 1 when one failed, 2 when a submit was refused.
+            With --deadline, a run still going after that long ends with an error (deadline_exceeded) and its \
+            attempt is cancelled on its worker. With --wait-limit, waiting for a result stops after that long \
+            (the run goes on).
+            Exit status: 0 when every run completed, 1 when one failed or was cancelled, 2 when a submit was \
+            refused, 3 when the wait limit passed first.
             """
     )
 
@@ -41,6 +45,12 @@ struct SubmitCommand: AsyncParsableCommand {
     @Option(help: "With --count: runs in flight at once.")
     var window: Int = 2000
 
+    @Option(help: "How long each run may take from acceptance, such as 500ms, 30s, 5m (default: no deadline).")
+    var deadline: String?
+
+    @Option(help: "How long to wait for a result before giving up with exit status 3, such as 30s (default: no limit).")
+    var waitLimit: String?
+
     @OptionGroup var connection: ConnectionOptions
     @OptionGroup var log: LogOptions
 
@@ -48,7 +58,19 @@ struct SubmitCommand: AsyncParsableCommand {
         do { _ = try JSONValue(wireText: input) } catch { throw ValidationError("--input is not valid JSON: \(error)") }
         if let count, count < 1 { throw ValidationError("--count must be at least 1") }
         guard window >= 1 else { throw ValidationError("--window must be at least 1") }
+        if let deadline, DurationText.parse(deadline) == nil {
+            throw ValidationError("--deadline \(deadline): give a duration such as 500ms, 30s, 5m or 1h")
+        }
+        if let waitLimit, DurationText.parse(waitLimit) == nil {
+            throw ValidationError("--wait-limit \(waitLimit): give a duration such as 500ms, 30s, 5m or 1h")
+        }
     }
+
+    /// Exit status when the wait limit passed before the result came.
+    static let waitLimitStatus: Int32 = 3
+
+    private var deadlineDuration: Duration? { deadline.flatMap(DurationText.parse) }
+    private var waitLimitDuration: Duration? { waitLimit.flatMap(DurationText.parse) }
 
     func run() async throws {
         let logger = log.makeLogger("flowpool.submit")
@@ -75,12 +97,20 @@ struct SubmitCommand: AsyncParsableCommand {
         if events { subscription = try await pool.events(matching: "\(namespace)/\(runId)") }
         let submission: PoolClient.Submission
         do {
-            submission = try await pool.submit(flow, namespace: namespace, input: value, runId: runId)
+            submission = try await pool.submit(
+                flow,
+                namespace: namespace,
+                input: value,
+                runId: runId,
+                deadline: deadlineDuration
+            )
         } catch let error as PoolError {
             printError("submit refused: \(error.remoteCode?.rawValue ?? error.code.rawValue): \(error.message)")
             return 2
         }
-        printError("accepted \(submission.namespace)/\(submission.runId) (job \(submission.job))")
+        printError(
+            "accepted \(submission.namespace)/\(submission.runId) (job \(submission.job))\(submission.existing ? ", an existing run" : "")"
+        )
         guard wait || events else {
             printFlushed(submission.runId)
             return 0
@@ -93,15 +123,28 @@ struct SubmitCommand: AsyncParsableCommand {
                 if wire.event.type.isTerminal { break }
             }
         }
-        let result = try await pool.result(of: submission)
-        if result.status == .completed {
+        let result: RunResult
+        do {
+            result = try await pool.result(of: submission, limit: waitLimitDuration)
+        } catch let error as PoolError where error.code == .timeout {
+            printError(
+                "no result within --wait-limit \(waitLimit ?? ""); the run goes on (flowpool cancel \(submission.runId) --namespace \(submission.namespace) ends it)"
+            )
+            return Self.waitLimitStatus
+        }
+        switch result.status {
+        case .completed:
             printFlushed(result.result.wireText)
             return 0
+        case .cancelled:
+            printError("run cancelled after \(result.attempts) attempt(s): \(result.errorMessage ?? "")")
+            return 1
+        case .failed:
+            printError(
+                "run failed after \(result.attempts) attempt(s): \(result.errorCode?.rawValue ?? ""): \(result.errorMessage ?? "")"
+            )
+            return 1
         }
-        printError(
-            "run failed after \(result.attempts) attempt(s): \(result.errorCode?.rawValue ?? ""): \(result.errorMessage ?? "")"
-        )
-        return 1
     }
 
     enum Outcome: Sendable {
@@ -123,6 +166,8 @@ struct SubmitCommand: AsyncParsableCommand {
         let start = clock.now
         let flow = self.flow
         let namespace = self.namespace
+        let deadline = deadlineDuration
+        let waitLimit = waitLimitDuration
         var completedCount = 0
         var failedCount = 0
         var rejectedCount = 0
@@ -153,8 +198,8 @@ struct SubmitCommand: AsyncParsableCommand {
                     var retries = 0
                     while true {
                         do {
-                            let s = try await pool.submit(flow, namespace: namespace, input: input)
-                            let r = try await pool.result(of: s)
+                            let s = try await pool.submit(flow, namespace: namespace, input: input, deadline: deadline)
+                            let r = try await pool.result(of: s, limit: waitLimit)
                             return r.status == .completed ? .completed(retries) : .failed(retries)
                         } catch let error as PoolError where error.remoteCode == .poolFull {
                             retries += 1

@@ -50,7 +50,7 @@ struct CoordinatorStateTests {
 
     func jobs(_ actions: [CoordinatorState.Action]) -> [(worker: [UInt8], job: JobAssignment)] {
         actions.compactMap { action in
-            guard case .toWorker(let w, let frames) = action, case .job(let j)? = try? WorkerCommand.decode(frames)
+            guard let (w, frames) = action.workerFrames, case .job(let j)? = try? WorkerCommand.decode(frames)
             else {
                 return nil
             }
@@ -150,7 +150,7 @@ struct CoordinatorStateTests {
             from: watchdog,
             now: 3.2
         )
-        #expect(!forged.contains { if case .toWorker = $0 { return true } else { return false } })
+        #expect(!forged.contains { $0.workerFrames != nil })
         #expect(s.counters.stallReports == 2 && s.counters.rejectedForged == 1)
         // Without reports, the silence ends it as before.
         _ = s.tick(now: 4.6)
@@ -204,7 +204,7 @@ struct CoordinatorStateTests {
                 client: client,
                 now: 0
             )
-            guard case .toClient(_, let frames) = actions.first else { return nil }
+            guard let (_, frames) = actions.first?.clientFrames else { return nil }
             return try? ControlReply.decode(frames)
         }
         // Two inputs of ~850 bytes fit in 2,000 (one running, one queued); the third does not.
@@ -212,7 +212,7 @@ struct CoordinatorStateTests {
             Issue.record("the first two submits were refused")
             return
         }
-        #expect(s.activeInputBytes > 1_600 && s.activeInputBytes <= 2_000)
+        #expect(s.jobs.inputBytes > 1_600 && s.jobs.inputBytes <= 2_000)
         guard case .error(_, let code, let message)? = submit("c") else {
             Issue.record("the third submit was accepted over the byte bound")
             return
@@ -221,7 +221,7 @@ struct CoordinatorStateTests {
         #expect(message.contains("--max-queue-mb"), "\(message)")
         #expect(s.counters.submitsRejectedFull == 1)
         // Once the running one finishes, its input is released and a new run fits again.
-        let a = try #require(s.jobs.values.first { $0.runId == "a" })
+        let a = try #require(s.jobs.all.first { $0.runId == "a" })
         let job = JobAssignment(job: a.id, attempt: a.attempt, flow: "f", namespace: "ns", runId: "a", input: nil)
         _ = s.report(result(job), from: w1, now: 0.1)
         let ta = terminal(job)
@@ -238,7 +238,7 @@ struct CoordinatorStateTests {
             client: client,
             now: 0
         )
-        guard case .toClient(_, let frames) = actions.first, case .accepted = try ControlReply.decode(frames) else {
+        guard let (_, frames) = actions.first?.clientFrames, case .accepted = try ControlReply.decode(frames) else {
             Issue.record("a lone run over the bound was refused")
             return
         }
@@ -282,8 +282,8 @@ struct CoordinatorStateTests {
             #expect(disposition == .forward && published(actions).isEmpty, "the caller forwards it as it came")
         }
         #expect(s.counters.jobsCompleted == 6)
-        #expect(s.finishedBytes <= 3_000 && s.finishedBytes > 2_000, "\(s.finishedBytes)")
-        #expect(s.finished.count == 3)
+        #expect(s.results.bytes <= 3_000 && s.results.bytes > 2_000, "\(s.results.bytes)")
+        #expect(s.results.count == 3)
         guard case .result(let newest) = s.result(id: "g", namespace: "ns", runId: "r5") else {
             Issue.record("the newest result was not kept")
             return
@@ -409,14 +409,14 @@ struct CoordinatorStateTests {
             )
         }
         let refused = s.submit(SubmitRequest(id: "2", flow: "f", namespace: "ns", input: nil), client: client, now: 0)
-        guard case .toClient(_, let frames)? = refused.first,
+        guard let (_, frames) = refused.first?.clientFrames,
             case .error(_, let code, _)? = try? ControlReply.decode(frames)
         else {
             Issue.record("expected an error reply")
             return
         }
         #expect(code == .poolFull)
-        #expect(s.queue.count == 2)
+        #expect(s.jobs.queue.count == 2)
     }
 
     @Test("jobs dispatched at once go to a worker that takes batches in one jobs message, in order")
@@ -436,7 +436,7 @@ struct CoordinatorStateTests {
         }
         let actions = s.report(.ready(credit: 3), from: w1, now: 0.1)
         #expect(actions.count == 1)
-        guard case .toWorker(let worker, let frames)? = actions.first,
+        guard let (worker, frames) = actions.first?.workerFrames,
             case .jobs(let list) = try WorkerCommand.decode(frames)
         else {
             Issue.record("expected one jobs message, got \(actions)")
@@ -454,7 +454,7 @@ struct CoordinatorStateTests {
         let welcome = s.report(.hello(hello), from: w1, now: 0)
         #expect(
             welcome.contains { action in
-                guard case .toWorker(let w, let frames) = action else { return false }
+                guard let (w, frames) = action.workerFrames else { return false }
                 return w == w1
                     && (try? WorkerCommand.decode(frames))
                         == .registered(batchResults: true, credential: s.credentials.credential(for: w1))
@@ -516,7 +516,7 @@ struct CoordinatorStateTests {
         let credential = s.credentials.credential(for: w1)
         #expect(
             actions.contains { action in
-                guard case .toWorker(let w, let frames) = action else { return false }
+                guard let (w, frames) = action.workerFrames else { return false }
                 return w == w1
                     && (try? WorkerCommand.decode(frames)) == .registered(batchResults: false, credential: credential)
             }
@@ -571,12 +571,13 @@ struct CoordinatorStateTests {
         // Read empty at 2.5 s with nothing from w1 since 0: now it is silent.
         let again = s.tick(now: 10.05, workersHeardAt: 2.5, eventsHeardAt: 2.5)
         #expect(s.counters.workersLost == 1)
-        #expect(jobs(again).isEmpty && s.queue.first == j.job, "its job waits for another worker")
+        #expect(jobs(again).isEmpty && s.jobs.queue.first == j.job, "its job waits for another worker")
     }
 
     @Test("an event batch is read in place: interleaved runs, a bad event among good ones, a run key used again")
     func batchInPlace() throws {
-        var s = makeState()
+        // No result is kept (so the run id can be submitted again as a new run once it has finished).
+        var s = makeState(resultRetentionBytes: 1)
         register(&s, w1, credit: 2)
         let dispatched = jobs(
             s.submitBatch(
@@ -610,7 +611,8 @@ struct CoordinatorStateTests {
         #expect(forwarded == order.map { event($0.0, seq: $0.1).1 }, "every valid event, in order, terminal held")
         #expect(s.replay.events(runKey: "ns/a", attempt: 1, from: 1, to: nil) == [1, 2, 3].map { event(a, seq: $0).1 })
         #expect(s.replay.events(runKey: "ns/ab", attempt: 1, from: 2, to: 2) == [event(ab, seq: 2).1])
-        // Run "a" ends; the same run id submitted again is a new job, and its events are not taken for the old one's.
+        // Run "a" ends; its result is not kept, so the same run id submitted again is a new job, and its events are not
+        // taken for the old one's.
         let done = s.report(result(a, terminalSeq: 4), from: w1, now: 0.2)
         #expect(published(done) == [terminal(a, seq: 4)])
         _ = s.report(.ready(credit: 1), from: w1, now: 0.3)
@@ -626,7 +628,7 @@ struct CoordinatorStateTests {
         #expect(again.job != a.job)
         let (h, r) = event(again, seq: 1)
         #expect(s.event(h, raw: r, now: 0.4).0 == .forward)
-        #expect(s.runs["ns/a"]?.lastSeq == 1, "the event counted for the new job")
+        #expect(s.jobs[runKey: "ns/a"]?.lastSeq == 1, "the event counted for the new job")
         // A batch whose lengths run past its end is rejected whole.
         let truncated = Array(body.dropLast())
         let whole = s.ingest(first: EventBatch.marker, second: truncated, credential: credential, now: 0.5)
@@ -638,7 +640,7 @@ extension CoordinatorState {
     /// An event from the worker that holds its run's current attempt (what every test here but the forgery
     /// tests sends).
     mutating func event(_ header: EnvelopeHeader, raw: RawEvent, now: Double) -> (EventDisposition, [Action]) {
-        event(header, raw: raw, sender: runs[header.runKey]?.holder ?? [], now: now)
+        event(header, raw: raw, sender: jobs[runKey: header.runKey]?.holder ?? [], now: now)
     }
 }
 

@@ -88,11 +88,16 @@ struct CoordinatorStateDriver {
 
     mutating func beginDrain() { state.beginDrain() }
 
+    /// Handles `cancel`.
+    mutating func cancel(id: String, namespace: String, runId: String, client: [UInt8], now: Double) -> [Effect] {
+        Self.effects(state.cancel(id: id, namespace: namespace, runId: runId, client: client, now: now))
+    }
+
     private static func effects(_ actions: [CoordinatorState.Action]) -> [Effect] {
         actions.compactMap { action in
             switch action {
-            case .toWorker(let identity, let frames): .toWorker(identity, frames)
-            case .toClient(let identity, let frames): .toClient(identity, frames)
+            case .command(let identity, let command): .toWorker(identity, [command.frame])
+            case .reply(let identity, let reply): .toClient(identity, reply.frames)
             case .pushResult(let identity, let result): .pushResult(identity, result)
             case .publish(let raw): .publish(raw)
             default: nil

@@ -12,7 +12,7 @@ struct PoolScenario {
     /// One input step; the input's next byte picks it (modulo the number of steps).
     enum Step: Int, CaseIterable {
         case submit, submitBatch, hello, ready, heartbeat, ack, result, results, event, terminalEvent, eventBatch
-        case bye, stalled, tick, unreachable, drain, getResult
+        case bye, stalled, tick, unreachable, drain, getResult, cancel
     }
 
     /// Most steps one input takes.
@@ -41,8 +41,8 @@ struct PoolScenario {
     /// What the pool has seen of one accepted run.
     struct Run {
         let runKey: String
-        /// The client its result goes to, when the submit asked for it.
-        let client: [UInt8]?
+        /// The client its result goes to, when the submit asked for it (the newest submit of the run that asked).
+        var client: [UInt8]?
         /// Attempts it may have.
         let maxAttempts: Int
         /// The last attempt dispatched.
@@ -53,6 +53,8 @@ struct PoolScenario {
         var terminalsPublished = 0
         /// The result pushed to the client.
         var pushed: RunResult?
+        /// Results pushed again, to submits of the run after it ended (`accepted` with `existing`).
+        var resultsRepeated = 0
     }
 
     private var driver = CoordinatorStateDriver()
@@ -142,6 +144,11 @@ struct PoolScenario {
             driver.beginDrain()
         case .getResult:
             getResult(namespace: input.pick(["sales", "stock"]), runId: input.pick(["r0", "r1", "r2", "fz-1"]))
+        case .cancel:
+            requestCount += 1
+            let (namespace, runId) = (input.pick(["sales", "stock"]), input.pick(["r0", "r1", "r2", "fz-1"]))
+            let client = input.pick(clients)
+            absorb(driver.cancel(id: "x\(requestCount)", namespace: namespace, runId: runId, client: client, now: now))
         }
         checkRuns()
     }
@@ -224,7 +231,8 @@ struct PoolScenario {
             runId: input.pick([nil, "r0", "r1", "r2"] as [String?]),
             input: ["n": .int(requestCount)],
             reply: reply,
-            maxAttempts: input.pick([nil, 1, 2, 3] as [Int?])
+            maxAttempts: input.pick([nil, 1, 2, 3] as [Int?]),
+            deadlineMilliseconds: input.pick([nil, nil, nil, 500, 5_000] as [Int?])
         )
         submits[id] = request
         return request
@@ -385,13 +393,29 @@ struct PoolScenario {
                     fatalError("the coordinator sent a client frames that do not decode: \(decoded)")
                 }
                 switch reply {
-                case .accepted: accepted(reply, client: identity)
+                case .accepted, .acceptedExisting: accepted(reply, client: identity)
                 case .acceptedBatch(_, let answers): for answer in answers { accepted(answer, client: identity) }
+                case .cancelled(_, let job, let namespace, let runId, _):
+                    FuzzCheck.require(
+                        active["\(namespace)/\(runId)"] == nil && runs[job]?.terminalsPublished == 1,
+                        "run \(namespace)/\(runId) was answered cancelled but did not end"
+                    )
                 default: break
                 }
             case .pushResult(let identity, let result):
                 guard var run = runs[result.job] else {
                     fatalError("a result was pushed for unknown job \(result.job)")
+                }
+                if run.terminalsPublished == 1 {
+                    // A submit of the run after it ended: its kept result again, under that submit's id.
+                    if let pushed = run.pushed {
+                        var again = result
+                        again.id = pushed.id
+                        FuzzCheck.require(again == pushed, "a second submit of \(run.runKey) got another result")
+                    }
+                    run.resultsRepeated += 1
+                    runs[result.job] = run
+                    continue
                 }
                 FuzzCheck.require(run.client == identity, "the result of \(run.runKey) went to another client")
                 run.resultsPushed += 1
@@ -409,6 +433,19 @@ struct PoolScenario {
     }
 
     private mutating func accepted(_ reply: ControlReply, client: [UInt8]) {
+        if case .acceptedExisting(let id, let job, let namespace, let runId) = reply {
+            // A submit naming a run that is active (the newest client asking gets its result) or ended.
+            let runKey = "\(namespace)/\(runId)"
+            guard let request = submits[id], request.runId == runId, var run = runs[job] else {
+                fatalError("\(id) was answered with existing job \(job), which it did not name or was never accepted")
+            }
+            FuzzCheck.require(run.runKey == runKey, "\(id) was answered with job \(job) of another run")
+            if active[runKey] == job, request.reply {
+                run.client = client
+                runs[job] = run
+            }
+            return
+        }
         guard case .accepted(let id, let job, let namespace, let runId) = reply else { return }
         let runKey = "\(namespace)/\(runId)"
         FuzzCheck.require(runs[job] == nil, "job id \(job) was accepted twice")
@@ -442,8 +479,9 @@ struct PoolScenario {
         guard let job = active[header.runKey], let run = runs[job] else {
             fatalError("the coordinator published \(header) of a run that is not active")
         }
+        // (A run ended before any dispatch, by cancel or deadline, has its terminal event under attempt 1.)
         FuzzCheck.require(
-            header.attempt == run.attempt,
+            header.attempt == max(run.attempt, 1),
             "the coordinator published \(header) while attempt \(run.attempt) is the current one"
         )
         guard header.isTerminal else {

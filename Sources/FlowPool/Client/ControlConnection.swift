@@ -265,6 +265,7 @@ final class ControlConnection: Sendable {
         case .status: "status"
         case .replay: "replay"
         case .getResult: "get_result"
+        case .cancel: "cancel"
         case .subscriberReport: "subscriber_report"
         }
     }

@@ -126,6 +126,9 @@ public final class PoolClient: Sendable {
         public var job: String
         public var namespace: String
         public var runId: String
+        /// Whether the run already existed (a submit of a run id that was active or had finished): the result
+        /// is that run's.
+        public var existing = false
     }
 
     /// Submits a run and returns once the coordinator accepted it.
@@ -136,15 +139,20 @@ public final class PoolClient: Sendable {
     ///   - input: The flow's input (an object's members become the run's shared store).
     ///   - runId: The run id; the coordinator makes one when nil.
     ///   - wantResult: Whether the result is pushed back to this client (needed for ``result(of:)``).
-    /// - Throws: ``PoolError`` `rejected` with ``PoolError/remoteCode`` `pool_full`, `draining`, `duplicate_run`,
-    ///   `bad_request`; `timeout`.
+    ///   - maxAttempts: Attempts before the run fails with `attempts_exhausted`; the coordinator's default when nil.
+    ///   - deadline: How long the run may take from acceptance; past it, it ends with an `error`
+    ///     (`deadline_exceeded`) and its attempt is cancelled on its worker. Whole milliseconds; none when nil.
+    /// - Throws: ``PoolError`` `rejected` with ``PoolError/remoteCode`` `pool_full`, `draining`, `bad_request`;
+    ///   `timeout`. A run id that is active or finished (result kept) is not run again: the submission names
+    ///   that run (``Submission/existing``).
     public func submit(
         _ flow: String,
         namespace: String,
         input: JSONValue,
         runId: String? = nil,
         wantResult: Bool = true,
-        maxAttempts: Int? = nil
+        maxAttempts: Int? = nil,
+        deadline: Duration? = nil
     ) async throws -> Submission {
         let id = control.makeId()
         let request = SubmitRequest(
@@ -154,12 +162,15 @@ public final class PoolClient: Sendable {
             runId: runId,
             input: input,
             reply: wantResult,
-            maxAttempts: maxAttempts
+            maxAttempts: maxAttempts,
+            deadlineMilliseconds: try deadline.map(Self.milliseconds)
         )
         let reply = try await control.send(.submit(request), timeout: requestTimeout)
         switch reply {
         case .accepted(_, let job, let ns, let run):
             return Submission(requestId: id, job: job, namespace: ns, runId: run)
+        case .acceptedExisting(_, let job, let ns, let run):
+            return Submission(requestId: id, job: job, namespace: ns, runId: run, existing: true)
         case .error(_, let code, let message):
             throw PoolError(.rejected, message, remoteCode: code)
         default:
@@ -191,6 +202,8 @@ public final class PoolClient: Sendable {
             switch answer {
             case .accepted(let id, let job, let ns, let run):
                 return .success(Submission(requestId: id, job: job, namespace: ns, runId: run))
+            case .acceptedExisting(let id, let job, let ns, let run):
+                return .success(Submission(requestId: id, job: job, namespace: ns, runId: run, existing: true))
             case .error(_, let code, let message):
                 return .failure(PoolError(.rejected, message, remoteCode: code))
             default:
@@ -200,8 +213,15 @@ public final class PoolClient: Sendable {
     }
 
     /// Waits for the result of a submission made with `wantResult: true`.
-    public func result(of submission: Submission) async throws -> RunResult {
-        try await control.result(for: submission.requestId)
+    ///
+    /// - Parameter limit: How long to wait at most; past it, ``PoolError`` `timeout` (the run goes on: ask again
+    ///   with ``result(namespace:runId:)``, or cancel it). No limit when nil.
+    public func result(of submission: Submission, limit: Duration? = nil) async throws -> RunResult {
+        guard let limit else { return try await control.result(for: submission.requestId) }
+        let control = self.control
+        return try await withTimeout(limit, what: "result of \(submission.namespace)/\(submission.runId)") {
+            try await control.result(for: submission.requestId)
+        }
     }
 
     /// Runs a registered flow on the pool and returns its result.
@@ -251,6 +271,40 @@ public final class PoolClient: Sendable {
         case .error(_, let code, let message): throw PoolError(.rejected, message, remoteCode: code)
         default: throw PoolError(.protocolError, "unexpected reply to get_result: \(reply)")
         }
+    }
+
+    /// Cancels a run: a queued run is removed, a running one's task is cancelled on its worker; the run ends with
+    /// one `cancelled` terminal event and a result whose status is `cancelled` (pushed to its submitter as usual).
+    ///
+    /// - Returns: the state the run was in (`queued`, `dispatched` or `running`).
+    /// - Throws: ``PoolError`` `rejected` with ``PoolError/remoteCode`` `already_finished` (its result stands) or
+    ///   `not_found`; `timeout`.
+    @discardableResult
+    public func cancel(namespace: String, runId: String) async throws -> String {
+        let reply = try await control.request(
+            .cancel(id: control.makeId(), namespace: namespace, runId: runId),
+            timeout: requestTimeout
+        )
+        switch reply {
+        case .cancelled(_, _, _, _, let was): return was
+        case .error(_, let code, let message): throw PoolError(.rejected, message, remoteCode: code)
+        default: throw PoolError(.protocolError, "unexpected reply to cancel: \(reply)")
+        }
+    }
+
+    /// Cancels a submitted run (see ``cancel(namespace:runId:)``).
+    @discardableResult
+    public func cancel(_ submission: Submission) async throws -> String {
+        try await cancel(namespace: submission.namespace, runId: submission.runId)
+    }
+
+    static func milliseconds(_ d: Duration) throws -> Int {
+        let (seconds, attoseconds) = d.components
+        let ms = seconds * 1000 + attoseconds / 1_000_000_000_000_000
+        guard ms >= 1, ms <= PoolProtocol.maxDeadlineMilliseconds else {
+            throw PoolError(.invalidArgument, "a deadline is 1 ms to 30 days, not \(d)")
+        }
+        return Int(ms)
     }
 
     /// The coordinator's status: workers, queue depth, in-flight runs and counters.

@@ -16,6 +16,8 @@ public struct PoolError: Error, Sendable, CustomStringConvertible {
         public static let protocolError = Code(rawValue: "protocol_error")
         /// The connection is closed.
         public static let closed = Code(rawValue: "closed")
+        /// An argument is out of its range (the message says which).
+        public static let invalidArgument = Code(rawValue: "invalid_argument")
     }
 
     public var code: Code

@@ -6,6 +6,14 @@ public struct CoordinatorCounters: Sendable, Hashable {
     public var jobsCompleted = 0
     public var jobsFailed = 0
     public var jobsRedispatched = 0
+    /// Runs ended by `cancel`.
+    public var jobsCancelled = 0
+    /// Runs ended because their deadline passed.
+    public var deadlinesExceeded = 0
+    /// Submits naming a run that was active or kept finished: answered with that run.
+    public var submitsExisting = 0
+    /// Inputs a job's state does not take (an ack after the attempt was given up, say): ignored.
+    public var lifecycleRefused = 0
     public var submitsRejectedFull = 0
     public var submitsRejectedDraining = 0
     public var submitsRejectedDuplicate = 0
@@ -53,6 +61,8 @@ public struct CoordinatorCounters: Sendable, Hashable {
         [
             "jobs_accepted": .int(jobsAccepted), "jobs_completed": .int(jobsCompleted),
             "jobs_failed": .int(jobsFailed), "jobs_redispatched": .int(jobsRedispatched),
+            "jobs_cancelled": .int(jobsCancelled), "deadlines_exceeded": .int(deadlinesExceeded),
+            "submits_existing": .int(submitsExisting), "lifecycle_refused": .int(lifecycleRefused),
             "submits_rejected_full": .int(submitsRejectedFull),
             "submits_rejected_draining": .int(submitsRejectedDraining),
             "submits_rejected_duplicate": .int(submitsRejectedDuplicate),

@@ -132,6 +132,9 @@ final class CoordinatorEngine: Sendable {
                 body = .object(o)
             }
             send(identity, ControlReply.status(id: id, body: body).frames, h.control, io)
+        case .cancel(let id, let ns, let run):
+            let actions = state.withLock { $0.cancel(id: id, namespace: ns, runId: run, client: identity, now: now) }
+            execute(actions, io, h)
         case .getResult(let id, let ns, let run):
             let reply = state.withLock { $0.result(id: id, namespace: ns, runId: run) }
             send(identity, reply.frames, h.control, io)
@@ -373,8 +376,8 @@ final class CoordinatorEngine: Sendable {
                 switch action {
                 case .publish(let raw):
                     publish(raw, io, h)
-                case .toClient(let identity, let frames):
-                    if !send(identity, frames, h.control, io) {
+                case .reply(let identity, let reply):
+                    if !send(identity, reply.frames, h.control, io) {
                         state.withLock { $0.count { $0.unroutableReplies += 1 } }
                     }
                 case .pushResult(let identity, let result):
@@ -382,8 +385,8 @@ final class CoordinatorEngine: Sendable {
                     if !batched, !send(identity, ControlReply.result(result).frames, h.control, io) {
                         state.withLock { $0.count { $0.unroutableReplies += 1 } }
                     }
-                case .toWorker(let identity, let frames):
-                    if !send(identity, frames, h.workers, io) {
+                case .command(let identity, let command):
+                    if !send(identity, [command.frame], h.workers, io) {
                         more += state.withLock { $0.workerUnreachable(identity, now: now) }
                         more += state.withLock { $0.dispatch(now: now) }
                     }
@@ -391,6 +394,10 @@ final class CoordinatorEngine: Sendable {
                     logger.info("\(message)")
                 case .rejected(let message):
                     logRejection(message, JSONWireError(.badField, "not from the worker that holds it"), peer: "worker")
+                case .unexpected(let message):
+                    if let held = unexpectedLog.admit() {
+                        logger.notice("ignored: \(message)\(LogThrottle.suffix(held))")
+                    }
                 }
             }
             if more.isEmpty { return }
@@ -439,6 +446,8 @@ final class CoordinatorEngine: Sendable {
 
     /// Lines about replies dropped for peers that do not read.
     private let droppedLog = LogThrottle()
+    /// Lines about inputs a job's state did not take.
+    private let unexpectedLog = LogThrottle()
 
     // MARK: Ports
 

@@ -1,4 +1,5 @@
 import FlowCore
+import Synchronization
 
 /// Small flows every worker knows, for checking a deployment and testing failure handling.
 ///
@@ -7,6 +8,8 @@ import FlowCore
 /// - `fail`: input `{"message": "…"}`; throws, so the run ends with an `error` event.
 /// - `spin`: input `{"ms": N}`; computes for N ms without suspending (it holds its thread, like a CPU-bound
 ///   node does), then `final` with `{"spun_ms": N}`.
+/// - `flaky`: input `{"failures": N}`; its node fails its first N execs (up to 4; it has 5 tries, 50 ms apart),
+///   so the run shows N `retrying` events, then `final` with `{"tries": N + 1}`.
 public enum DiagnosticFlows {
     /// Registers the diagnostic flows in `registry`.
     public static func register(in registry: FlowRegistry) {
@@ -18,6 +21,11 @@ public enum DiagnosticFlows {
         registry.register("spin") {
             var flow = Flow(name: "spin", resultKey: "result")
             _ = flow.add(SpinNode())
+            return flow
+        }
+        registry.register("flaky") {
+            var flow = Flow(name: "flaky", resultKey: "result")
+            _ = flow.add(FlakyNode())
             return flow
         }
         registry.register("fail") {
@@ -62,6 +70,38 @@ public enum DiagnosticFlows {
                 for _ in 0..<1000 { x = x &* 6_364_136_223_846_793_005 &+ 1 }
             }
             return ["spun_ms": .int(ms), "state": .int(Int(x >> 48))]
+        }
+
+        func post(_ shared: SharedStore, prep: Int, exec: JSONValue) async throws -> Action {
+            shared["result"] = exec
+            return .default
+        }
+    }
+
+    struct FlakyNode: Node {
+        struct Failure: Error, CustomStringConvertible {
+            var description: String
+        }
+
+        /// Counts the execs of one visit (a node value is made per run).
+        final class Tries: Sendable {
+            let count = Mutex(0)
+        }
+
+        var name: String { "flaky" }
+        var maxRetries: Int { 5 }
+        var wait: Duration { .milliseconds(50) }
+        let tries = Tries()
+
+        func prep(_ shared: SharedStore) async throws -> Int { min(4, max(0, shared["failures"]?.intValue ?? 1)) }
+
+        func exec(_ failures: Int) async throws -> JSONValue {
+            let n = tries.count.withLock { n in
+                n += 1
+                return n
+            }
+            if n <= failures { throw Failure(description: "failure \(n) of \(failures), on purpose") }
+            return ["tries": .int(n)]
         }
 
         func post(_ shared: SharedStore, prep: Int, exec: JSONValue) async throws -> Action {

@@ -8,6 +8,13 @@ public enum ControlReply: Sendable, Hashable {
     case welcome(Welcome)
     /// A submitted run was queued.
     case accepted(id: String, job: String, namespace: String, runId: String)
+    /// A submit named a run that is active, or finished with its result still kept: the answer is that run (its
+    /// result is pushed as usual, at once if it has finished), not a second one. `accepted` with
+    /// `"existing": true` on the wire.
+    case acceptedExisting(id: String, job: String, namespace: String, runId: String)
+    /// The answer to `cancel`: the run ended `cancelled`; `was` is the state it was in (`queued`, `dispatched`,
+    /// `running`).
+    case cancelled(id: String, job: String, namespace: String, runId: String, was: String)
     /// The answer to `submit_batch`: one `accepted` or `error` per run, in order.
     case acceptedBatch(id: String, answers: [ControlReply])
     /// A request was refused or could not be parsed.
@@ -48,6 +55,26 @@ public enum ControlReply: Sendable, Hashable {
                     ["id": .string(id), "job": .string(job), "ns": .string(ns), "run": .string(run)]
                 )
             ]
+        case .acceptedExisting(let id, let job, let ns, let run):
+            return [
+                PoolProtocol.message(
+                    "accepted",
+                    [
+                        "id": .string(id), "job": .string(job), "ns": .string(ns), "run": .string(run),
+                        "existing": .bool(true),
+                    ]
+                )
+            ]
+        case .cancelled(let id, let job, let ns, let run, let was):
+            return [
+                PoolProtocol.message(
+                    "cancelled",
+                    [
+                        "id": .string(id), "job": .string(job), "ns": .string(ns), "run": .string(run),
+                        "was": .string(was),
+                    ]
+                )
+            ]
         case .error(let id, let code, let message):
             return [
                 PoolProtocol.message(
@@ -71,7 +98,7 @@ public enum ControlReply: Sendable, Hashable {
             for (index, answer) in answers.enumerated() {
                 if index > 0 { w.byte(UInt8(ascii: ",")) }
                 switch answer {
-                case .accepted(let id, let job, let ns, let run):
+                case .accepted(let id, let job, let ns, let run), .acceptedExisting(let id, let job, let ns, let run):
                     w.raw("{\"id\":")
                     w.string(id)
                     w.raw(",\"job\":")
@@ -80,6 +107,7 @@ public enum ControlReply: Sendable, Hashable {
                     w.string(ns)
                     w.raw(",\"run\":")
                     w.string(run)
+                    if case .acceptedExisting = answer { w.raw(",\"existing\":true") }
                     w.byte(UInt8(ascii: "}"))
                 case .error(let id, let code, let message):
                     w.raw("{\"id\":")
@@ -133,7 +161,8 @@ public enum ControlReply: Sendable, Hashable {
     public var id: String? {
         switch self {
         case .welcome(let w): return w.id
-        case .accepted(let id, _, _, _): return id
+        case .accepted(let id, _, _, _), .acceptedExisting(let id, _, _, _): return id
+        case .cancelled(let id, _, _, _, _): return id
         case .acceptedBatch(let id, _): return id
         case .error(let id, _, _): return id
         case .result(let r): return r.id
@@ -182,11 +211,17 @@ public enum ControlReply: Sendable, Hashable {
                 )
             )
         case "accepted":
-            return .accepted(
+            let (id, job, ns, run) = (try f.string("id"), try f.string("job"), try f.string("ns"), try f.string("run"))
+            return try f.bool("existing", default: false)
+                ? .acceptedExisting(id: id, job: job, namespace: ns, runId: run)
+                : .accepted(id: id, job: job, namespace: ns, runId: run)
+        case "cancelled":
+            return .cancelled(
                 id: try f.string("id"),
                 job: try f.string("job"),
                 namespace: try f.string("ns"),
-                runId: try f.string("run")
+                runId: try f.string("run"),
+                was: try f.string("was")
             )
         case "accepted_batch":
             guard let items = f.value("items").arrayValue else {
@@ -208,13 +243,13 @@ public enum ControlReply: Sendable, Hashable {
                         )
                     )
                 } else {
+                    let (id, job, ns, run) = (
+                        try i.string("id"), try i.string("job"), try i.string("ns"), try i.string("run")
+                    )
                     answers.append(
-                        .accepted(
-                            id: try i.string("id"),
-                            job: try i.string("job"),
-                            namespace: try i.string("ns"),
-                            runId: try i.string("run")
-                        )
+                        try i.bool("existing", default: false)
+                            ? .acceptedExisting(id: id, job: job, namespace: ns, runId: run)
+                            : .accepted(id: id, job: job, namespace: ns, runId: run)
                     )
                 }
             }
@@ -345,6 +380,8 @@ public struct RunResult: Sendable, Hashable {
     public enum Status: String, Sendable, Hashable {
         case completed
         case failed
+        /// Ended by `cancel` before it finished.
+        case cancelled
     }
 
     /// The submit request's id (empty when answering `get_result` without one).
@@ -410,7 +447,7 @@ public struct RunResult: Sendable, Hashable {
 
     init(fields f: MessageFields) throws(JSONWireError) {
         guard let status = Status(rawValue: try f.string("status")) else {
-            throw JSONWireError(.badField, "result: \"status\" must be \"completed\" or \"failed\"")
+            throw JSONWireError(.badField, "result: \"status\" must be \"completed\", \"failed\" or \"cancelled\"")
         }
         id = try f.string("id")
         job = try f.string("job")

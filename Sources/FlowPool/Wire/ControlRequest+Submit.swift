@@ -55,9 +55,10 @@ private struct SubmitFields {
     var input: JSONValue = .null
     var reply = true
     var maxAttempts: Int?
+    var deadlineMilliseconds: Int?
     var seen = JSONParser.ObjectFields(known: Self.members)
     /// The members a submit has (others are skipped).
-    private static let members = ["id", "flow", "ns", "run", "input", "reply", "max_attempts"]
+    private static let members = ["id", "flow", "ns", "run", "input", "reply", "max_attempts", "deadline_ms"]
 
     init(depth: Int) { self.depth = depth }
 
@@ -110,6 +111,14 @@ private struct SubmitFields {
                     guard let n = v.intValue, (1...PoolProtocol.maxAttempts).contains(n) else { return false }
                     maxAttempts = n
                 }
+            case "deadline_ms":
+                let v = try p.parseValue(depth: depth)
+                if !v.isNull {
+                    guard let n = v.intValue, (1...PoolProtocol.maxDeadlineMilliseconds).contains(n) else {
+                        return false
+                    }
+                    deadlineMilliseconds = n
+                }
             default:
                 try p.skipValue(depth: depth)
             }
@@ -132,7 +141,8 @@ private struct SubmitFields {
             runId: runId,
             input: input,
             reply: reply,
-            maxAttempts: maxAttempts
+            maxAttempts: maxAttempts,
+            deadlineMilliseconds: deadlineMilliseconds
         )
     }
 }

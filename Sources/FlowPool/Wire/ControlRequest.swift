@@ -15,6 +15,9 @@ public enum ControlRequest: Sendable, Hashable {
     case replay(ReplayRequest)
     /// Asks for the result of a run; answered with `result` or `error` (`not_found`).
     case getResult(id: String, namespace: String, runId: String)
+    /// Ends a run `cancelled` (a queued run is removed; a running one's task is cancelled on its worker);
+    /// answered with `cancelled`, or `error` (`already_finished`, `not_found`).
+    case cancel(id: String, namespace: String, runId: String)
     /// A subscriber's own account of what it received and missed (only it can see its drops); answered with
     /// `ok`, shown by `status`.
     case subscriberReport(SubscriberReport)
@@ -22,7 +25,7 @@ public enum ControlRequest: Sendable, Hashable {
     /// The request id the client chose; replies echo it.
     public var id: String {
         switch self {
-        case .hello(let id, _), .status(let id), .getResult(let id, _, _): return id
+        case .hello(let id, _), .status(let id), .getResult(let id, _, _), .cancel(let id, _, _): return id
         case .submit(let s): return s.id
         case .submitBatch(let id, _): return id
         case .replay(let r): return r.id
@@ -51,6 +54,8 @@ public enum ControlRequest: Sendable, Hashable {
         case .status(let id): return PoolProtocol.message("status", ["id": .string(id)])
         case .getResult(let id, let ns, let run):
             return PoolProtocol.message("get_result", ["id": .string(id), "ns": .string(ns), "run": .string(run)])
+        case .cancel(let id, let ns, let run):
+            return PoolProtocol.message("cancel", ["id": .string(id), "ns": .string(ns), "run": .string(run)])
         case .submit(let s):
             return PoolProtocol.message(
                 "submit",
@@ -58,6 +63,7 @@ public enum ControlRequest: Sendable, Hashable {
                     "id": .string(s.id), "flow": .string(s.flow), "ns": .string(s.namespace),
                     "run": s.runId.map(JSONValue.string) ?? .null, "input": s.input, "reply": .bool(s.reply),
                     "max_attempts": s.maxAttempts.map(JSONValue.int) ?? .null,
+                    "deadline_ms": s.deadlineMilliseconds.map(JSONValue.int) ?? .null,
                 ]
             )
         case .submitBatch(let id, let runs):
@@ -85,6 +91,10 @@ public enum ControlRequest: Sendable, Hashable {
                 if let m = s.maxAttempts {
                     w.raw(",\"max_attempts\":")
                     w.int(m)
+                }
+                if let d = s.deadlineMilliseconds {
+                    w.raw(",\"deadline_ms\":")
+                    w.int(d)
                 }
                 w.byte(UInt8(ascii: "}"))
             }
@@ -155,6 +165,7 @@ public enum ControlRequest: Sendable, Hashable {
             )
         case "status": return .status(id: id)
         case "get_result": return .getResult(id: id, namespace: try f.namespace(), runId: try f.runId())
+        case "cancel": return .cancel(id: id, namespace: try f.namespace(), runId: try f.runId())
         case "submit":
             return .submit(try submitRequest(f, id: id))
         case "submit_batch":
@@ -220,7 +231,8 @@ public enum ControlRequest: Sendable, Hashable {
             runId: run,
             input: f.value("input"),
             reply: try f.bool("reply", default: true),
-            maxAttempts: try f.optionalInt("max_attempts", min: 1, max: PoolProtocol.maxAttempts)
+            maxAttempts: try f.optionalInt("max_attempts", min: 1, max: PoolProtocol.maxAttempts),
+            deadlineMilliseconds: try f.optionalInt("deadline_ms", min: 1, max: PoolProtocol.maxDeadlineMilliseconds)
         )
     }
 }
@@ -253,6 +265,9 @@ public struct SubmitRequest: Sendable, Hashable {
     public var reply: Bool
     /// Attempts before the run fails with `attempts_exhausted`; the coordinator's default when nil.
     public var maxAttempts: Int?
+    /// Milliseconds from acceptance by which the run must have ended; past it, the run ends with an `error`
+    /// (`deadline_exceeded`) and its attempt is cancelled on its worker. None when nil.
+    public var deadlineMilliseconds: Int?
 
     public init(
         id: String,
@@ -261,8 +276,10 @@ public struct SubmitRequest: Sendable, Hashable {
         runId: String? = nil,
         input: JSONValue,
         reply: Bool = true,
-        maxAttempts: Int? = nil
+        maxAttempts: Int? = nil,
+        deadlineMilliseconds: Int? = nil
     ) {
+        self.deadlineMilliseconds = deadlineMilliseconds
         self.id = id
         self.flow = flow
         self.namespace = namespace

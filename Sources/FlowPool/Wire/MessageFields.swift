@@ -103,6 +103,9 @@ public enum PoolProtocol {
     /// The largest `max_attempts` a submit may ask for.
     public static let maxAttempts = 100
 
+    /// The longest `deadline_ms` a submit may give: 30 days.
+    public static let maxDeadlineMilliseconds = 30 * 24 * 3_600_000
+
     /// A message whose only field besides `v` and `op` is an array of messages already encoded, each an
     /// element byte for byte: `{"v":1,"op":"<op>","<key>":[…]}` (`result_batch`, `jobs`).
     static func arrayMessage(_ op: String, _ key: String, _ elements: [[UInt8]]) -> [UInt8] {

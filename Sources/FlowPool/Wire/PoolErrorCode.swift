@@ -24,6 +24,12 @@ public struct PoolErrorCode: Sendable, Hashable, RawRepresentable, CustomStringC
     /// The replies and replays already waiting for this peer (or for all peers) are at their bound: read them,
     /// then ask again.
     public static let busy = PoolErrorCode("busy")
+    /// `cancel` named a run that has already ended (or whose result is in): its result stands.
+    public static let alreadyFinished = PoolErrorCode("already_finished")
+    /// The run was cancelled (the `code` of a cancelled run's result and terminal event).
+    public static let cancelled = PoolErrorCode("cancelled")
+    /// The run's deadline passed before it finished.
+    public static let deadlineExceeded = PoolErrorCode("deadline_exceeded")
     /// Every attempt of the job was lost (worker died or lease expired each time).
     public static let attemptsExhausted = PoolErrorCode("attempts_exhausted")
     /// The worker does not know the flow named in the job.

@@ -310,6 +310,9 @@ public enum WorkerCommand: Sendable, Hashable {
     /// Answer to a `hello`: the coordinator knows the worker; when `batchResults` is true it takes `results`
     /// messages from it. `credential` goes with every event message and `stalled` report the worker sends.
     case registered(batchResults: Bool, credential: String)
+    /// Stop running this attempt (a client cancelled the run, its deadline passed, or its lease expired and it
+    /// was dispatched again). Its result, if one still comes, is discarded.
+    case cancel(job: String, attempt: Int, reason: String)
 
     public var frame: [UInt8] {
         switch self {
@@ -346,6 +349,11 @@ public enum WorkerCommand: Sendable, Hashable {
             )
         case .error(let code, let message):
             return PoolProtocol.message("error", ["code": .string(code.rawValue), "message": .string(message)])
+        case .cancel(let job, let attempt, let reason):
+            return PoolProtocol.message(
+                "cancel",
+                ["job": .string(job), "attempt": .int(attempt), "reason": .string(reason)]
+            )
         }
     }
 
@@ -397,6 +405,12 @@ public enum WorkerCommand: Sendable, Hashable {
                 credential: try f.optionalString("credential") ?? ""
             )
         case "error": return .error(code: PoolErrorCode(try f.string("code")), message: try f.string("message"))
+        case "cancel":
+            return .cancel(
+                job: try f.string("job"),
+                attempt: try f.int("attempt", min: 1),
+                reason: try f.optionalString("reason") ?? ""
+            )
         default: throw JSONWireError(.unknownOp, "unknown op \"\(f.op.prefix(64))\"")
         }
     }

@@ -12,12 +12,32 @@ final class WorkerRuntime: Sendable {
         var failed = 0
         /// Slots freed but not yet granted to the coordinator as credit.
         var owed = 0
-        var draining = false
-        var drainAcked = false
-        /// When draining began (monotonic seconds).
-        var drainStarted: Double?
-        var finished = false
+        var phase = Phase.running
         var doneWaiter: CheckedContinuation<Void, Never>?
+
+        var draining: Bool {
+            if case .running = phase { false } else { true }
+        }
+        var finished: Bool {
+            if case .finished = phase { true } else { false }
+        }
+    }
+
+    /// Where the worker is between start and stop.
+    enum Phase: Sendable, Equatable {
+        /// Takes jobs.
+        case running
+        /// Finishing the runs it holds, taking no new ones; since `since` (monotonic seconds), and `acked` once
+        /// the coordinator confirmed that no job will follow (or stopped waiting for it).
+        case draining(since: Double, acked: Bool)
+        /// Everything held has finished: the worker says goodbye.
+        case finished
+    }
+
+    /// A job being run, by attempt: its task once started, and whether the coordinator cancelled it.
+    struct RunningAttempt {
+        var task: Task<Void, Never>?
+        var cancelled = false
     }
 
     let workerId: String
@@ -29,6 +49,8 @@ final class WorkerRuntime: Sendable {
     let logger: Logger
     let outbox: EventOutbox
     private let state = Mutex(State())
+    /// The attempts being run, so that the coordinator's `cancel` reaches their tasks.
+    private let attempts = Mutex<[JobAttempt: RunningAttempt]>([:])
     /// When the cooperative pool last ran the housekeeping task (monotonic milliseconds).
     private let housekeepingAt = Atomic<Int>(Int(WallClock.monotonic * 1000))
     /// Whether heartbeats are held back because the cooperative pool stopped making progress.
@@ -137,6 +159,9 @@ final class WorkerRuntime: Sendable {
             if !received.isEmpty {
                 // One ack for every job of the batch.
                 state.withLock { $0.inFlight += received.count }
+                attempts.withLock { a in
+                    for job in received { a[JobAttempt(job: job.job, attempt: job.attempt)] = RunningAttempt() }
+                }
                 loop.trySend(
                     WorkerReport.ack(received.map { JobAttempt(job: $0.job, attempt: $0.attempt) }).frames,
                     on: dealer
@@ -162,8 +187,19 @@ final class WorkerRuntime: Sendable {
             try? await loop.send(hello.frames, on: dealer)
             if free > 0 { try? await loop.send(WorkerReport.ready(credit: free).frames, on: dealer) }
         case .drainAck:
-            state.withLock { $0.drainAcked = true }
+            state.withLock { s in
+                if case .draining(let since, _) = s.phase { s.phase = .draining(since: since, acked: true) }
+            }
             checkDone()
+        case .cancel(let job, let attempt, let reason):
+            let task: Task<Void, Never>? = attempts.withLock { a in
+                let key = JobAttempt(job: job, attempt: attempt)
+                guard a[key] != nil else { return nil }
+                a[key]!.cancelled = true
+                return a[key]!.task
+            }
+            logger.debug("cancelling attempt \(attempt) of job \(job): \(reason)")
+            task?.cancel()
         case .error(let code, let message):
             logger.warning("the coordinator rejected a report: \(code): \(message)")
         }
@@ -180,17 +216,24 @@ final class WorkerRuntime: Sendable {
         if let factory = registry.factory(for: job.flow) {
             do {
                 let invocation = try factory(job.input)
-                do {
-                    let result = try await invocation.flow.run(
+                let outcome = await runCancellably(job) { [logger] in
+                    try await invocation.flow.run(
                         invocation.store,
                         namespace: job.namespace,
                         runId: job.runId,
                         params: invocation.params,
                         sink: sink,
                         logger: logger
-                    )
-                    value = result.value
-                } catch {
+                    ).value
+                }
+                switch outcome {
+                case .success(let v):
+                    value = v
+                case .failure(let error) where error is CancellationError:
+                    status = .cancelled
+                    code = .cancelled
+                    message = "the attempt was cancelled"
+                case .failure(let error):
                     status = .failed
                     code = .flowFailed
                     message = "\(error)"
@@ -246,12 +289,43 @@ final class WorkerRuntime: Sendable {
         // The pump sends it after the run's events, with the other results finished meanwhile, then grants
         // the slot as credit.
         outbox.push(result: EventOutbox.PendingResult(element: result.element, terminal: terminal))
+        attempts.withLock { _ = $0.removeValue(forKey: JobAttempt(job: job.job, attempt: job.attempt)) }
         state.withLock { s in
             s.inFlight -= 1
             s.completed += 1
-            if status == .failed { s.failed += 1 }
+            if status != .completed { s.failed += 1 }
         }
         checkDone()
+    }
+
+    /// Runs a flow in a task of its own that the coordinator's `cancel` (or the worker's own shutdown) cancels.
+    private func runCancellably(
+        _ job: JobAssignment,
+        _ body: @escaping @Sendable () async throws -> JSONValue
+    ) async -> Result<JSONValue, any Error> {
+        let key = JobAttempt(job: job.job, attempt: job.attempt)
+        let box = Mutex<Result<JSONValue, any Error>>(.failure(CancellationError()))
+        // Unstructured, so that it can be cancelled alone (it has to be given the executor preference again).
+        let preference: (any TaskExecutor)? = config.executor == .loop ? loop.executor : nil
+        let task = Task(executorPreference: preference) {
+            do {
+                let value = try await body()
+                box.withLock { $0 = .success(value) }
+            } catch {
+                box.withLock { $0 = .failure(error) }
+            }
+        }
+        let cancelledAlready = attempts.withLock { a in
+            a[key, default: RunningAttempt()].task = task
+            return a[key]!.cancelled
+        }
+        if cancelledAlready { task.cancel() }
+        await withTaskCancellationHandler {
+            await task.value
+        } onCancel: {
+            task.cancel()
+        }
+        return box.withLock { $0 }
     }
 
     // MARK: Credit
@@ -432,11 +506,11 @@ final class WorkerRuntime: Sendable {
             )
             grantCredit(force: true)
             // Without a coordinator to acknowledge the drain, stop waiting for it after a while.
-            if s.draining, !s.drainAcked, let started = s.drainStarted,
-                WallClock.monotonic - started > Self.drainAckTimeout
-            {
+            if case .draining(let since, acked: false) = s.phase, WallClock.monotonic - since > Self.drainAckTimeout {
                 logger.warning("no drain acknowledgement from the coordinator; stopping anyway")
-                state.withLock { $0.drainAcked = true }
+                state.withLock { s in
+                    if case .draining(let since, _) = s.phase { s.phase = .draining(since: since, acked: true) }
+                }
                 checkDone()
             }
             logger.debug(
@@ -452,8 +526,7 @@ final class WorkerRuntime: Sendable {
 
     private func beginDrain() {
         let s = state.withLock { s in
-            s.draining = true
-            s.drainStarted = WallClock.monotonic
+            if case .running = s.phase { s.phase = .draining(since: WallClock.monotonic, acked: false) }
             return s
         }
         logger.info("draining: finishing \(s.inFlight) runs, taking no new ones")
@@ -465,8 +538,8 @@ final class WorkerRuntime: Sendable {
 
     private func checkDone() {
         let waiter: CheckedContinuation<Void, Never>? = state.withLock { s in
-            guard s.draining, s.drainAcked, s.inFlight == 0, !s.finished else { return nil }
-            s.finished = true
+            guard case .draining(_, acked: true) = s.phase, s.inFlight == 0 else { return nil }
+            s.phase = .finished
             defer { s.doneWaiter = nil }
             return s.doneWaiter
         }
