@@ -208,10 +208,15 @@ final class ControlConnection: Sendable {
 
     /// Hands pushed results to whoever waits for them, or keeps them until someone asks.
     private func deliver(_ results: [RunResult]) {
+        var answers: [(CheckedContinuation<ControlReply, any Error>, RunResult)] = []
         let ready: [(CheckedContinuation<RunResult, any Error>, RunResult)] = state.withLock { state in
             var ready: [(CheckedContinuation<RunResult, any Error>, RunResult)] = []
             for result in results {
-                if let w = state.resultWaiters.removeValue(forKey: result.id) {
+                if let w = state.waiters.removeValue(forKey: result.id) {
+                    // The answer to a `get_result` request.
+                    state.deadlines.removeValue(forKey: result.id)
+                    answers.append((w, result))
+                } else if let w = state.resultWaiters.removeValue(forKey: result.id) {
                     ready.append((w, result))
                 } else if state.earlyResults.count < Self.maxEarlyResults {
                     state.earlyResults[result.id] = result
@@ -220,6 +225,7 @@ final class ControlConnection: Sendable {
             return ready
         }
         for (waiter, result) in ready { waiter.resume(returning: result) }
+        for (waiter, result) in answers { waiter.resume(returning: .result(result)) }
     }
 
     private func handle(_ frames: [[UInt8]]) {

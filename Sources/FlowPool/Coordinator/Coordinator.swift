@@ -45,7 +45,14 @@ public struct Coordinator: Service {
         let instanceId = Self.makeInstanceId()
         var logger = self.logger
         logger[metadataKey: "coordinator.id"] = "\(instanceId)"
-        let engine = CoordinatorEngine(config: config, instanceId: instanceId, logger: logger)
+        let journal = try config.dataDirectory.map { try Self.openJournal($0, config: config, logger: logger) }
+        let engine = CoordinatorEngine(config: config, instanceId: instanceId, logger: logger, journal: journal?.0)
+        if let recovered = journal?.1 {
+            engine.state.withLock {
+                $0.recover(recovered, now: WallClock.monotonic, wallMilliseconds: Int(WallClock.now * 1000))
+            }
+        }
+        defer { journal?.0.close() }
         let context = try Context()
         let loop = try SocketLoop(context: context, name: "fp-coordinator", batchSize: 512, logger: logger)
         loop.start()
@@ -114,6 +121,28 @@ public struct Coordinator: Service {
             throw error
         }
         await loop.shutdown()
+    }
+
+    /// Opens the journal in `directory` and reports what it held (and any tail it had to cut off).
+    private static func openJournal(
+        _ directory: String,
+        config: CoordinatorConfiguration,
+        logger: Logger
+    ) throws -> (Journal, Journal.Recovered) {
+        let (journal, recovered) = try Journal.open(directory: directory, sync: config.journalSync, logger: logger)
+        if let problem = recovered.tailProblem {
+            logger.error(
+                "journal \(journal.path): cut off its last \(recovered.droppedBytes) bytes (\(problem)); the \(recovered.records) records before them are recovered"
+            )
+        }
+        logger.info(
+            "journal opened",
+            metadata: [
+                "path": "\(journal.path)", "fsync": "\(config.journalSync.rawValue)",
+                "unfinished_runs": "\(recovered.unfinished.count)", "results": "\(recovered.results.count)",
+            ]
+        )
+        return (journal, recovered)
     }
 
     private static func makeInstanceId() -> String {

@@ -72,6 +72,11 @@ public struct CoordinatorConfiguration: Sendable {
     /// each connection's subscriptions). Beyond it the coordinator drops every subscriber connection; their SUB
     /// sockets reconnect and subscribe again by themselves.
     public var maxSubscriptions: Int
+    /// The directory of the journal (`journal.log`): every accepted run and every result is recorded there
+    /// before it is acknowledged, and read back on start. No journal when nil: a restart forgets every run.
+    public var dataDirectory: String?
+    /// When the journal's writes are forced to the disk.
+    public var journalSync: JournalSync
     /// Send high-water mark per peer of the control and worker endpoints, in messages.
     static let controlHighWaterMark: Int32 = 16
 
@@ -99,8 +104,12 @@ public struct CoordinatorConfiguration: Sendable {
         drainTimeout: Duration = .seconds(30),
         clientBufferBytes: Int = 16 << 20,
         clientBuffersTotalBytes: Int = 256 << 20,
-        maxSubscriptions: Int = 10_000
+        maxSubscriptions: Int = 10_000,
+        dataDirectory: String? = nil,
+        journalSync: JournalSync = .interval
     ) {
+        self.dataDirectory = dataDirectory
+        self.journalSync = journalSync
         self.bindHost = bindHost
         self.advertisedHost = advertisedHost
         self.controlPort = controlPort

@@ -12,6 +12,8 @@ public struct CoordinatorCounters: Sendable, Hashable {
     public var deadlinesExceeded = 0
     /// Submits naming a run that was active or kept finished: answered with that run.
     public var submitsExisting = 0
+    /// Unfinished runs read back from the journal at start.
+    public var jobsRecovered = 0
     /// Inputs a job's state does not take (an ack after the attempt was given up, say): ignored.
     public var lifecycleRefused = 0
     public var submitsRejectedFull = 0
@@ -62,7 +64,8 @@ public struct CoordinatorCounters: Sendable, Hashable {
             "jobs_accepted": .int(jobsAccepted), "jobs_completed": .int(jobsCompleted),
             "jobs_failed": .int(jobsFailed), "jobs_redispatched": .int(jobsRedispatched),
             "jobs_cancelled": .int(jobsCancelled), "deadlines_exceeded": .int(deadlinesExceeded),
-            "submits_existing": .int(submitsExisting), "lifecycle_refused": .int(lifecycleRefused),
+            "submits_existing": .int(submitsExisting), "jobs_recovered": .int(jobsRecovered),
+            "lifecycle_refused": .int(lifecycleRefused),
             "submits_rejected_full": .int(submitsRejectedFull),
             "submits_rejected_draining": .int(submitsRejectedDraining),
             "submits_rejected_duplicate": .int(submitsRejectedDuplicate),

@@ -39,10 +39,16 @@ final class CoordinatorEngine: Sendable {
     let subscriptionResets = Atomic<Int>(0)
     let handshakeFailures = Atomic<Int>(0)
     private let rejectionLog = LogThrottle()
+    /// The journal, with a data directory: records are written at the end of each loop round, before the
+    /// round's replies and pushed results (held in `afterCommit` meanwhile) leave.
+    let journal: Journal?
+    private let afterCommit = Mutex<[CoordinatorState.Action]>([])
+    private let journalLog = LogThrottle()
 
-    init(config: CoordinatorConfiguration, instanceId: String, logger: Logger) {
+    init(config: CoordinatorConfiguration, instanceId: String, logger: Logger, journal: Journal? = nil) {
         self.config = config
         self.logger = logger
+        self.journal = journal
         self.state = Mutex(CoordinatorState(config: config, instanceId: instanceId))
         let limits = (peer: config.clientBufferBytes, total: config.clientBuffersTotalBytes)
         self.controlOutbox = Mutex(PeerOutbox(peerLimit: limits.peer, totalLimit: limits.total))
@@ -302,6 +308,9 @@ final class CoordinatorEngine: Sendable {
         } catch {
             logRejection("publish", error, peer: "subscribers")
         }
+        // After the events, before the result batches: terminal events, replies and results leave once the
+        // journal has them.
+        if let journal { commitJournal(journal, io, h) }
         for (identity, frame) in resultBatches.withLock({ $0.take() })
         where !send(identity, [frame], h.control, io) {
             state.withLock { $0.count { $0.unroutableReplies += 1 } }
@@ -366,6 +375,53 @@ final class CoordinatorEngine: Sendable {
         roundEnd(io)
     }
 
+    // MARK: Journal
+
+    /// Writes the round's journal records, then sends the replies that waited for them. When the write fails
+    /// (a full disk, say) the replies keep waiting: nothing is acknowledged that is not in the journal.
+    private func commitJournal(_ journal: Journal, _ io: SocketLoop.IO, _ h: Handles) {
+        do {
+            if try journal.commit() {
+                let live = state.withLock { $0.journalSnapshot() }
+                try journal.compact(live)
+            }
+        } catch {
+            if let held = journalLog.admit() {
+                logger.error("journal: \(error); replies wait until it can be written\(LogThrottle.suffix(held))")
+            }
+            return
+        }
+        let waiting = afterCommit.withLock { list in
+            defer { list.removeAll(keepingCapacity: true) }
+            return list
+        }
+        guard !waiting.isEmpty else { return }
+        // Terminal events first, then the results and replies.
+        for case .publish(let raw) in waiting { publish(raw, io, h) }
+        if let socket = io.socket(h.eventsOut) {
+            do {
+                try publisher.withLock { try $0.flush(socket) }
+            } catch {
+                logRejection("publish", error, peer: "subscribers")
+            }
+        }
+        for action in waiting {
+            switch action {
+            case .reply(let identity, let reply):
+                if !send(identity, reply.frames, h.control, io) {
+                    state.withLock { $0.count { $0.unroutableReplies += 1 } }
+                }
+            case .pushResult(let identity, let result):
+                let batched = resultBatches.withLock { $0.hold(result, for: identity) }
+                if !batched, !send(identity, ControlReply.result(result).frames, h.control, io) {
+                    state.withLock { $0.count { $0.unroutableReplies += 1 } }
+                }
+            default:
+                break
+            }
+        }
+    }
+
     // MARK: Actions
 
     func execute(_ actions: [CoordinatorState.Action], _ io: SocketLoop.IO, _ h: Handles) {
@@ -373,7 +429,18 @@ final class CoordinatorEngine: Sendable {
         var more: [CoordinatorState.Action] = []
         while true {
             for action in pending {
+                if journal != nil {
+                    switch action {
+                    case .reply, .pushResult, .publish:
+                        // (`publish` actions carry terminal events: a run is seen ended once its result is written.)
+                        afterCommit.withLock { $0.append(action) }
+                        continue
+                    default: break
+                    }
+                }
                 switch action {
+                case .record(let record):
+                    journal?.append(record)
                 case .publish(let raw):
                     publish(raw, io, h)
                 case .reply(let identity, let reply):

@@ -27,6 +27,8 @@ struct CoordinatorState {
         case rejected(String)
         /// Log an input the job's state does not take (at a limited rate); it was counted and ignored.
         case unexpected(String)
+        /// Append a record to the journal (only with a data directory); replies wait until it is written.
+        case record(JournalRecord)
     }
 
     let config: CoordinatorConfiguration
@@ -44,11 +46,14 @@ struct CoordinatorState {
     var replayCursors: ReplayCursors
     /// Issues and checks the credentials of workers' event messages and `stalled` reports.
     var credentials: WorkerCredentials
+    /// Whether the transitions record what the journal keeps (a data directory is configured).
+    let journaling: Bool
 
     /// - Parameter credentialKey: the key of workers' credentials; a fresh random one when nil.
     init(config: CoordinatorConfiguration, instanceId: String, credentialKey: [UInt8]? = nil) {
         self.config = config
         self.instanceId = instanceId
+        self.journaling = config.dataDirectory != nil
         self.credentials = credentialKey.map(WorkerCredentials.init(key:)) ?? WorkerCredentials()
         self.replay = ReplayBuffer(maxBytes: config.replayBytes, maxRuns: config.replayRuns)
         self.results = ResultStore(maxCount: config.resultRetention, maxBytes: config.resultRetentionBytes)

@@ -96,6 +96,8 @@ final class Job {
     let maxAttempts: Int
     /// When the run must have ended (monotonic seconds), if it has a deadline.
     let deadline: Double?
+    /// The same deadline as wall-clock milliseconds since 1970, as the journal keeps it.
+    let deadlineWallMilliseconds: Int?
     /// Attempts started; the current attempt's number.
     var attempt = 0
     /// The routing identity of the worker the current attempt was dispatched to: only its events, ack and
@@ -118,8 +120,10 @@ final class Job {
         client: [UInt8]?,
         requestId: String,
         maxAttempts: Int,
-        deadline: Double? = nil
+        deadline: Double? = nil,
+        deadlineWallMilliseconds: Int? = nil
     ) {
+        self.deadlineWallMilliseconds = deadlineWallMilliseconds
         self.id = id
         self.flow = flow
         self.namespace = namespace
@@ -139,6 +143,22 @@ final class Job {
         guard own.count == bytes.count else { return false }
         return own.withContiguousStorageIfAvailable { UnsafeRawBufferPointer($0).hasSameBytes(as: bytes) }
             ?? own.elementsEqual(bytes)
+    }
+
+    /// The journal's record of the run's acceptance.
+    var acceptedRecord: JournalRecord {
+        .accepted(
+            JournalRecord.AcceptedRun(
+                job: id,
+                flow: flow,
+                namespace: namespace,
+                runId: runId,
+                input: input,
+                requestId: requestId,
+                maxAttempts: maxAttempts,
+                deadlineWallMilliseconds: deadlineWallMilliseconds
+            )
+        )
     }
 
     /// The worker holding a slot for the current attempt (dispatched or running), if any.

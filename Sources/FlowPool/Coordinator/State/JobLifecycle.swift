@@ -64,10 +64,12 @@ extension CoordinatorState {
             client: request.reply ? client : nil,
             requestId: request.id,
             maxAttempts: request.maxAttempts ?? config.maxAttempts,
-            deadline: request.deadlineMilliseconds.map { now + Double($0) / 1000 }
+            deadline: request.deadlineMilliseconds.map { now + Double($0) / 1000 },
+            deadlineWallMilliseconds: request.deadlineMilliseconds.map { Int(WallClock.now * 1000) + $0 }
         )
         jobs.add(job)
         counters.jobsAccepted += 1
+        if journaling { actions.append(.record(job.acceptedRecord)) }
         return .accepted(id: request.id, job: jobId, namespace: job.namespace, runId: job.runId)
     }
 
@@ -77,6 +79,7 @@ extension CoordinatorState {
     mutating func dispatch(now: Double) -> [Action] {
         // Jobs per worker, in dispatch order; workers that take batches get one message for theirs.
         var perWorker: [(worker: [UInt8], jobs: [JobAssignment])] = []
+        var dispatched: [Action] = []
         while let job = jobs.nextQueued() {
             guard let target = workers.mostCredit(), let entry = workers[target] else { break }
             jobs.popQueued()
@@ -95,6 +98,7 @@ extension CoordinatorState {
             entry.credit -= 1
             entry.leased += 1
             entry.jobs.insert(job.id)
+            if journaling { dispatched.append(.record(.dispatched(job: job.id, attempt: job.attempt))) }
             let assignment = JobAssignment(
                 job: job.id,
                 attempt: job.attempt,
@@ -109,7 +113,7 @@ extension CoordinatorState {
                 perWorker.append((target, [assignment]))
             }
         }
-        var actions: [Action] = []
+        var actions = dispatched
         for (worker, assigned) in perWorker {
             if assigned.count > 1, workers[worker]?.batchJobs == true {
                 actions.append(.command(worker, .jobs(assigned)))
@@ -155,8 +159,14 @@ extension CoordinatorState {
     ) -> EventDisposition {
         switch job.state {
         case .resultHeld(let held):
-            actions += finish(job, result: held.result, terminal: (attempt, seq, frames))
-            return .forward
+            guard journaling else {
+                actions += finish(job, result: held.result, terminal: (attempt, seq, frames))
+                return .forward
+            }
+            // With a journal the terminal event leaves only once the result is written (the action publishes
+            // it after the round's commit): a run seen ended never runs again after a crash.
+            actions += finish(job, result: held.result, terminal: (attempt, seq, .owned(frames.owned)))
+            return .drop
         case .dispatched(var lease), .running(var lease):
             guard lease.busTerminal == nil else {
                 counters.eventsStale += 1
@@ -329,10 +339,47 @@ extension CoordinatorState {
 
     // MARK: Recovered
 
-    /// A run read back from the journal after a restart: queued again, its attempts so far counted.
-    mutating func recovered(_ job: Job) {
-        jobs.add(job)
-        job.state = .queued(lostTerminal: nil)
+    /// Takes back what the journal held after a restart: results are kept again, and each run that had not
+    /// finished is queued again with its attempts so far counted (its next attempt is a new one). `now` is the
+    /// monotonic clock and `wallMilliseconds` the wall clock, to turn deadlines back into the monotonic clock.
+    mutating func recover(_ recovered: Journal.Recovered, now: Double, wallMilliseconds: Int) {
+        for result in recovered.results {
+            results.keep(result, runKey: "\(result.namespace)/\(result.runId)") { _ in false }
+        }
+        for (run, attempts) in recovered.unfinished {
+            let job = Job(
+                id: run.job,
+                flow: run.flow,
+                namespace: run.namespace,
+                runId: run.runId,
+                input: run.input,
+                inputBytes: run.input.approximateByteCount,
+                client: nil,
+                requestId: run.requestId,
+                maxAttempts: run.maxAttempts,
+                deadline: run.deadlineWallMilliseconds.map { now + Double($0 - wallMilliseconds) / 1000 },
+                deadlineWallMilliseconds: run.deadlineWallMilliseconds
+            )
+            job.attempt = attempts
+            job.state = .queued(lostTerminal: nil)
+            jobs.add(job)
+            counters.jobsRecovered += 1
+        }
+    }
+
+    /// What the journal must keep to stand for the coordinator's state: each active run's acceptance and last
+    /// attempt, each kept result (for compaction).
+    func journalSnapshot() -> [JournalRecord] {
+        var records: [JournalRecord] = []
+        records.reserveCapacity(results.count + 2 * jobs.count)
+        for key in results.keysOldestFirst {
+            if let r = results[key] { records.append(.finished(r)) }
+        }
+        for job in jobs.all.sorted(by: { $0.id.count != $1.id.count ? $0.id.count < $1.id.count : $0.id < $1.id }) {
+            records.append(job.acceptedRecord)
+            if job.attempt > 0 { records.append(.dispatched(job: job.id, attempt: job.attempt)) }
+        }
+        return records
     }
 
     // MARK: Helpers
@@ -403,6 +450,11 @@ extension CoordinatorState {
         }
         results.keep(result, runKey: job.runKey) { jobs[runKey: $0] != nil }
         var actions: [Action] = []
+        if journaling {
+            var kept = result
+            kept.id = ""
+            actions.append(.record(.finished(kept)))
+        }
         if let client = job.client { actions.append(.pushResult(client, result)) }
         if case .owned(let raw) = terminal.frames { actions.append(.publish(raw)) }
         return actions

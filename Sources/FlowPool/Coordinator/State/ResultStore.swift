@@ -24,6 +24,14 @@ struct ResultStore {
 
     var count: Int { byRunKey.count }
 
+    /// The run keys of the results kept, oldest first.
+    var keysOldestFirst: [String] {
+        var seen = Set<String>()
+        var keys: [String] = []
+        for key in order.reversed() where byRunKey[key] != nil && seen.insert(key).inserted { keys.append(key) }
+        return keys.reversed()
+    }
+
     subscript(runKey: String) -> RunResult? { byRunKey[runKey]?.result }
 
     /// Keeps `result` (its request id blanked) under `runKey`; then forgets the oldest beyond the bounds, except

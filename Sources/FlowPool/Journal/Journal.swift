@@ -1,0 +1,306 @@
+import FlowCore
+import Foundation
+import Glibc
+import Logging
+import Synchronization
+
+/// When the journal's writes are forced to the disk (`--fsync`).
+public enum JournalSync: String, Sendable, CaseIterable {
+    /// Before any reply that depends on them (`accepted`, a result): a power loss loses nothing acknowledged.
+    /// Costs a disk flush per loop round that wrote.
+    case always
+    /// Every ``Journal/syncInterval`` from a thread of its own: a process crash loses nothing acknowledged (the
+    /// writes are in the kernel before the replies leave), a power loss up to that interval's worth.
+    case interval
+    /// Never forced: a process crash loses nothing acknowledged, a power loss what the kernel had not yet
+    /// written back (by default up to about 30 s on Linux).
+    case never
+}
+
+/// The coordinator's journal: an append-only log of accepted runs, dispatched attempts and results, in one file
+/// of its data directory (`journal.log`).
+///
+/// Records are appended to a buffer as the coordinator works and written in one `write(2)` per loop round
+/// (``commit()``), before the replies of that round leave: whatever a client was told survives a crash of the
+/// process. ``JournalSync`` says when writes are forced to the disk. When the file grows past
+/// ``compactionThreshold`` and twice its size after the last compaction, ``compact(_:)`` rewrites it with only
+/// what is still live (runs not finished, results kept), through a temporary file renamed over it.
+final class Journal: Sendable {
+    struct Recovered: Sendable {
+        /// Accepted runs that had not finished, in order of acceptance, with the last attempt dispatched.
+        var unfinished: [(run: JournalRecord.AcceptedRun, attempts: Int)] = []
+        /// Results of finished runs, oldest first.
+        var results: [RunResult] = []
+        /// Records read.
+        var records = 0
+        /// Bytes at the end of the file that were not a valid record (dropped).
+        var droppedBytes = 0
+        /// Why the tail was dropped, when it was.
+        var tailProblem: String?
+    }
+
+    /// Seconds between forced writes under ``JournalSync/interval``.
+    static let syncInterval = 0.1
+    /// Below this size the journal is never compacted.
+    static let compactionThreshold = 64 << 20
+    /// Largest frame read back (a bigger length is taken for corruption).
+    static let maxFrameBytes = 1 << 30
+
+    let directory: String
+    let path: String
+    let sync: JournalSync
+    private let logger: Logger
+    private struct State {
+        var fd: Int32
+        var pending: [UInt8] = []
+        var size = 0
+        var sizeAfterCompaction = 0
+        var unsynced = false
+        var syncerStopped = false
+    }
+    private let state: Mutex<State>
+    /// Held while the syncer thread forces the file to the disk, and while the file is closed or replaced: the
+    /// syncer never flushes a descriptor that was closed (or reused) meanwhile. Taken before `state`.
+    private let descriptorInUse = Mutex(0)
+
+    /// Opens (creating it if needed) the journal in `directory`, reads it back and returns what it holds. A torn
+    /// or corrupt tail is reported in ``Recovered/tailProblem`` and cut off, so the file ends with its valid
+    /// records.
+    static func open(directory: String, sync: JournalSync, logger: Logger) throws -> (Journal, Recovered) {
+        do {
+            try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        } catch {
+            throw JournalError("cannot create the data directory \(directory): \(error)")
+        }
+        let path = "\(directory)/journal.log"
+        let fd = Glibc.open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o600)
+        guard fd >= 0 else { throw JournalError("cannot open \(path): \(String(cString: strerror(errno)))") }
+        let (recovered, validBytes) = try read(fd: fd, path: path)
+        if recovered.droppedBytes > 0 {
+            guard ftruncate(fd, off_t(validBytes)) == 0 else {
+                throw JournalError("cannot cut the invalid tail of \(path): \(String(cString: strerror(errno)))")
+            }
+            _ = fsync(fd)
+        }
+        guard lseek(fd, off_t(validBytes), SEEK_SET) >= 0 else {
+            throw JournalError("cannot seek in \(path): \(String(cString: strerror(errno)))")
+        }
+        let journal = Journal(directory: directory, path: path, fd: fd, size: validBytes, sync: sync, logger: logger)
+        journal.startSyncer()
+        return (journal, recovered)
+    }
+
+    private init(directory: String, path: String, fd: Int32, size: Int, sync: JournalSync, logger: Logger) {
+        self.directory = directory
+        self.path = path
+        self.sync = sync
+        self.logger = logger
+        self.state = Mutex(State(fd: fd, size: size, sizeAfterCompaction: size))
+    }
+
+    /// Reads every valid record; returns what they hold and where the valid part ends.
+    private static func read(fd: Int32, path: String) throws -> (Recovered, Int) {
+        var bytes: [UInt8] = []
+        var chunk = [UInt8](repeating: 0, count: 1 << 20)
+        while true {
+            let n = chunk.withUnsafeMutableBytes { Glibc.read(fd, $0.baseAddress, $0.count) }
+            if n < 0 {
+                if errno == EINTR { continue }
+                throw JournalError("cannot read \(path): \(String(cString: strerror(errno)))")
+            }
+            if n == 0 { break }
+            bytes.append(contentsOf: chunk[0..<n])
+        }
+        var recovered = Recovered()
+        var accepted: [String: (run: JournalRecord.AcceptedRun, attempts: Int, order: Int)] = [:]
+        var results: [(RunResult, Int)] = []
+        var i = 0
+        var order = 0
+        while i < bytes.count {
+            guard bytes.count - i >= 9 else {
+                recovered.tailProblem = "a record header cut short at byte \(i)"
+                break
+            }
+            let length = Int(JournalRecord.readLittleEndian(bytes, at: i))
+            let crc = JournalRecord.readLittleEndian(bytes, at: i + 4)
+            guard length >= 1, length <= maxFrameBytes else {
+                recovered.tailProblem = "a record length of \(length) at byte \(i)"
+                break
+            }
+            guard bytes.count - i - 8 >= length else {
+                recovered.tailProblem = "a record of \(length) bytes cut short at byte \(i)"
+                break
+            }
+            var check = CRC32()
+            check.update(bytes[(i + 8)..<(i + 8 + length)])
+            guard check.value == crc else {
+                recovered.tailProblem = "a record whose checksum does not match at byte \(i)"
+                break
+            }
+            let record: JournalRecord
+            do {
+                record = try JournalRecord.decode(type: bytes[i + 8], payload: bytes[(i + 9)..<(i + 8 + length)])
+            } catch {
+                recovered.tailProblem = "a record that cannot be read at byte \(i): \(error)"
+                break
+            }
+            i += 8 + length
+            recovered.records += 1
+            order += 1
+            switch record {
+            case .accepted(let run):
+                accepted[run.job] = (run, accepted[run.job]?.attempts ?? 0, order)
+            case .dispatched(let job, let attempt):
+                if var entry = accepted[job] {
+                    entry.attempts = max(entry.attempts, attempt)
+                    accepted[job] = entry
+                }
+            case .finished(let result):
+                accepted.removeValue(forKey: result.job)
+                results.append((result, order))
+            }
+        }
+        recovered.droppedBytes = bytes.count - i
+        recovered.unfinished = accepted.values.sorted { $0.order < $1.order }.map { ($0.run, $0.attempts) }
+        recovered.results = results.map(\.0)
+        return (recovered, i)
+    }
+
+    // MARK: Writing
+
+    /// Adds a record to the next ``commit()``.
+    func append(_ record: JournalRecord) {
+        state.withLock { record.append(to: &$0.pending) }
+    }
+
+    /// Whether records wait for ``commit()``.
+    var hasPending: Bool { state.withLock { !$0.pending.isEmpty } }
+
+    /// Writes the records appended since the last commit (and, under ``JournalSync/always``, forces them to
+    /// the disk). Returns whether the file now needs compacting.
+    @discardableResult
+    func commit() throws -> Bool {
+        try state.withLock { s in
+            guard !s.pending.isEmpty else { return false }
+            do {
+                try Self.writeAll(s.fd, s.pending, path: path)
+            } catch {
+                // Cut a partial write off, so that the file still ends with whole records; retried next round.
+                _ = ftruncate(s.fd, off_t(s.size))
+                _ = lseek(s.fd, off_t(s.size), SEEK_SET)
+                throw error
+            }
+            s.size += s.pending.count
+            s.pending.removeAll(keepingCapacity: s.pending.capacity <= 1 << 20)
+            switch sync {
+            case .always: _ = fdatasync(s.fd)
+            case .interval: s.unsynced = true
+            case .never: break
+            }
+            return s.size > Self.compactionThreshold && s.size > 2 * s.sizeAfterCompaction
+        }
+    }
+
+    /// Rewrites the journal with `live` only (the records of runs not finished and of results kept), through
+    /// a temporary file renamed over the journal; the journal is synced before and after.
+    func compact(_ live: [JournalRecord]) throws {
+        var bytes: [UInt8] = []
+        for record in live { record.append(to: &bytes) }
+        let temporary = "\(path).compacting"
+        let fd = Glibc.open(temporary, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
+        guard fd >= 0 else { throw JournalError("cannot create \(temporary): \(String(cString: strerror(errno)))") }
+        do {
+            try Self.writeAll(fd, bytes, path: temporary)
+        } catch {
+            Glibc.close(fd)
+            throw error
+        }
+        _ = fsync(fd)
+        try descriptorInUse.withLock { _ in
+            try swapIn(fd, bytes: bytes.count, from: temporary, records: live.count)
+        }
+    }
+
+    private func swapIn(_ fd: Int32, bytes: Int, from temporary: String, records: Int) throws {
+        try state.withLock { s in
+            // Records appended meanwhile belong to the new file.
+            guard rename(temporary, path) == 0 else {
+                Glibc.close(fd)
+                throw JournalError("cannot rename \(temporary): \(String(cString: strerror(errno)))")
+            }
+            Self.syncDirectory(directory)
+            let before = s.size
+            Glibc.close(s.fd)
+            s.fd = fd
+            s.size = bytes
+            s.sizeAfterCompaction = bytes
+            logger.info("journal compacted from \(before >> 20) MiB to \(bytes >> 20) MiB (\(records) live records)")
+        }
+    }
+
+    /// Forces what was written to the disk and closes the file.
+    func close() {
+        descriptorInUse.withLock { _ in closeFile() }
+    }
+
+    private func closeFile() {
+        state.withLock { s in
+            s.syncerStopped = true
+            if !s.pending.isEmpty { try? Self.writeAll(s.fd, s.pending, path: path) }
+            s.pending = []
+            _ = fsync(s.fd)
+            Glibc.close(s.fd)
+            s.fd = -1
+        }
+    }
+
+    private static func writeAll(_ fd: Int32, _ bytes: [UInt8], path: String) throws {
+        try bytes.withUnsafeBytes { buffer in
+            var offset = 0
+            while offset < buffer.count {
+                let n = write(fd, buffer.baseAddress! + offset, buffer.count - offset)
+                if n < 0 {
+                    if errno == EINTR { continue }
+                    throw JournalError("cannot write \(path): \(String(cString: strerror(errno)))")
+                }
+                offset += n
+            }
+        }
+    }
+
+    private static func syncDirectory(_ directory: String) {
+        let fd = Glibc.open(directory, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+        guard fd >= 0 else { return }
+        _ = fsync(fd)
+        Glibc.close(fd)
+    }
+
+    /// Under ``JournalSync/interval``: a thread (not the cooperative pool, since it blocks on the disk) that
+    /// forces the written records to the disk every ``syncInterval``.
+    private func startSyncer() {
+        guard sync == .interval else { return }
+        let thread = Thread { [self] in
+            while true {
+                let stop: Bool = descriptorInUse.withLock { _ in
+                    let (fd, stop): (Int32, Bool) = state.withLock { s in
+                        defer { s.unsynced = false }
+                        return (s.unsynced ? s.fd : -1, s.syncerStopped)
+                    }
+                    // Not under `state`: commits go on while the disk works.
+                    if fd >= 0, !stop { _ = fdatasync(fd) }
+                    return stop
+                }
+                if stop { return }
+                Thread.sleep(forTimeInterval: Self.syncInterval)
+            }
+        }
+        thread.name = "fp-journal-sync"
+        thread.start()
+    }
+}
+
+/// The journal could not be opened, read or written.
+struct JournalError: Error, CustomStringConvertible {
+    var description: String
+    init(_ description: String) { self.description = description }
+}
