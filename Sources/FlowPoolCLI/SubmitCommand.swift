@@ -3,6 +3,7 @@ import FlowCore
 import FlowPool
 import Foundation
 import Logging
+import Synchronization
 
 /// `flowpool submit`: submits one run (or N numbered runs) of a flow.
 struct SubmitCommand: AsyncParsableCommand {
@@ -151,6 +152,8 @@ struct SubmitCommand: AsyncParsableCommand {
         case completed(Int)
         case failed(Int)
         case rejected(Int)
+        /// No result within --wait-limit.
+        case timedOut(Int)
     }
 
     private func numbered(_ value: JSONValue, _ i: Int) -> JSONValue {
@@ -171,7 +174,10 @@ struct SubmitCommand: AsyncParsableCommand {
         var completedCount = 0
         var failedCount = 0
         var rejectedCount = 0
+        var timedOutCount = 0
         var retryCount = 0
+        let runPrefix = RunID.make()
+        let waiting = Notice()
         func tally(_ outcome: Outcome) {
             switch outcome {
             case .completed(let r):
@@ -183,6 +189,9 @@ struct SubmitCommand: AsyncParsableCommand {
             case .rejected(let r):
                 rejectedCount += 1
                 retryCount += r
+            case .timedOut(let r):
+                timedOutCount += 1
+                retryCount += r
             }
         }
         try await withThrowingTaskGroup(of: Outcome.self) { group in
@@ -193,18 +202,35 @@ struct SubmitCommand: AsyncParsableCommand {
                     inFlight -= 1
                 }
                 let input = numbered(value, i)
+                // The run id is chosen here, so that a submit repeated after a timeout (the coordinator restarting,
+                // say) is the same run, not a second one.
+                let runId = "\(runPrefix)-\(i)"
                 group.addTask {
                     var backoff = 1
                     var retries = 0
                     while true {
                         do {
-                            let s = try await pool.submit(flow, namespace: namespace, input: input, deadline: deadline)
+                            let s = try await pool.submit(
+                                flow,
+                                namespace: namespace,
+                                input: input,
+                                runId: runId,
+                                deadline: deadline
+                            )
                             let r = try await pool.result(of: s, limit: waitLimit)
                             return r.status == .completed ? .completed(retries) : .failed(retries)
                         } catch let error as PoolError where error.remoteCode == .poolFull {
                             retries += 1
+                            waiting.note("the pool is full (\(error.message)); submitting again with backoff")
                             try await Task.sleep(for: .milliseconds(backoff))
-                            backoff = min(backoff * 2, 200)
+                            backoff = min(backoff * 2, 1_000)
+                        } catch let error as PoolError where error.code == .timeout && waitLimit == nil {
+                            retries += 1
+                            waiting.note("no answer from the coordinator (\(error.message)); submitting again")
+                            try await Task.sleep(for: .milliseconds(backoff))
+                            backoff = min(backoff * 2, 1_000)
+                        } catch let error as PoolError where error.code == .timeout {
+                            return .timedOut(retries)
                         } catch let error as PoolError where error.code == .rejected {
                             return .rejected(retries)
                         }
@@ -226,7 +252,26 @@ struct SubmitCommand: AsyncParsableCommand {
         printFlushed(
             "submitted \(count) completed \(c) failed \(f) rejected \(r) pool_full_retries \(retryCount) duplicates_suppressed \(duplicates) wall_s \(String(format: "%.3f", seconds)) runs_per_s \(String(format: "%.0f", Double(c + f) / max(seconds, 1e-9)))"
         )
+        if timedOutCount > 0 {
+            printError("\(timedOutCount) runs had no result within --wait-limit \(self.waitLimit ?? "")")
+            return Self.waitLimitStatus
+        }
         if r > 0 { return 2 }
         return f > 0 ? 1 : 0
+    }
+}
+
+/// Says what a long wait is about, at most once every 5 s (many tasks may wait for the same reason).
+final class Notice: Sendable {
+    private let last = Mutex<Double>(0)
+
+    func note(_ message: String) {
+        let now = Double(DispatchTime.now().uptimeNanoseconds) / 1e9
+        let due = last.withLock { last in
+            guard now - last >= 5 else { return false }
+            last = now
+            return true
+        }
+        if due { printError(message) }
     }
 }

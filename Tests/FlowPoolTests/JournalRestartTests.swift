@@ -149,6 +149,49 @@ struct JournalRestartTests {
         for p in processes { await p.stop(grace: 5) }
     }
 
+    @Test("submit --count rides through a coordinator kill -9 and restart and finishes by itself")
+    func submitCountRidesThroughARestart() async throws {
+        let node = try Node()
+        var processes: [PoolProcess] = []
+        defer { for p in processes { p.signal(SIGKILL) } }
+        let first = try node.startCoordinator("coordinator1")
+        processes.append(first)
+        try await node.until(seconds: 20, "the coordinator") { try await node.status()["coordinator"] != nil }
+        for i in 0..<2 { processes.append(try node.startWorker("worker\(i)")) }
+        try await node.until(seconds: 20, "2 workers") { try await node.status()["workers"]?.arrayValue?.count == 2 }
+        let submit = try PoolProcess(
+            name: "submit",
+            arguments: [
+                "submit", "sleep", "--namespace", "jc", "--input", #"{"ms":50}"#, "--count", "800", "--window", "200",
+                "--coordinator", node.control, "--timeout", "2",
+            ],
+            directory: node.directory
+        )
+        processes.append(submit)
+        try await node.until(seconds: 60, "some runs finished") {
+            try await node.status()["counters"]?["jobs_completed"]?.intValue ?? 0 >= 100
+        }
+        first.signal(SIGKILL)
+        _ = await first.waitForExit(seconds: 10)
+        let second = try node.startCoordinator("coordinator2")
+        processes.append(second)
+        let exit = await submit.waitForExit(seconds: 120)
+        #expect(exit == 0, "submit --count exit \(String(describing: exit)): \(submit.stderr)")
+        #expect(submit.stdout.contains("submitted 800 completed 800 failed 0 rejected 0"), "\(submit.stdout)")
+        #expect(submit.stderr.contains("connected to the coordinator at"), "\(submit.stderr)")
+        // Each of the 800 run ids has its one result (kept under its run key), whether it finished before the
+        // kill (read back from the journal), was recovered unfinished, or was first accepted after the restart;
+        // the second coordinator started no run twice.
+        let status = try await node.status()
+        #expect(status["results_kept"]?["runs"]?.intValue == 800, "\(status)")
+        let counters = status["counters"]
+        let recovered = counters?["jobs_recovered"]?.intValue ?? 0
+        let acceptedAfter = counters?["jobs_accepted"]?.intValue ?? 0
+        let completedAfter = counters?["jobs_completed"]?.intValue ?? 0
+        #expect(completedAfter == recovered + acceptedAfter, "\(String(describing: counters))")
+        for p in processes { await p.stop(grace: 5) }
+    }
+
     @Test("a torn journal tail is cut off and reported; the records before it are recovered")
     func tornTail() async throws {
         let node = try Node()

@@ -21,6 +21,13 @@ final class ControlConnection: Sendable {
         var earlyResults: [String: RunResult] = [:]
         var replays: [String: [RawEvent]] = [:]
         var closed = false
+        /// Accepted submits whose result this connection waits for, by request id: submitted again (with their
+        /// run id, so idempotently) when the connection comes back after a break.
+        var unanswered: [String: SubmitRequest] = [:]
+        /// Whether the connection broke since it was last up.
+        var broken = false
+        /// The `hello` to send again after a break (the coordinator may be another process by then).
+        var hello: ControlRequest?
     }
 
     /// Results kept for submitters that have not started waiting yet.
@@ -50,9 +57,14 @@ final class ControlConnection: Sendable {
         try socket.set(.reconnectInterval(100))
         try socket.set(.reconnectIntervalMax(2000))
         try socket.connect(endpoint)
+        let monitor = try socket.monitor([.disconnected, .handshakeSucceeded])
         let box = Mutex<ControlConnection?>(nil)
         let handle = try loop.add(socket, maxFrames: 2 * 512 + 2, outboundCapacity: 100_000) { frames, _ in
             box.withLock { $0 }?.handle(frames)
+        }
+        _ = try loop.add(monitor, maxFrames: 4, outboundCapacity: 1) { frames, _ in
+            guard let event = MonitorEvent(frames: frames) else { return }
+            box.withLock { $0 }?.connectionEvent(event)
         }
         var generator = SystemRandomNumberGenerator()
         let value: UInt32 = generator.next()
@@ -65,6 +77,48 @@ final class ControlConnection: Sendable {
         )
         box.withLock { $0 = connection }
         return connection
+    }
+
+    // MARK: Breaks
+
+    /// Remembers the `hello` to repeat after a break.
+    func rememberHello(_ hello: ControlRequest) { state.withLock { $0.hello = hello } }
+
+    /// Remembers an accepted submit until its result arrives (with the run id the coordinator confirmed).
+    func track(_ request: SubmitRequest) {
+        guard request.reply, request.runId != nil else { return }
+        state.withLock { $0.unanswered[request.id] = request }
+    }
+
+    /// The connection broke or came back (on the loop thread). When it comes back — a coordinator restarted on
+    /// its journal, or a network that healed — the `hello` is repeated and every run still waited for is
+    /// submitted again under its run id: the coordinator answers with that run (`existing`) and pushes its
+    /// result here, at once when it has one.
+    private func connectionEvent(_ event: MonitorEvent) {
+        if event.kind.contains(.disconnected) {
+            let first = state.withLock { s in
+                defer { s.broken = true }
+                return !s.broken
+            }
+            if first { logger.warning("lost the connection to the coordinator at \(endpoint); reconnecting") }
+            return
+        }
+        guard event.kind.contains(.handshakeSucceeded) else { return }
+        let (wasBroken, hello, pending) = state.withLock { s in
+            defer { s.broken = false }
+            return (s.broken, s.hello, s.broken ? Array(s.unanswered.values) : [])
+        }
+        guard wasBroken else { return }
+        logger.notice(
+            "connected to the coordinator at \(endpoint) again; asking again for the results of \(pending.count) runs"
+        )
+        if let hello { _ = loop.trySend([hello.frame], on: handle) }
+        var start = 0
+        while start < pending.count {
+            let chunk = Array(pending[start..<min(start + 1000, pending.count)])
+            start += chunk.count
+            _ = loop.trySend([ControlRequest.submitBatch(id: makeId(), runs: chunk).frame], on: handle)
+        }
     }
 
     /// A fresh request id.
@@ -212,6 +266,7 @@ final class ControlConnection: Sendable {
         let ready: [(CheckedContinuation<RunResult, any Error>, RunResult)] = state.withLock { state in
             var ready: [(CheckedContinuation<RunResult, any Error>, RunResult)] = []
             for result in results {
+                state.unanswered.removeValue(forKey: result.id)
                 if let w = state.waiters.removeValue(forKey: result.id) {
                     // The answer to a `get_result` request.
                     state.deadlines.removeValue(forKey: result.id)

@@ -97,7 +97,9 @@ public final class PoolClient: Sendable {
 
     static func hello(_ control: ControlConnection, timeout: Duration) async throws -> Welcome {
         // Pushed results come in batches (`result_batch`): one message for all that end in the same moment.
-        let reply = try await control.request(.hello(id: control.makeId(), batchResults: true), timeout: timeout)
+        let hello = ControlRequest.hello(id: control.makeId(), batchResults: true)
+        control.rememberHello(hello)
+        let reply = try await control.request(hello, timeout: timeout)
         guard case .welcome(let welcome) = reply else {
             throw PoolError(.protocolError, "expected welcome from \(control.endpoint), got \(reply)")
         }
@@ -167,10 +169,14 @@ public final class PoolClient: Sendable {
         )
         let reply = try await control.send(.submit(request), timeout: requestTimeout)
         switch reply {
-        case .accepted(_, let job, let ns, let run):
+        case .accepted(_, let job, let ns, let run), .acceptedExisting(_, let job, let ns, let run):
+            var confirmed = request
+            confirmed.runId = run
+            control.track(confirmed)
+            if case .acceptedExisting = reply {
+                return Submission(requestId: id, job: job, namespace: ns, runId: run, existing: true)
+            }
             return Submission(requestId: id, job: job, namespace: ns, runId: run)
-        case .acceptedExisting(_, let job, let ns, let run):
-            return Submission(requestId: id, job: job, namespace: ns, runId: run, existing: true)
         case .error(_, let code, let message):
             throw PoolError(.rejected, message, remoteCode: code)
         default:
@@ -197,6 +203,15 @@ public final class PoolClient: Sendable {
         guard case .acceptedBatch(_, let answers) = reply, answers.count == requests.count else {
             if case .error(_, let code, let message) = reply { throw PoolError(.rejected, message, remoteCode: code) }
             throw PoolError(.protocolError, "unexpected reply to submit_batch: \(reply)")
+        }
+        for (request, answer) in zip(requests, answers) {
+            switch answer {
+            case .accepted(_, _, _, let run), .acceptedExisting(_, _, _, let run):
+                var confirmed = request
+                confirmed.runId = run
+                control.track(confirmed)
+            default: break
+            }
         }
         return answers.map { answer in
             switch answer {

@@ -25,18 +25,18 @@ public enum JournalSync: String, Sendable, CaseIterable {
 /// process. ``JournalSync`` says when writes are forced to the disk. When the file grows past
 /// ``compactionThreshold`` and twice its size after the last compaction, ``compact(_:)`` rewrites it with only
 /// what is still live (runs not finished, results kept), through a temporary file renamed over it.
-final class Journal: Sendable {
-    struct Recovered: Sendable {
+package final class Journal: Sendable {
+    package struct Recovered: Sendable {
         /// Accepted runs that had not finished, in order of acceptance, with the last attempt dispatched.
-        var unfinished: [(run: JournalRecord.AcceptedRun, attempts: Int)] = []
+        package var unfinished: [(run: JournalRecord.AcceptedRun, attempts: Int)] = []
         /// Results of finished runs, oldest first.
-        var results: [RunResult] = []
+        package var results: [RunResult] = []
         /// Records read.
-        var records = 0
+        package var records = 0
         /// Bytes at the end of the file that were not a valid record (dropped).
-        var droppedBytes = 0
+        package var droppedBytes = 0
         /// Why the tail was dropped, when it was.
-        var tailProblem: String?
+        package var tailProblem: String?
     }
 
     /// Seconds between forced writes under ``JournalSync/interval``.
@@ -47,7 +47,7 @@ final class Journal: Sendable {
     static let maxFrameBytes = 1 << 30
 
     let directory: String
-    let path: String
+    package let path: String
     let sync: JournalSync
     private let logger: Logger
     private struct State {
@@ -66,7 +66,7 @@ final class Journal: Sendable {
     /// Opens (creating it if needed) the journal in `directory`, reads it back and returns what it holds. A torn
     /// or corrupt tail is reported in ``Recovered/tailProblem`` and cut off, so the file ends with its valid
     /// records.
-    static func open(directory: String, sync: JournalSync, logger: Logger) throws -> (Journal, Recovered) {
+    package static func open(directory: String, sync: JournalSync, logger: Logger) throws -> (Journal, Recovered) {
         do {
             try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         } catch {
@@ -169,7 +169,7 @@ final class Journal: Sendable {
     // MARK: Writing
 
     /// Adds a record to the next ``commit()``.
-    func append(_ record: JournalRecord) {
+    package func append(_ record: JournalRecord) {
         state.withLock { record.append(to: &$0.pending) }
     }
 
@@ -179,7 +179,7 @@ final class Journal: Sendable {
     /// Writes the records appended since the last commit (and, under ``JournalSync/always``, forces them to
     /// the disk). Returns whether the file now needs compacting.
     @discardableResult
-    func commit() throws -> Bool {
+    package func commit() throws -> Bool {
         try state.withLock { s in
             guard !s.pending.isEmpty else { return false }
             do {
@@ -239,7 +239,7 @@ final class Journal: Sendable {
     }
 
     /// Forces what was written to the disk and closes the file.
-    func close() {
+    package func close() {
         descriptorInUse.withLock { _ in closeFile() }
     }
 

@@ -6,7 +6,7 @@ import FlowCore
 /// a CRC-32 of the type byte and the payload (4 bytes, little-endian), the type byte, and the payload, a JSON
 /// object. A frame whose length runs past the end of the file, or whose checksum does not match, ends the valid
 /// part of the journal (a torn write or a corrupt tail).
-enum JournalRecord: Sendable, Equatable {
+package enum JournalRecord: Sendable, Equatable {
     /// A run was accepted: everything needed to run it again.
     case accepted(AcceptedRun)
     /// An attempt of a job was dispatched (after a restart the next attempt number is above it).
@@ -15,16 +15,36 @@ enum JournalRecord: Sendable, Equatable {
     case finished(RunResult)
 
     /// The part of an accepted run that outlives the coordinator process.
-    struct AcceptedRun: Sendable, Equatable {
-        var job: String
-        var flow: String
-        var namespace: String
-        var runId: String
-        var input: JSONValue
-        var requestId: String
-        var maxAttempts: Int
+    package struct AcceptedRun: Sendable, Equatable {
+        package var job: String
+        package var flow: String
+        package var namespace: String
+        package var runId: String
+        package var input: JSONValue
+        package var requestId: String
+        package var maxAttempts: Int
         /// The deadline as wall-clock milliseconds since 1970 (a monotonic clock does not survive a restart).
-        var deadlineWallMilliseconds: Int?
+        package var deadlineWallMilliseconds: Int?
+
+        package init(
+            job: String,
+            flow: String,
+            namespace: String,
+            runId: String,
+            input: JSONValue,
+            requestId: String,
+            maxAttempts: Int,
+            deadlineWallMilliseconds: Int?
+        ) {
+            self.job = job
+            self.flow = flow
+            self.namespace = namespace
+            self.runId = runId
+            self.input = input
+            self.requestId = requestId
+            self.maxAttempts = maxAttempts
+            self.deadlineWallMilliseconds = deadlineWallMilliseconds
+        }
     }
 
     static let typeAccepted: UInt8 = 1
@@ -32,7 +52,7 @@ enum JournalRecord: Sendable, Equatable {
     static let typeFinished: UInt8 = 3
 
     /// Appends the record's frame to `out`.
-    func append(to out: inout [UInt8]) {
+    package func append(to out: inout [UInt8]) {
         var w = JSONWriter(capacity: 128)
         let type: UInt8
         switch self {
