@@ -35,6 +35,9 @@ struct DemoSession: Sendable {
 
     /// Runs the demo; never throws: every ending is an ``Outcome``, after every child has exited.
     func run() async -> Outcome {
+        // The coordinator keeps its journal in a directory of the session's own, removed at the end.
+        let dataDirectory = NSTemporaryDirectory() + "flowpool-demo-\(getpid())"
+        defer { try? FileManager.default.removeItem(atPath: dataDirectory) }
         let signals = await UnixSignalsSequence(trapping: .sigint, .sigterm)
         let executable = Self.executablePath()
         let children = StartedChildren()
@@ -47,7 +50,7 @@ struct DemoSession: Sendable {
             ) { supervisor in
                 try await withThrowingTaskGroup(of: Outcome?.self) { group in
                     group.addTask {
-                        try await drive(supervisor) { children.append($0) }
+                        try await drive(supervisor, dataDirectory: dataDirectory) { children.append($0) }
                         return .success
                     }
                     group.addTask {
@@ -96,6 +99,7 @@ struct DemoSession: Sendable {
     /// Starts the pool, runs the questions and prints everything; returns once the pool can be stopped.
     private func drive(
         _ supervisor: ProcessSupervisor,
+        dataDirectory: String,
         started: @Sendable (ProcessSupervisor.Child) -> Void
     ) async throws {
         let clock = ContinuousClock()
@@ -110,7 +114,7 @@ struct DemoSession: Sendable {
             arguments: [
                 "coordinator", "--bind-host", "127.0.0.1", "--control-port", "0", "--worker-port", "0",
                 "--events-in-port", "0", "--events-out-port", "0", "--drain-timeout", "2",
-                "--log-level", logLevel,
+                "--data-dir", dataDirectory, "--log-level", logLevel,
             ],
             environment: MetricsOptions.notInherited
         )

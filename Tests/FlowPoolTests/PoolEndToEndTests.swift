@@ -104,9 +104,10 @@ struct PoolEndToEndTests {
         try await PoolHarness.with(workers: 1, workerArguments: ["--concurrency", "4"]) { pool in
             let client = try await PoolClient.connect(to: pool.control)
             var submissions: [PoolClient.Submission] = []
+            // Long enough that the coordinator still drains when the late submit comes, however loaded the host.
             for i in 0..<4 {
                 submissions.append(
-                    try await client.submit("sleep", namespace: "cdrain", input: ["ms": 600, "n": .int(i)])
+                    try await client.submit("sleep", namespace: "cdrain", input: ["ms": 3_000, "n": .int(i)])
                 )
             }
             pool.coordinator.signal(SIGTERM)

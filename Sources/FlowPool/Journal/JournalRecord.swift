@@ -93,7 +93,6 @@ package enum JournalRecord: Sendable, Equatable {
         var crc = CRC32()
         crc.update(type)
         crc.update(payload)
-        out.reserveCapacity(out.count + 9 + payload.count)
         Self.appendLittleEndian(length, to: &out)
         Self.appendLittleEndian(crc.value, to: &out)
         out.append(type)

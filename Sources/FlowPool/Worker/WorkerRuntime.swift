@@ -112,7 +112,12 @@ final class WorkerRuntime: Sendable {
                 group.addTask {
                     await withTaskGroup(of: Void.self) { intake in
                         intake.addTask {
-                            await withDiscardingTaskGroup { jobs in await self.intake(commands, jobs: &jobs) }
+                            await withTaskCancellationHandler {
+                                await self.intake(commands)
+                            } onCancel: {
+                                // Stopped without a drain: the runs' tasks stop too.
+                                for task in self.attempts.withLock({ $0.values.compactMap(\.task) }) { task.cancel() }
+                            }
                         }
                         await self.waitUntilDone()
                         intake.cancelAll()
@@ -137,7 +142,7 @@ final class WorkerRuntime: Sendable {
 
     // MARK: Intake
 
-    private func intake(_ commands: InboundMessages, jobs: inout DiscardingTaskGroup) async {
+    private func intake(_ commands: InboundMessages) async {
         var iterator = commands.makeAsyncIterator()
         while let batch = await iterator.nextBatch() {
             var received: [JobAssignment] = []
@@ -166,7 +171,19 @@ final class WorkerRuntime: Sendable {
                     WorkerReport.ack(received.map { JobAttempt(job: $0.job, attempt: $0.attempt) }).frames,
                     on: dealer
                 )
-                for job in received { jobs.addTask { await self.execute(job) } }
+                // Each run in a task of its own, so that the coordinator's `cancel` reaches it alone (with the
+                // executor preference of the worker's tasks, which an unstructured task does not inherit).
+                let preference: (any TaskExecutor)? = config.executor == .loop ? loop.executor : nil
+                for job in received {
+                    let task = Task(executorPreference: preference) { await self.execute(job) }
+                    let cancelled = attempts.withLock { a -> Bool in
+                        let key = JobAttempt(job: job.job, attempt: job.attempt)
+                        guard a[key] != nil else { return false }  // already finished
+                        a[key]!.task = task
+                        return a[key]!.cancelled
+                    }
+                    if cancelled { task.cancel() }
+                }
             }
             for command in others { await handle(command) }
         }
@@ -216,24 +233,21 @@ final class WorkerRuntime: Sendable {
         if let factory = registry.factory(for: job.flow) {
             do {
                 let invocation = try factory(job.input)
-                let outcome = await runCancellably(job) { [logger] in
-                    try await invocation.flow.run(
+                do {
+                    let result = try await invocation.flow.run(
                         invocation.store,
                         namespace: job.namespace,
                         runId: job.runId,
                         params: invocation.params,
                         sink: sink,
                         logger: logger
-                    ).value
-                }
-                switch outcome {
-                case .success(let v):
-                    value = v
-                case .failure(let error) where error is CancellationError:
+                    )
+                    value = result.value
+                } catch is CancellationError {
                     status = .cancelled
                     code = .cancelled
                     message = "the attempt was cancelled"
-                case .failure(let error):
+                } catch {
                     status = .failed
                     code = .flowFailed
                     message = "\(error)"
@@ -296,36 +310,6 @@ final class WorkerRuntime: Sendable {
             if status != .completed { s.failed += 1 }
         }
         checkDone()
-    }
-
-    /// Runs a flow in a task of its own that the coordinator's `cancel` (or the worker's own shutdown) cancels.
-    private func runCancellably(
-        _ job: JobAssignment,
-        _ body: @escaping @Sendable () async throws -> JSONValue
-    ) async -> Result<JSONValue, any Error> {
-        let key = JobAttempt(job: job.job, attempt: job.attempt)
-        let box = Mutex<Result<JSONValue, any Error>>(.failure(CancellationError()))
-        // Unstructured, so that it can be cancelled alone (it has to be given the executor preference again).
-        let preference: (any TaskExecutor)? = config.executor == .loop ? loop.executor : nil
-        let task = Task(executorPreference: preference) {
-            do {
-                let value = try await body()
-                box.withLock { $0 = .success(value) }
-            } catch {
-                box.withLock { $0 = .failure(error) }
-            }
-        }
-        let cancelledAlready = attempts.withLock { a in
-            a[key, default: RunningAttempt()].task = task
-            return a[key]!.cancelled
-        }
-        if cancelledAlready { task.cancel() }
-        await withTaskCancellationHandler {
-            await task.value
-        } onCancel: {
-            task.cancel()
-        }
-        return box.withLock { $0 }
     }
 
     // MARK: Credit
