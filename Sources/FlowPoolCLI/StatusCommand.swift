@@ -37,6 +37,12 @@ struct StatusCommand: AsyncParsableCommand {
         printFlushed(
             "queue \(body["queue_depth"]?.intValue ?? 0)  in flight \(body["in_flight"]?.intValue ?? 0)  active runs \(body["active_jobs"]?.intValue ?? 0) (\((body["active_input_bytes"]?.intValue ?? 0) >> 10) KiB of input)"
         )
+        if case .object(let byState)? = body["jobs_by_state"] {
+            let states = ["queued", "dispatched", "running", "result_held"]
+            printFlushed(
+                "runs by state  " + states.map { "\($0) \(byState[$0]?.intValue ?? 0)" }.joined(separator: "  ")
+            )
+        }
         printFlushed("workers \(workers.count)")
         for w in workers {
             printFlushed(

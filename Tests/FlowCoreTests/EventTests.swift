@@ -180,6 +180,49 @@ struct EventTests {
         #expect(fallback.map(\.type) == [.retrying, .final], "one retry between the two attempts, then the fallback")
     }
 
+    @Test func anExecTimeoutCancelsTheAttemptAndTakesPartInRetryAndFallback() async throws {
+        /// Its first `slowAttempts` execs hang (until cancelled); later ones answer at once.
+        struct SlowNode: Node {
+            let attempts: Counter
+            let slowAttempts: Int
+            var maxRetries: Int
+            var execTimeout: Duration? { .milliseconds(50) }
+            var name: String { "slow" }
+
+            func exec(_ prep: Void) async throws -> Int {
+                let n = attempts.increment()
+                if n <= slowAttempts { try await Task.sleep(for: .seconds(60)) }
+                return n
+            }
+
+            func execFallback(_ prep: Void, error: any Error) async throws -> Int {
+                #expect(error is ExecTimeout)
+                return -1
+            }
+
+            func post(_ shared: SharedStore, prep: Void, exec: Int) async throws -> Action {
+                shared["result"] = .int(exec)
+                return .default
+            }
+        }
+        let streamer = EventStreamer()
+        let events = try streamer.subscribe("t")
+        var flow = Flow(name: "f", resultKey: "result")
+        flow.add(SlowNode(attempts: Counter(), slowAttempts: 1, maxRetries: 2))
+        let clock = ContinuousClock()
+        let start = clock.now
+        let result = try await flow.run(namespace: "t", sink: streamer)
+        #expect(clock.now - start < .seconds(30), "the hanging attempt was cancelled, not waited for")
+        #expect(result.value == 2, "the second attempt answered")
+        let collected = try await collect(events, terminals: 1)
+        #expect(collected.map(\.type) == [.retrying, .final])
+        #expect(collected.first?.content["error"]?.stringValue?.contains("took longer than its timeout") == true)
+        // Every attempt too slow: the fallback decides.
+        var all = Flow(name: "all", resultKey: "result")
+        all.add(SlowNode(attempts: Counter(), slowAttempts: 3, maxRetries: 2))
+        #expect(try await all.run(namespace: "u", sink: streamer).value == -1)
+    }
+
     @Test func eventsAfterATerminalEventAreIgnoredAndCounted() async throws {
         struct EarlyFinal: Node {
             func exec(_ prep: Void) async throws {

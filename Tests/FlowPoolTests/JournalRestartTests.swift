@@ -49,6 +49,18 @@ struct JournalRestartTests {
             try await PoolClient.withConnection(to: control, timeout: .seconds(5)) { try await $0.status() }
         }
 
+        /// Starts the first coordinator and `workers` workers, and waits until they are registered; the processes,
+        /// coordinator first.
+        func startPool(workers: Int) async throws -> [PoolProcess] {
+            var processes = [try startCoordinator("coordinator1")]
+            try await until(seconds: 20, "the coordinator") { try await status()["coordinator"] != nil }
+            for i in 0..<workers { processes.append(try startWorker("worker\(i)")) }
+            try await until(seconds: 20, "\(workers) workers") {
+                try await status()["workers"]?.arrayValue?.count == workers
+            }
+            return processes
+        }
+
         func until(seconds: Double, _ what: String, _ condition: () async throws -> Bool) async throws {
             let deadline = ContinuousClock.now + .milliseconds(Int(seconds * 1000))
             while ContinuousClock.now < deadline {
@@ -64,11 +76,8 @@ struct JournalRestartTests {
         let node = try Node()
         var processes: [PoolProcess] = []
         defer { for p in processes { p.signal(SIGKILL) } }
-        let first = try node.startCoordinator("coordinator1")
-        processes.append(first)
-        try await node.until(seconds: 20, "the coordinator") { try await node.status()["coordinator"] != nil }
-        for i in 0..<2 { processes.append(try node.startWorker("worker\(i)")) }
-        try await node.until(seconds: 20, "2 workers") { try await node.status()["workers"]?.arrayValue?.count == 2 }
+        processes = try await node.startPool(workers: 2)
+        let first = processes[0]
 
         // A subscriber that stays through the restart (its SUB socket reconnects): no run may end twice.
         let watcher = try await PoolClient.connect(to: node.control)
@@ -139,7 +148,6 @@ struct JournalRestartTests {
         let counters = try await node.status()["counters"]
         #expect(counters?["jobs_accepted"]?.intValue == 0, "no run was accepted a second time")
         // No run ended twice on the bus (the subscriber may have missed some while the coordinator was down).
-        try await Task.sleep(for: .milliseconds(300))
         for (run, runEvents) in collector.byRun {
             let terminals = runEvents.filter { $0.event.type.isTerminal }
             #expect(terminals.count <= 1, "\(run) ended \(terminals.count) times")
@@ -154,11 +162,8 @@ struct JournalRestartTests {
         let node = try Node()
         var processes: [PoolProcess] = []
         defer { for p in processes { p.signal(SIGKILL) } }
-        let first = try node.startCoordinator("coordinator1")
-        processes.append(first)
-        try await node.until(seconds: 20, "the coordinator") { try await node.status()["coordinator"] != nil }
-        for i in 0..<2 { processes.append(try node.startWorker("worker\(i)")) }
-        try await node.until(seconds: 20, "2 workers") { try await node.status()["workers"]?.arrayValue?.count == 2 }
+        processes = try await node.startPool(workers: 2)
+        let first = processes[0]
         let submit = try PoolProcess(
             name: "submit",
             arguments: [
@@ -197,9 +202,8 @@ struct JournalRestartTests {
         let node = try Node()
         var processes: [PoolProcess] = []
         defer { for p in processes { p.signal(SIGKILL) } }
-        let first = try node.startCoordinator("coordinator1")
-        processes.append(first)
-        try await node.until(seconds: 20, "the coordinator") { try await node.status()["coordinator"] != nil }
+        processes = try await node.startPool(workers: 0)
+        let first = processes[0]
         // Runs accepted with no worker: they wait in the journal.
         try await PoolClient.withConnection(to: node.control) { client in
             for i in 0..<5 {

@@ -30,6 +30,9 @@ public protocol Node: FlowStep {
     var maxRetries: Int { get }
     /// How long to wait between attempts. Defaults to zero.
     var wait: Duration { get }
+    /// How long one `exec` attempt may take; past it the attempt is cancelled and counts as failed with
+    /// ``ExecTimeout`` (so it is retried, then falls back, like any failure). None by default.
+    var execTimeout: Duration? { get }
 
     /// Reads what the node needs from the shared store.
     func prep(_ shared: SharedStore) async throws -> Prep
@@ -44,6 +47,7 @@ public protocol Node: FlowStep {
 extension Node {
     public var maxRetries: Int { 1 }
     public var wait: Duration { .zero }
+    public var execTimeout: Duration? { nil }
 
     public func execFallback(_ prep: Prep, error: any Error) async throws -> Exec { throw error }
 
@@ -52,7 +56,8 @@ extension Node {
     public func visit(_ shared: SharedStore) async throws -> Action {
         let prepared = try await prep(shared)
         let result = try await Retry.run(maxRetries: maxRetries, wait: wait) {
-            try await exec(prepared)
+            guard let limit = execTimeout else { return try await exec(prepared) }
+            return try await ExecTimeout.run(limit, node: name) { try await exec(prepared) }
         } fallback: { error in
             try await execFallback(prepared, error: error)
         }

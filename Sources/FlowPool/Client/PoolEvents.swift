@@ -227,6 +227,28 @@ public struct PoolEvents: AsyncSequence, Sendable {
 
     public func makeAsyncIterator() -> AsyncIterator { AsyncIterator(self) }
 
+    /// The same events with their envelope: each ``WireEvent`` carries the pool's `attempt` of its run besides the
+    /// ``StreamEvent`` (a run dispatched again shows its new attempt's events as such).
+    ///
+    /// ```swift
+    /// for await e in events.withAttempts { print(e.attempt, e.event.type) }
+    /// ```
+    public var withAttempts: WithAttempts { WithAttempts(events: self) }
+
+    /// ``PoolEvents`` as ``WireEvent``s (``withAttempts``).
+    public struct WithAttempts: AsyncSequence, Sendable {
+        public typealias Element = WireEvent
+        public typealias Failure = Never
+        let events: PoolEvents
+
+        public func makeAsyncIterator() -> Iterator { Iterator(base: events.makeAsyncIterator()) }
+
+        public struct Iterator: AsyncIteratorProtocol {
+            var base: PoolEvents.AsyncIterator
+            public mutating func next() async -> WireEvent? { await base.nextWireEvent() }
+        }
+    }
+
     final class StatisticsBox: Sendable {
         let value = Mutex(SubscriberStatistics())
     }

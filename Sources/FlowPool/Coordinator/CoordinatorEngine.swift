@@ -407,18 +407,26 @@ final class CoordinatorEngine: Sendable {
         }
         for action in waiting {
             switch action {
-            case .reply(let identity, let reply):
-                if !send(identity, reply.frames, h.control, io) {
-                    state.withLock { $0.count { $0.unroutableReplies += 1 } }
-                }
-            case .pushResult(let identity, let result):
-                let batched = resultBatches.withLock { $0.hold(result, for: identity) }
-                if !batched, !send(identity, ControlReply.result(result).frames, h.control, io) {
-                    state.withLock { $0.count { $0.unroutableReplies += 1 } }
-                }
-            default:
-                break
+            case .reply(let identity, let reply): answer(identity, reply, io, h)
+            case .pushResult(let identity, let result): push(result, to: identity, io, h)
+            default: break
             }
+        }
+    }
+
+    /// Sends a reply to a control peer.
+    private func answer(_ identity: [UInt8], _ reply: ControlReply, _ io: SocketLoop.IO, _ h: Handles) {
+        if !send(identity, reply.frames, h.control, io) {
+            state.withLock { $0.count { $0.unroutableReplies += 1 } }
+        }
+    }
+
+    /// Pushes a run's result to its submitter: held for the round's `result_batch` when the client asked for
+    /// batches, else sent at once.
+    private func push(_ result: RunResult, to identity: [UInt8], _ io: SocketLoop.IO, _ h: Handles) {
+        let batched = resultBatches.withLock { $0.hold(result, for: identity) }
+        if !batched, !send(identity, ControlReply.result(result).frames, h.control, io) {
+            state.withLock { $0.count { $0.unroutableReplies += 1 } }
         }
     }
 
@@ -444,14 +452,9 @@ final class CoordinatorEngine: Sendable {
                 case .publish(let raw):
                     publish(raw, io, h)
                 case .reply(let identity, let reply):
-                    if !send(identity, reply.frames, h.control, io) {
-                        state.withLock { $0.count { $0.unroutableReplies += 1 } }
-                    }
+                    answer(identity, reply, io, h)
                 case .pushResult(let identity, let result):
-                    let batched = resultBatches.withLock { $0.hold(result, for: identity) }
-                    if !batched, !send(identity, ControlReply.result(result).frames, h.control, io) {
-                        state.withLock { $0.count { $0.unroutableReplies += 1 } }
-                    }
+                    push(result, to: identity, io, h)
                 case .command(let identity, let command):
                     if !send(identity, [command.frame], h.workers, io) {
                         more += state.withLock { $0.workerUnreachable(identity, now: now) }

@@ -268,8 +268,7 @@ final class EventCollector: Sendable {
 extension PoolEvents {
     /// Iterates until the sequence ends, adding every event to `collector`.
     func collect(into collector: EventCollector) async {
-        var iterator = makeAsyncIterator()
-        while let e = await iterator.nextWireEvent() { collector.add(e) }
+        for await e in withAttempts { collector.add(e) }
     }
 }
 
