@@ -693,7 +693,7 @@ struct AcceptedBatchDecodingTests {
                 id: "b-1",
                 answers: [
                     .accepted(id: "c-1", job: "9jbbo-1", namespace: "sales_agent", runId: "r-1"),
-                    .error(id: "c-2", code: .duplicateRun, message: "run \"sales_agent/r-1\" is already active"),
+                    .error(id: "c-2", code: .poolFull, message: "the pool is full: \"10000\" jobs wait"),
                     .error(id: nil, code: .poolFull, message: "the pool is full"),
                     .accepted(id: "c-é", job: "9jbbo-2", namespace: "stock_agent", runId: "r \"2\" é"),
                 ]

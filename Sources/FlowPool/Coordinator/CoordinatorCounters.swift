@@ -18,7 +18,6 @@ public struct CoordinatorCounters: Sendable, Hashable {
     public var lifecycleRefused = 0
     public var submitsRejectedFull = 0
     public var submitsRejectedDraining = 0
-    public var submitsRejectedDuplicate = 0
     public var duplicateResults = 0
     /// `results` messages from workers.
     public var resultBatches = 0
@@ -68,7 +67,6 @@ public struct CoordinatorCounters: Sendable, Hashable {
             "lifecycle_refused": .int(lifecycleRefused),
             "submits_rejected_full": .int(submitsRejectedFull),
             "submits_rejected_draining": .int(submitsRejectedDraining),
-            "submits_rejected_duplicate": .int(submitsRejectedDuplicate),
             "duplicate_results": .int(duplicateResults), "result_batches": .int(resultBatches),
             "results_batched": .int(resultsBatched), "workers_lost": .int(workersLost),
             "leases_expired": .int(leasesExpired), "acks_missed": .int(acksMissed),

@@ -17,8 +17,6 @@ public struct PoolErrorCode: Sendable, Hashable, RawRepresentable, CustomStringC
     public static let poolFull = PoolErrorCode("pool_full")
     /// The coordinator is shutting down and accepts no new jobs.
     public static let draining = PoolErrorCode("draining")
-    /// A run with that namespace and run id is already active.
-    public static let duplicateRun = PoolErrorCode("duplicate_run")
     /// No such run is known (never submitted, or evicted from the finished-results table).
     public static let notFound = PoolErrorCode("not_found")
     /// The replies and replays already waiting for this peer (or for all peers) are at their bound: read them,
