@@ -143,7 +143,8 @@ final class CoordinatorEngine: Sendable {
             execute(actions, io, h)
         case .getResult(let id, let ns, let run):
             let reply = state.withLock { $0.result(id: id, namespace: ns, runId: run) }
-            send(identity, reply.frames, h.control, io)
+            // As an action: with a journal it leaves after the round's commit, like the result it may carry.
+            execute([.reply(identity, reply)], io, h)
         case .replay(let replay):
             serveReplay(replay, to: identity, io, h)
         case .subscriberReport(let report):
