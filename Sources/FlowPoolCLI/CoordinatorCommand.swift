@@ -20,8 +20,33 @@ struct CoordinatorCommand: AsyncParsableCommand {
             """
     )
 
-    @Option(help: "Address to bind on (env FLOWPOOL_BIND_HOST).")
-    var bindHost: String = Environment.string("FLOWPOOL_BIND_HOST") ?? "0.0.0.0"
+    @Option(
+        help: """
+            Address to bind on (env FLOWPOOL_BIND_HOST). Loopback by default: any other address needs --insecure, \
+            since the pool does not authenticate its peers.
+            """
+    )
+    var bindHost: String = Environment.string("FLOWPOOL_BIND_HOST") ?? "127.0.0.1"
+
+    @Flag(
+        help: """
+            Bind an address other than loopback although peers are not authenticated (env FLOWPOOL_INSECURE=1): \
+            whoever reaches the coordinator can submit runs, register as a worker and receive their inputs, \
+            publish events and read every namespace. Only on a network you trust.
+            """
+    )
+    var insecure = false
+
+    /// `--insecure`, or `FLOWPOOL_INSECURE` set to 1 or true.
+    private var allowsInsecure: Bool {
+        insecure || ["1", "true", "yes"].contains(Environment.string("FLOWPOOL_INSECURE")?.lowercased() ?? "")
+    }
+
+    /// Whether `host` is a loopback address (only this machine reaches it).
+    static func isLoopback(_ host: String) -> Bool {
+        let h = host.trimmingCharacters(in: CharacterSet(charactersIn: "[]"))
+        return h == "localhost" || h == "::1" || h.hasPrefix("127.")
+    }
 
     @Option(
         help:
@@ -149,6 +174,16 @@ struct CoordinatorCommand: AsyncParsableCommand {
     @OptionGroup var log: LogOptions
 
     func validate() throws {
+        if !Self.isLoopback(bindHost), !allowsInsecure {
+            throw ValidationError(
+                """
+                --bind-host \(bindHost) would let anyone who reaches this machine submit runs, register as a worker \
+                (and receive other people's inputs), publish events and read every namespace: the pool does not \
+                authenticate its peers yet. Bind loopback (the default), or pass --insecure (FLOWPOOL_INSECURE=1) \
+                on a network you trust.
+                """
+            )
+        }
         for (name, port) in [
             ("control", controlPort), ("worker", workerPort), ("events-in", eventsInPort),
             ("events-out", eventsOutPort),
@@ -189,6 +224,11 @@ struct CoordinatorCommand: AsyncParsableCommand {
         // Message buffers come and go thousands of times a second: keep freed memory for the next ones.
         MallocThresholds.apply()
         let logger = log.makeLogger("flowpool.coordinator")
+        if !Self.isLoopback(bindHost) {
+            logger.warning(
+                "INSECURE: bound to \(bindHost) without authentication (--insecure): anyone who reaches this host can submit runs, act as a worker, publish events and read every namespace"
+            )
+        }
         // Before the coordinator starts its threads, so that they all inherit it.
         let priority: String
         let nice = Int32(self.nice)

@@ -1,6 +1,7 @@
 /// How a ``Coordinator`` binds, advertises and bounds itself.
 public struct CoordinatorConfiguration: Sendable {
-    /// Address the sockets bind on (`0.0.0.0`, `127.0.0.1`, an interface address, `*`).
+    /// Address the sockets bind on (`127.0.0.1` by default; `0.0.0.0`, an interface address, `*`). The pool does not
+    /// authenticate its peers: bind beyond loopback only on a network you trust.
     public var bindHost: String
     /// Host clients and workers should use for the other ports (sent in `welcome`); nil means "the host you
     /// reached the control endpoint on".
@@ -81,7 +82,7 @@ public struct CoordinatorConfiguration: Sendable {
     static let controlHighWaterMark: Int32 = 16
 
     public init(
-        bindHost: String = "0.0.0.0",
+        bindHost: String = "127.0.0.1",
         advertisedHost: String? = nil,
         controlPort: Int = 5570,
         workerPort: Int = 5571,
