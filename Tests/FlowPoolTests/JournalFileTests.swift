@@ -160,4 +160,17 @@ struct JournalFileTests {
         }
         #expect(kept.status == .completed && kept.result == "x")
     }
+
+    @Test("a journal that is not a regular file is refused with a clear error, never read")
+    func notARegularFile() throws {
+        let directory = try temporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        // Reading /dev/full would never end; writing it always fails.
+        try FileManager.default.createSymbolicLink(atPath: directory + "/journal.log", withDestinationPath: "/dev/full")
+        #expect {
+            _ = try Journal.open(directory: directory, sync: .never, logger: Logger(label: "test"))
+        } throws: { error in
+            "\(error)".contains("is not a regular file")
+        }
+    }
 }

@@ -75,6 +75,11 @@ package final class Journal: Sendable {
         let path = "\(directory)/journal.log"
         let fd = Glibc.open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o600)
         guard fd >= 0 else { throw JournalError("cannot open \(path): \(String(cString: strerror(errno)))") }
+        var info = stat()
+        guard fstat(fd, &info) == 0, info.st_mode & S_IFMT == S_IFREG else {
+            Glibc.close(fd)
+            throw JournalError("\(path) is not a regular file; give --data-dir a directory of its own")
+        }
         let (recovered, validBytes) = try read(fd: fd, path: path)
         if recovered.droppedBytes > 0 {
             guard ftruncate(fd, off_t(validBytes)) == 0 else {
