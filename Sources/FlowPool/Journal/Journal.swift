@@ -208,7 +208,7 @@ package final class Journal: Sendable {
 
     /// Rewrites the journal with `live` only (the records of runs not finished and of results kept), through
     /// a temporary file renamed over the journal; the journal is synced before and after.
-    func compact(_ live: [JournalRecord]) throws {
+    package func compact(_ live: [JournalRecord]) throws {
         var bytes: [UInt8] = []
         for record in live { record.append(to: &bytes) }
         let temporary = "\(path).compacting"

@@ -52,6 +52,34 @@ struct JournalStoreBench: AsyncParsableCommand {
             ]
             print(line.joined(separator: " "))
         }
+        for (results, active) in [(10_000, 1_000), (100_000, 10_000)] {
+            let (seconds, size) = try measureCompaction(
+                "\(base)/compaction-\(results)",
+                results: results,
+                active: active
+            )
+            print(
+                "compaction to \(results) results + \(active) unfinished runs (\(size >> 20) MiB): "
+                    + String(format: "%.1f ms on the loop thread", seconds * 1000)
+            )
+        }
+    }
+
+    /// How long the coordinator's loop stops for a compaction: the journal rewritten with `results` kept
+    /// results and `active` unfinished runs (what a busy coordinator keeps by default is up to 100,000 results).
+    private func measureCompaction(_ directory: String, results: Int, active: Int) throws -> (Double, Int) {
+        let (journal, _) = try Journal.open(directory: directory, sync: .interval, logger: Logger(label: "bench"))
+        defer { journal.close() }
+        var live: [JournalRecord] = []
+        live.reserveCapacity(results + active)
+        for i in 0..<results { live.append(record(i).2) }
+        for i in results..<(results + active) { live.append(record(i).0) }
+        let clock = ContinuousClock()
+        let start = clock.now
+        try journal.compact(live)
+        let seconds = (clock.now - start).seconds
+        let size = (try FileManager.default.attributesOfItem(atPath: journal.path)[.size] as? Int) ?? 0
+        return (seconds, size)
     }
 
     private func record(_ i: Int) -> (JournalRecord, JournalRecord, JournalRecord) {
