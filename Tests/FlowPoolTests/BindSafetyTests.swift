@@ -8,7 +8,19 @@ import Testing
 struct BindSafetyTests {
     /// The local addresses (hex, as /proc/net/tcp writes them) of the listening TCP sockets on `port`.
     static func listeners(port: Int) -> [String] {
-        let text = (try? String(contentsOfFile: "/proc/net/tcp", encoding: .utf8)) ?? ""
+        // Read to the end in chunks: a /proc file has no size, and it is long on a busy machine.
+        var bytes: [UInt8] = []
+        let fd = open("/proc/net/tcp", O_RDONLY)
+        if fd >= 0 {
+            var chunk = [UInt8](repeating: 0, count: 65_536)
+            while true {
+                let n = chunk.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
+                if n <= 0 { break }
+                bytes += chunk[0..<n]
+            }
+            close(fd)
+        }
+        let text = String(decoding: bytes, as: UTF8.self)
         let wanted = String(format: "%04X", port)
         return text.split(separator: "\n").dropFirst().compactMap { line in
             let fields = line.split(separator: " ", omittingEmptySubsequences: true)

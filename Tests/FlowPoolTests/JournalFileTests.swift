@@ -173,4 +173,50 @@ struct JournalFileTests {
             "\(error)".contains("is not a regular file")
         }
     }
+
+    @Test("a compaction written by its own thread while commits go on keeps every record committed meanwhile")
+    func compactionInTheBackground() async throws {
+        let directory = try temporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let logger = Logger(label: "test")
+        do {
+            let (journal, _) = try Journal.open(
+                directory: directory,
+                sync: .interval,
+                logger: logger,
+                compactionThreshold: 4_096
+            )
+            var job = 0
+            var needsCompaction = false
+            while !needsCompaction {
+                job += 1
+                journal.append(accepted("old\(job)"))
+                journal.append(finished("old\(job)"))
+                needsCompaction = try journal.commit()
+            }
+            // What is live at this commit: the last result only.
+            journal.beginCompaction([finished("old\(job)")])
+            var meanwhile = 0
+            let deadline = ContinuousClock.now + .seconds(20)
+            repeat {
+                meanwhile += 1
+                journal.append(accepted("new\(meanwhile)"))
+                try journal.commit()
+                try await Task.sleep(for: .milliseconds(1))
+            } while journal.isCompacting && ContinuousClock.now < deadline
+            #expect(!journal.isCompacting, "the compaction finished")
+            journal.append(accepted("last"))
+            try journal.commit()
+            journal.close()
+            let size =
+                (try FileManager.default.attributesOfItem(atPath: directory + "/journal.log")[.size] as? Int) ?? 0
+            #expect(size < 4_096 + 200 * meanwhile, "the old runs are gone from the file (\(size) bytes)")
+            #expect(!FileManager.default.fileExists(atPath: directory + "/journal.log.compacting"))
+            let (reopened, recovered) = try Journal.open(directory: directory, sync: .never, logger: logger)
+            reopened.close()
+            #expect(recovered.tailProblem == nil)
+            #expect(recovered.results.map(\.job) == ["old\(job)"])
+            #expect(recovered.unfinished.map(\.run.job) == (1...meanwhile).map { "new\($0)" } + ["last"])
+        }
+    }
 }

@@ -383,8 +383,8 @@ final class CoordinatorEngine: Sendable {
     private func commitJournal(_ journal: Journal, _ io: SocketLoop.IO, _ h: Handles) {
         do {
             if try journal.commit() {
-                let live = state.withLock { $0.journalSnapshot() }
-                try journal.compact(live)
+                // The snapshot is taken here, right after the commit it stands for; its thread writes it.
+                journal.beginCompaction(state.withLock { $0.journalSnapshot() })
             }
         } catch {
             if let held = journalLog.admit() {

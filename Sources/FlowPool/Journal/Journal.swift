@@ -41,13 +41,15 @@ package final class Journal: Sendable {
 
     /// Seconds between forced writes under ``JournalSync/interval``.
     static let syncInterval = 0.1
-    /// Below this size the journal is never compacted.
+    /// Below this size the journal is never compacted (by default).
     static let compactionThreshold = 64 << 20
     /// Largest frame read back (a bigger length is taken for corruption).
     static let maxFrameBytes = 1 << 30
 
     let directory: String
     package let path: String
+    /// Below this size the journal is never compacted.
+    let compactionThreshold: Int
     let sync: JournalSync
     private let logger: Logger
     private struct State {
@@ -57,6 +59,16 @@ package final class Journal: Sendable {
         var sizeAfterCompaction = 0
         var unsynced = false
         var syncerStopped = false
+        /// A compaction in progress: its snapshot is written by a thread of its own while commits go on.
+        var compaction: Compaction?
+    }
+
+    /// A compaction in progress.
+    private struct Compaction {
+        /// What was committed since the snapshot was taken: appended to the new file before it replaces the old.
+        var sinceSnapshot: [UInt8] = []
+        /// The written snapshot, once its thread is done: the temporary file, its size, its record count.
+        var written: (fd: Int32, bytes: Int, records: Int)?
     }
     private let state: Mutex<State>
     /// Held while the syncer thread forces the file to the disk, and while the file is closed or replaced: the
@@ -66,7 +78,12 @@ package final class Journal: Sendable {
     /// Opens (creating it if needed) the journal in `directory`, reads it back and returns what it holds. A torn
     /// or corrupt tail is reported in ``Recovered/tailProblem`` and cut off, so the file ends with its valid
     /// records.
-    package static func open(directory: String, sync: JournalSync, logger: Logger) throws -> (Journal, Recovered) {
+    package static func open(
+        directory: String,
+        sync: JournalSync,
+        logger: Logger,
+        compactionThreshold: Int = Journal.compactionThreshold
+    ) throws -> (Journal, Recovered) {
         do {
             try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         } catch {
@@ -90,12 +107,29 @@ package final class Journal: Sendable {
         guard lseek(fd, off_t(validBytes), SEEK_SET) >= 0 else {
             throw JournalError("cannot seek in \(path): \(String(cString: strerror(errno)))")
         }
-        let journal = Journal(directory: directory, path: path, fd: fd, size: validBytes, sync: sync, logger: logger)
+        let journal = Journal(
+            directory: directory,
+            path: path,
+            fd: fd,
+            size: validBytes,
+            sync: sync,
+            logger: logger,
+            compactionThreshold: compactionThreshold
+        )
         journal.startSyncer()
         return (journal, recovered)
     }
 
-    private init(directory: String, path: String, fd: Int32, size: Int, sync: JournalSync, logger: Logger) {
+    private init(
+        directory: String,
+        path: String,
+        fd: Int32,
+        size: Int,
+        sync: JournalSync,
+        logger: Logger,
+        compactionThreshold: Int
+    ) {
+        self.compactionThreshold = compactionThreshold
         self.directory = directory
         self.path = path
         self.sync = sync
@@ -182,9 +216,19 @@ package final class Journal: Sendable {
     var hasPending: Bool { state.withLock { !$0.pending.isEmpty } }
 
     /// Writes the records appended since the last commit (and, under ``JournalSync/always``, forces them to
-    /// the disk). Returns whether the file now needs compacting.
+    /// the disk); when a compaction's snapshot has been written meanwhile, puts the new file in place. Returns
+    /// whether the file now needs compacting (``beginCompaction(_:)``).
     @discardableResult
     package func commit() throws -> Bool {
+        let needs = try writePending()
+        if state.withLock({ $0.compaction?.written != nil }) { try finishCompaction() }
+        return needs
+    }
+
+    /// Whether a compaction is in progress.
+    package var isCompacting: Bool { state.withLock { $0.compaction != nil } }
+
+    private func writePending() throws -> Bool {
         try state.withLock { s in
             guard !s.pending.isEmpty else { return false }
             do {
@@ -196,50 +240,116 @@ package final class Journal: Sendable {
                 throw error
             }
             s.size += s.pending.count
+            s.compaction?.sinceSnapshot.append(contentsOf: s.pending)
             s.pending.removeAll(keepingCapacity: s.pending.capacity <= 1 << 20)
             switch sync {
             case .always: _ = fdatasync(s.fd)
             case .interval: s.unsynced = true
             case .never: break
             }
-            return s.size > Self.compactionThreshold && s.size > 2 * s.sizeAfterCompaction
+            return s.compaction == nil && s.size > compactionThreshold && s.size > 2 * s.sizeAfterCompaction
         }
     }
 
-    /// Rewrites the journal with `live` only (the records of runs not finished and of results kept), through
-    /// a temporary file renamed over the journal; the journal is synced before and after.
+    /// Starts rewriting the journal with `live` only (the records of the runs not finished and of the results
+    /// kept, as they stand after the last commit): a thread of its own writes them to a temporary file and
+    /// syncs it while commits go on to the journal; a later ``commit()`` appends what was committed meanwhile to
+    /// the new file and renames it over the journal. If the snapshot cannot be written, the journal stays as it
+    /// is (it holds everything) and the failure is logged.
+    package func beginCompaction(_ live: [JournalRecord]) {
+        let started = state.withLock { s -> Bool in
+            guard s.compaction == nil, !s.syncerStopped else { return false }
+            s.compaction = Compaction()
+            return true
+        }
+        guard started else { return }
+        let thread = Thread { [self] in
+            do {
+                let (fd, bytes) = try writeSnapshot(live)
+                let kept = state.withLock { s -> Bool in
+                    guard s.compaction != nil, !s.syncerStopped else { return false }
+                    s.compaction?.written = (fd, bytes, live.count)
+                    return true
+                }
+                if !kept {
+                    Glibc.close(fd)
+                    unlink(temporaryPath)
+                }
+            } catch {
+                logger.error("journal: compaction failed, the journal stays as it is: \(error)")
+                state.withLock { $0.compaction = nil }
+            }
+        }
+        thread.name = "fp-journal-compact"
+        thread.start()
+    }
+
+    /// Rewrites the journal with `live` only and waits for it (``beginCompaction(_:)`` without the thread).
     package func compact(_ live: [JournalRecord]) throws {
+        try state.withLock { s in
+            guard s.compaction == nil else { throw JournalError("a compaction is already in progress") }
+            s.compaction = Compaction()
+        }
+        do {
+            let (fd, bytes) = try writeSnapshot(live)
+            state.withLock { $0.compaction?.written = (fd, bytes, live.count) }
+        } catch {
+            state.withLock { $0.compaction = nil }
+            throw error
+        }
+        try finishCompaction()
+    }
+
+    private var temporaryPath: String { "\(path).compacting" }
+
+    /// Writes `live` to the temporary file and syncs it; returns its descriptor (positioned at its end) and size.
+    private func writeSnapshot(_ live: [JournalRecord]) throws -> (Int32, Int) {
         var bytes: [UInt8] = []
         for record in live { record.append(to: &bytes) }
-        let temporary = "\(path).compacting"
-        let fd = Glibc.open(temporary, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
-        guard fd >= 0 else { throw JournalError("cannot create \(temporary): \(String(cString: strerror(errno)))") }
+        let fd = Glibc.open(temporaryPath, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
+        guard fd >= 0 else {
+            throw JournalError("cannot create \(temporaryPath): \(String(cString: strerror(errno)))")
+        }
         do {
-            try Self.writeAll(fd, bytes, path: temporary)
+            try Self.writeAll(fd, bytes, path: temporaryPath)
         } catch {
             Glibc.close(fd)
+            unlink(temporaryPath)
             throw error
         }
         _ = fsync(fd)
-        try descriptorInUse.withLock { _ in
-            try swapIn(fd, bytes: bytes.count, from: temporary, records: live.count)
-        }
+        return (fd, bytes.count)
     }
 
-    private func swapIn(_ fd: Int32, bytes: Int, from temporary: String, records: Int) throws {
-        try state.withLock { s in
-            // Records appended meanwhile belong to the new file.
-            guard rename(temporary, path) == 0 else {
-                Glibc.close(fd)
-                throw JournalError("cannot rename \(temporary): \(String(cString: strerror(errno)))")
+    /// Puts a written snapshot in place: appends what was committed since it was taken, renames it over the
+    /// journal, and writes to it from then on.
+    private func finishCompaction() throws {
+        try descriptorInUse.withLock { _ in
+            try state.withLock { s in
+                guard let compaction = s.compaction, let written = compaction.written else { return }
+                s.compaction = nil
+                do {
+                    try Self.writeAll(written.fd, compaction.sinceSnapshot, path: temporaryPath)
+                    if sync == .always { _ = fdatasync(written.fd) }
+                    guard rename(temporaryPath, path) == 0 else {
+                        throw JournalError("cannot rename \(temporaryPath): \(String(cString: strerror(errno)))")
+                    }
+                } catch {
+                    // The old journal is still whole and in place.
+                    Glibc.close(written.fd)
+                    unlink(temporaryPath)
+                    throw error
+                }
+                Self.syncDirectory(directory)
+                let before = s.size
+                Glibc.close(s.fd)
+                s.fd = written.fd
+                s.size = written.bytes + compaction.sinceSnapshot.count
+                s.sizeAfterCompaction = s.size
+                logger.info(
+                    "journal compacted from \(before >> 20) MiB to \(s.size >> 20) MiB (\(written.records) live records and \(compaction.sinceSnapshot.count >> 10) KiB written meanwhile)"
+                )
             }
-            Self.syncDirectory(directory)
-            let before = s.size
-            Glibc.close(s.fd)
-            s.fd = fd
-            s.size = bytes
-            s.sizeAfterCompaction = bytes
-            logger.info("journal compacted from \(before >> 20) MiB to \(bytes >> 20) MiB (\(records) live records)")
         }
     }
 
@@ -251,6 +361,11 @@ package final class Journal: Sendable {
     private func closeFile() {
         state.withLock { s in
             s.syncerStopped = true
+            if let written = s.compaction?.written {
+                Glibc.close(written.fd)
+                unlink(temporaryPath)
+            }
+            s.compaction = nil
             if !s.pending.isEmpty { try? Self.writeAll(s.fd, s.pending, path: path) }
             s.pending = []
             _ = fsync(s.fd)

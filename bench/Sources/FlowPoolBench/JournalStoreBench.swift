@@ -60,12 +60,12 @@ struct JournalStoreBench: AsyncParsableCommand {
             )
             print(
                 "compaction to \(results) results + \(active) unfinished runs (\(size >> 20) MiB): "
-                    + String(format: "%.1f ms on the loop thread", seconds * 1000)
+                    + String(format: "%.1f ms to write its snapshot (on a thread of its own)", seconds * 1000)
             )
         }
     }
 
-    /// How long the coordinator's loop stops for a compaction: the journal rewritten with `results` kept
+    /// How long writing a compaction's snapshot takes: the journal rewritten with `results` kept
     /// results and `active` unfinished runs (what a busy coordinator keeps by default is up to 100,000 results).
     private func measureCompaction(_ directory: String, results: Int, active: Int) throws -> (Double, Int) {
         let (journal, _) = try Journal.open(directory: directory, sync: .interval, logger: Logger(label: "bench"))
