@@ -144,3 +144,38 @@ struct RunControlTests {
         }
     }
 }
+
+/// A client against a pool that cannot take its runs: it backs off and says why, then finishes once it can.
+@Suite("Full pool", .serialized)
+struct FullPoolTests {
+    @Test("submit --count against a full pool with no workers backs off, says so, and finishes once a worker comes")
+    func backsOffAndSaysWhy() async throws {
+        try await PoolHarness.with(workers: 0, coordinatorArguments: ["--max-queue", "10"]) { pool in
+            let clock = ContinuousClock()
+            let start = clock.now
+            let submit = try PoolProcess(
+                name: "submit",
+                arguments: [
+                    "submit", "sleep", "--namespace", "full", "--input", #"{"ms":1}"#, "--count", "60", "--window",
+                    "60",
+                    "--coordinator", pool.control,
+                ],
+                directory: pool.directory
+            )
+            defer { submit.signal(SIGKILL) }
+            // It says so at most every 5 s: the second time, at least 5 s of refusals lie behind.
+            try await pool.until(seconds: 30, "the submitter says twice that the pool is full") {
+                submit.stderr.split(separator: "\n").filter { $0.contains("submitting again with backoff") }.count >= 2
+            }
+            let refused = try await pool.counter("submits_rejected_full")
+            let seconds = Int((clock.now - start).components.seconds) + 1
+            // Each waiting submit backs off (1 ms doubling to 1 s): 50 of them are refused some hundreds of times in
+            // all, where a client that retried at once was refused tens of thousands of times a second.
+            #expect(refused > 0 && refused < 1_000 + 200 * seconds, "\(refused) refused submits in about \(seconds) s")
+            _ = try pool.startWorker(["--concurrency", "8"])
+            let exit = await submit.waitForExit(seconds: 60)
+            #expect(exit == 0, "submit --count exit \(String(describing: exit)): \(submit.stderr)")
+            #expect(submit.stdout.contains("submitted 60 completed 60"), "\(submit.stdout)")
+        }
+    }
+}
