@@ -113,10 +113,21 @@ final class ControlConnection: Sendable {
             "connected to the coordinator at \(endpoint) again; asking again for the results of \(pending.count) runs"
         )
         if let hello { _ = loop.trySend([hello.frame], on: handle) }
-        var start = 0
-        while start < pending.count {
-            let chunk = Array(pending[start..<min(start + 1000, pending.count)])
-            start += chunk.count
+        // In `submit_batch` messages of at most 1,000 runs and about 1 MiB (well within the coordinator's message
+        // limit, 4 MiB by default, whatever the inputs).
+        var chunk: [SubmitRequest] = []
+        var bytes = 0
+        for request in pending {
+            let size = 256 + request.input.approximateByteCount
+            if !chunk.isEmpty, chunk.count == 1000 || bytes + size > 1 << 20 {
+                _ = loop.trySend([ControlRequest.submitBatch(id: makeId(), runs: chunk).frame], on: handle)
+                chunk = []
+                bytes = 0
+            }
+            chunk.append(request)
+            bytes += size
+        }
+        if !chunk.isEmpty {
             _ = loop.trySend([ControlRequest.submitBatch(id: makeId(), runs: chunk).frame], on: handle)
         }
     }
