@@ -39,6 +39,13 @@ public final class Message {
         try body(UnsafeRawBufferPointer(start: zmq_msg_data(pointer), count: zmq_msg_size(pointer)))
     }
 
+    /// A metadata property of the message (`zmq_msg_gets`), e.g. `User-Id` or `Peer-Address`; valid until the
+    /// message is received into again. `nil` when the message has no such property.
+    @inlinable
+    public func property(_ name: String) -> UnsafePointer<CChar>? {
+        zmq_msg_gets(pointer, name)
+    }
+
     /// A copy of the message's bytes.
     @inlinable
     public var bytes: [UInt8] {

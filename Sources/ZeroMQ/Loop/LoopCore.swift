@@ -316,7 +316,7 @@ final class LoopCore {
             guard !batch.isEmpty else { return }
             shared.received.add(batch.count, ordering: .relaxed)
             entry.knownRoom = buffer.deliver(batch)
-        case .handler(let handler):
+        case .handler(let handler, let readsUserId):
             let io = SocketLoop.IO(core: self, source: SocketLoop.SocketHandle(id: entry.id))
             var count = 0
             var drained = false
@@ -326,12 +326,39 @@ final class LoopCore {
                     break
                 }
                 count += 1
+                if readsUserId { readUserId(entry.socket) }
                 handler(message, io)
+                currentUserId = nil
             }
             if drained { entry.drainedAt = roundStart }
             handled += count
             shared.received.add(count, ordering: .relaxed)
         }
+    }
+
+    /// The `User-Id` of the message being handled (see ``SocketLoop/IO/userId``).
+    private(set) var currentUserId: String?
+    /// The bytes of the last `User-Id` read, and its string: consecutive messages of one connection make none.
+    private var lastUserIdBytes: [UInt8] = []
+    private var lastUserId: String?
+
+    /// Sets ``currentUserId`` from the message just read (its last frame is in the socket's scratch message).
+    private func readUserId(_ socket: Socket) {
+        guard let property = socket.scratch.property("User-Id") else {
+            currentUserId = nil
+            return
+        }
+        let length = strlen(property)
+        let same = property.withMemoryRebound(to: UInt8.self, capacity: length) { bytes in
+            length == lastUserIdBytes.count && memcmp(bytes, lastUserIdBytes, length) == 0
+        }
+        if !same {
+            lastUserIdBytes = property.withMemoryRebound(to: UInt8.self, capacity: length) {
+                Array(UnsafeBufferPointer(start: $0, count: length))
+            }
+            lastUserId = String(decoding: lastUserIdBytes, as: UTF8.self)
+        }
+        currentUserId = lastUserId
     }
 
     // MARK: Outbound

@@ -5,7 +5,8 @@ final class LoopShared: Sendable {
     enum Receiver: Sendable {
         case none
         case stream(InboundBuffer)
-        case handler(SocketLoop.Handler)
+        /// `readsUserId`: the loop reads each message's `User-Id` property for ``SocketLoop/IO/userId``.
+        case handler(SocketLoop.Handler, readsUserId: Bool)
     }
 
     struct Registration: Sendable {

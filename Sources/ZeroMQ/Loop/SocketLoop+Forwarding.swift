@@ -25,20 +25,26 @@ extension SocketLoop {
         let back = SocketHandle(id: shared.reserveID())
         _ = try shared.add(
             Transfer(frontend),
-            receiver: .handler({ message, io in
-                inspect?(message, .downstream)
-                io.send(message, on: back)
-            }),
+            receiver: .handler(
+                { message, io in
+                    inspect?(message, .downstream)
+                    io.send(message, on: back)
+                },
+                readsUserId: false
+            ),
             maxFrames: maxFrames,
             outboundCapacity: 1024,
             reservedID: front.id
         )
         _ = try shared.add(
             Transfer(backend),
-            receiver: .handler({ message, io in
-                inspect?(message, .upstream)
-                io.send(message, on: front)
-            }),
+            receiver: .handler(
+                { message, io in
+                    inspect?(message, .upstream)
+                    io.send(message, on: front)
+                },
+                readsUserId: false
+            ),
             maxFrames: maxFrames,
             outboundCapacity: 1024,
             reservedID: back.id

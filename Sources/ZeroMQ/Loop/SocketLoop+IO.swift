@@ -7,6 +7,12 @@ extension SocketLoop {
         /// The socket the message being handled came from (`nil` inside ``SocketLoop/perform(_:)``).
         public let source: SocketHandle?
 
+        /// The `User-Id` of the connection the message being handled came from: the id the context's ZAP
+        /// handler gave it when it authenticated (see ``ZAPHandler``). `nil` when the socket was not added with
+        /// `readsUserId`, when the connection was not authenticated, and for messages libzmq makes itself (an
+        /// XPUB's unsubscriptions for a connection that closed).
+        public var userId: String? { core.currentUserId }
+
         /// The socket behind `handle`, for options, subscriptions, connects and binds.
         public func socket(_ handle: SocketHandle) -> Socket? { core.socket(handle.id) }
 

@@ -203,15 +203,19 @@ public final class SocketLoop: Sendable {
     /// Hands a socket to the loop and runs `handler` on the loop thread for each inbound message.
     ///
     /// The handler must be quick and must not block: it runs between polls of every socket of the loop.
+    ///
+    /// With `readsUserId`, the loop reads each message's `User-Id` property (the id a ZAP handler gave the
+    /// peer's connection) and the handler finds it in ``IO/userId``.
     public func add(
         _ socket: sending Socket,
         maxFrames: Int = 64,
         outboundCapacity: Int = 1024,
+        readsUserId: Bool = false,
         handler: @escaping Handler
     ) throws -> SocketHandle {
         try shared.add(
             Transfer(socket),
-            receiver: .handler(handler),
+            receiver: .handler(handler, readsUserId: readsUserId),
             maxFrames: maxFrames,
             outboundCapacity: outboundCapacity
         )
