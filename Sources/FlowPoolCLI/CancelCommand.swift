@@ -20,6 +20,7 @@ struct CancelCommand: AsyncParsableCommand {
     var namespace: String
 
     @OptionGroup var connection: ConnectionOptions
+    @OptionGroup var keys: KeyOptions
     @OptionGroup var log: LogOptions
 
     func run() async throws {
@@ -27,6 +28,7 @@ struct CancelCommand: AsyncParsableCommand {
         let pool = try await PoolClient.connect(
             to: connection.coordinator,
             timeout: connection.timeoutDuration,
+            keys: try keys.load(logger: logger),
             logger: logger
         )
         let status: Int32

@@ -1,4 +1,5 @@
 import ArgumentParser
+import FlowPool
 import Foundation
 import Logging
 
@@ -18,6 +19,54 @@ struct ConnectionOptions: ParsableArguments {
     func validate() throws {
         guard !coordinator.isEmpty else { throw ValidationError("--coordinator must not be empty") }
         guard timeout > 0 else { throw ValidationError("--timeout must be positive") }
+    }
+}
+
+/// A peer's CURVE keys, for a coordinator that has keys: `--key-file` and `--coordinator-key` (or
+/// `FLOWPOOL_KEY_FILE` and `FLOWPOOL_COORDINATOR_KEY`), both or neither.
+struct KeyOptions: ParsableArguments {
+    @Option(
+        help: """
+            This peer's secret key file, NAME.key_secret from `flowpool keys new` (env FLOWPOOL_KEY_FILE); needed \
+            when the coordinator has keys.
+            """
+    )
+    var keyFile: String?
+
+    @Option(
+        help: """
+            The coordinator's public key: its public key file (coordinator.key) or the key itself, 40 characters \
+            (env FLOWPOOL_COORDINATOR_KEY).
+            """
+    )
+    var coordinatorKey: String?
+
+    private var keyPath: String? { keyFile ?? Environment.string("FLOWPOOL_KEY_FILE") }
+    private var serverKey: String? { coordinatorKey ?? Environment.string("FLOWPOOL_COORDINATOR_KEY") }
+
+    func validate() throws {
+        switch (keyPath, serverKey) {
+        case (nil, nil), (.some, .some): break
+        case (.some, nil):
+            throw ValidationError(
+                "--key-file needs --coordinator-key (FLOWPOOL_COORDINATOR_KEY): the coordinator's public key file or key"
+            )
+        case (nil, .some):
+            throw ValidationError("--coordinator-key needs --key-file (FLOWPOOL_KEY_FILE): this peer's secret key file")
+        }
+    }
+
+    /// The keys, or nil without them.
+    /// - Throws: `ValidationError` saying which file is wrong and how.
+    func load(logger: Logger? = nil) throws -> PoolKeys? {
+        guard let keyPath, let serverKey else { return nil }
+        do {
+            let keys = try PoolKeys.load(keyFile: keyPath, coordinatorKey: serverKey)
+            if let warning = CertificateFile.permissionWarning(path: keyPath) { logger?.warning("\(warning)") }
+            return keys
+        } catch {
+            throw ValidationError("\(error)")
+        }
     }
 }
 

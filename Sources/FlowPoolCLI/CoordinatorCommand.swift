@@ -22,11 +22,30 @@ struct CoordinatorCommand: AsyncParsableCommand {
 
     @Option(
         help: """
-            Address to bind on (env FLOWPOOL_BIND_HOST). Loopback by default: any other address needs --insecure, \
-            since the pool does not authenticate its peers.
+            Address to bind on (env FLOWPOOL_BIND_HOST). Loopback by default: any other address needs keys \
+            (--key-file and --allow-file) or --insecure.
             """
     )
     var bindHost: String = Environment.string("FLOWPOOL_BIND_HOST") ?? "127.0.0.1"
+
+    @Option(
+        help: """
+            The coordinator's secret key file (env FLOWPOOL_KEY_FILE; `flowpool keys new coordinator --role \
+            coordinator`). With it every endpoint uses CURVE and accepts only the keys in --allow-file.
+            """
+    )
+    var keyFile: String?
+
+    @Option(
+        help: """
+            The allow-list of peer keys, one per line: NAME ROLE PUBLIC-KEY [NAMESPACES] (env FLOWPOOL_ALLOW_FILE; \
+            `flowpool keys new … --allow-file` appends to it). SIGHUP reads it again.
+            """
+    )
+    var allowFile: String?
+
+    private var keyPath: String? { keyFile ?? Environment.string("FLOWPOOL_KEY_FILE") }
+    private var allowPath: String? { allowFile ?? Environment.string("FLOWPOOL_ALLOW_FILE") }
 
     @Flag(
         help: """
@@ -174,13 +193,24 @@ struct CoordinatorCommand: AsyncParsableCommand {
     @OptionGroup var log: LogOptions
 
     func validate() throws {
-        if !Self.isLoopback(bindHost), !allowsInsecure {
+        switch (keyPath, allowPath) {
+        case (nil, nil), (.some, .some): break
+        case (.some, nil):
+            throw ValidationError(
+                "--key-file needs --allow-file (FLOWPOOL_ALLOW_FILE): the keys of the peers that may connect"
+            )
+        case (nil, .some):
+            throw ValidationError(
+                "--allow-file needs --key-file (FLOWPOOL_KEY_FILE): the coordinator's own secret key file"
+            )
+        }
+        if !Self.isLoopback(bindHost), !allowsInsecure, keyPath == nil {
             throw ValidationError(
                 """
-                --bind-host \(bindHost) would let anyone who reaches this machine submit runs, register as a worker \
-                (and receive other people's inputs), publish events and read every namespace: the pool does not \
-                authenticate its peers yet. Bind loopback (the default), or pass --insecure (FLOWPOOL_INSECURE=1) \
-                on a network you trust.
+                --bind-host \(bindHost) without keys would let anyone who reaches this machine submit runs, register \
+                as a worker (and receive other people's inputs), publish events and read every namespace. Give the \
+                coordinator keys (--key-file and --allow-file, see `flowpool keys new`), bind loopback (the default), \
+                or pass --insecure (FLOWPOOL_INSECURE=1) on a network you trust.
                 """
             )
         }
@@ -224,7 +254,16 @@ struct CoordinatorCommand: AsyncParsableCommand {
         // Message buffers come and go thousands of times a second: keep freed memory for the next ones.
         MallocThresholds.apply()
         let logger = log.makeLogger("flowpool.coordinator")
-        if !Self.isLoopback(bindHost) {
+        var keys: CoordinatorKeys?
+        if let keyPath, let allowPath {
+            do {
+                keys = CoordinatorKeys(keys: try CertificateFile.loadKeyPair(path: keyPath), allowFile: allowPath)
+            } catch {
+                throw ValidationError("\(error)")
+            }
+            if let warning = CertificateFile.permissionWarning(path: keyPath) { logger.warning("\(warning)") }
+        }
+        if !Self.isLoopback(bindHost), keys == nil {
             logger.warning(
                 "INSECURE: bound to \(bindHost) without authentication (--insecure): anyone who reaches this host can submit runs, act as a worker, publish events and read every namespace"
             )
@@ -264,7 +303,8 @@ struct CoordinatorCommand: AsyncParsableCommand {
             clientBuffersTotalBytes: clientBufferMb << 24,
             maxSubscriptions: maxSubscriptions,
             dataDirectory: dataDirectory,
-            journalSync: JournalSync(rawValue: fsync) ?? .interval
+            journalSync: JournalSync(rawValue: fsync) ?? .interval,
+            keys: keys
         )
         let endpointsFile = self.endpointsFile
         let metricsEndpoint = try metrics.endpoint()
@@ -285,6 +325,13 @@ struct CoordinatorCommand: AsyncParsableCommand {
                     + "per peer \(configuration.clientBufferBytes >> 20) MiB of replies"
             )
             printFlushed("priority   \(priority)")
+            printFlushed(
+                "keys       "
+                    + (configuration.keys.map {
+                        "CURVE on every endpoint, allow-list \($0.allowFile) (SIGHUP reloads it)"
+                    }
+                        ?? "none: no authentication (loopback only unless --insecure)")
+            )
             printFlushed(
                 "journal    "
                     + (configuration.dataDirectory.map {
@@ -309,6 +356,12 @@ struct CoordinatorCommand: AsyncParsableCommand {
                 logger: logger
             )
         )
+        // SIGHUP: read the allow-list again.
+        let reloads = Task {
+            guard configuration.keys != nil else { return }
+            for await _ in await UnixSignalsSequence(trapping: .sighup) { coordinator.reloadAllowList() }
+        }
+        defer { reloads.cancel() }
         try await group.run()
     }
 }

@@ -15,6 +15,7 @@ struct StatusCommand: AsyncParsableCommand {
     var json = false
 
     @OptionGroup var connection: ConnectionOptions
+    @OptionGroup var keys: KeyOptions
     @OptionGroup var log: LogOptions
 
     func run() async throws {
@@ -22,6 +23,7 @@ struct StatusCommand: AsyncParsableCommand {
         let pool = try await PoolClient.connect(
             to: connection.coordinator,
             timeout: connection.timeoutDuration,
+            keys: try keys.load(logger: logger),
             logger: logger
         )
         let body = try await pool.status()

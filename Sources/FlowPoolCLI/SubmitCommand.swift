@@ -53,6 +53,7 @@ struct SubmitCommand: AsyncParsableCommand {
     var waitLimit: String?
 
     @OptionGroup var connection: ConnectionOptions
+    @OptionGroup var keys: KeyOptions
     @OptionGroup var log: LogOptions
 
     func validate() throws {
@@ -79,6 +80,7 @@ struct SubmitCommand: AsyncParsableCommand {
         let pool = try await PoolClient.connect(
             to: connection.coordinator,
             timeout: connection.timeoutDuration,
+            keys: try keys.load(logger: logger),
             logger: logger
         )
         defer { _ = pool }

@@ -35,6 +35,7 @@ struct SubscribeCommand: AsyncParsableCommand {
     var bufferSize: Int = 100_000
 
     @OptionGroup var connection: ConnectionOptions
+    @OptionGroup var keys: KeyOptions
     @OptionGroup var log: LogOptions
 
     func validate() throws {
@@ -47,6 +48,7 @@ struct SubscribeCommand: AsyncParsableCommand {
         let pool = try await PoolClient.connect(
             to: connection.coordinator,
             timeout: connection.timeoutDuration,
+            keys: try keys.load(logger: logger),
             logger: logger
         )
         let events = try await pool.events(matching: pattern, fromStart: fromStart, bufferSize: bufferSize)

@@ -16,6 +16,7 @@ struct WorkerCommand: AsyncParsableCommand {
     )
 
     @OptionGroup var connection: ConnectionOptions
+    @OptionGroup var keys: KeyOptions
 
     @Option(help: "Runs executed at once.")
     var concurrency: Int = 32
@@ -76,7 +77,8 @@ struct WorkerCommand: AsyncParsableCommand {
                 workerId: workerId,
                 eventQueueBytes: eventQueueMb << 20,
                 connectTimeout: connection.timeoutDuration,
-                executor: executor
+                executor: executor,
+                keys: try keys.load(logger: logger)
             ),
             registry: registry,
             logger: logger

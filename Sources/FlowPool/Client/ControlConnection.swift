@@ -26,6 +26,8 @@ final class ControlConnection: Sendable {
         var unanswered: [String: SubmitRequest] = [:]
         /// Whether the connection broke since it was last up.
         var broken = false
+        /// The last failed handshake (keys refused or not matching), until one succeeds.
+        var handshakeFailure: MonitorEvent?
         /// The `hello` to send again after a break (the coordinator may be another process by then).
         var hello: ControlRequest?
     }
@@ -50,14 +52,21 @@ final class ControlConnection: Sendable {
     }
 
     /// Connects a DEALER to `endpoint` on `loop`.
-    static func open(context: Context, loop: SocketLoop, endpoint: String, logger: Logger) throws -> ControlConnection {
+    static func open(
+        context: Context,
+        loop: SocketLoop,
+        endpoint: String,
+        keys: PoolKeys? = nil,
+        logger: Logger
+    ) throws -> ControlConnection {
         let socket = try Socket(context, .dealer)
+        try keys?.secure(socket)
         try socket.set(.sendHighWaterMark(100_000))
         try socket.set(.receiveHighWaterMark(100_000))
         try socket.set(.reconnectInterval(100))
         try socket.set(.reconnectIntervalMax(2000))
         try socket.connect(endpoint)
-        let monitor = try socket.monitor([.disconnected, .handshakeSucceeded])
+        let monitor = try socket.monitor([.disconnected, .handshakeSucceeded, .handshakeFailed])
         let box = Mutex<ControlConnection?>(nil)
         let handle = try loop.add(socket, maxFrames: 2 * 512 + 2, outboundCapacity: 100_000) { frames, _ in
             box.withLock { $0 }?.handle(frames)
@@ -94,8 +103,36 @@ final class ControlConnection: Sendable {
     /// its journal, or a network that healed — the `hello` is repeated and every run still waited for is
     /// submitted again under its run id: the coordinator answers with that run (`existing`) and pushes its
     /// result here, at once when it has one.
+    /// Why the last handshake with the coordinator failed, when the last one did: for the error of a request that
+    /// got no reply.
+    var handshakeProblem: String? {
+        guard let event = state.withLock({ $0.handshakeFailure }) else { return nil }
+        if event.kind.contains(.handshakeFailedAuth) {
+            return
+                "the coordinator refused this connection's key (ZAP status \(event.value)): the key is not in its allow-list, or its role may not use this endpoint"
+        }
+        if event.kind.contains(.handshakeFailedProtocol) {
+            return
+                "the security handshake failed (ZMTP error 0x\(String(event.value, radix: 16))): either the coordinator uses CURVE keys and this peer has none (pass --key-file and --coordinator-key, or FLOWPOOL_KEY_FILE and FLOWPOOL_COORDINATOR_KEY), or this peer has keys and the coordinator has none"
+        }
+        return "the handshake with the coordinator failed: is --coordinator-key the coordinator's public key?"
+    }
+
     private func connectionEvent(_ event: MonitorEvent) {
+        if !event.kind.isDisjoint(with: .handshakeFailed) {
+            // The first failure that says why is logged (one without detail may come first).
+            let first = state.withLock { s in
+                defer { s.handshakeFailure = event }
+                return s.handshakeFailure.map { $0.kind.contains(.handshakeFailedNoDetail) } ?? true
+            }
+            if first, !event.kind.contains(.handshakeFailedNoDetail) {
+                logger.warning("\(endpoint): \(handshakeProblem ?? "handshake failed")")
+            }
+            return
+        }
         if event.kind.contains(.disconnected) {
+            // A failed handshake closes the connection; it was logged as such.
+            if state.withLock({ $0.handshakeFailure != nil }) { return }
             let first = state.withLock { s in
                 defer { s.broken = true }
                 return !s.broken
@@ -105,7 +142,10 @@ final class ControlConnection: Sendable {
         }
         guard event.kind.contains(.handshakeSucceeded) else { return }
         let (wasBroken, hello, pending) = state.withLock { s in
-            defer { s.broken = false }
+            defer {
+                s.broken = false
+                s.handshakeFailure = nil
+            }
             return (s.broken, s.hello, s.broken ? Array(s.unanswered.values) : [])
         }
         guard wasBroken else { return }

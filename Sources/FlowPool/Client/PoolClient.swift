@@ -20,6 +20,8 @@ public final class PoolClient: Sendable {
     let control: ControlConnection
     let welcome: Welcome
     let logger: Logger
+    /// The CURVE keys every socket to the coordinator uses, when the pool has keys.
+    let keys: PoolKeys?
     /// How long a request waits for the coordinator's reply.
     public let requestTimeout: Duration
     /// Fails submits whose reply is overdue (one task for all of them, instead of a timer per request).
@@ -31,9 +33,11 @@ public final class PoolClient: Sendable {
         control: ControlConnection,
         welcome: Welcome,
         logger: Logger,
+        keys: PoolKeys?,
         requestTimeout: Duration,
         sweeper: Task<Void, Never>
     ) {
+        self.keys = keys
         self.context = context
         self.loop = loop
         self.control = control
@@ -48,11 +52,14 @@ public final class PoolClient: Sendable {
     /// - Parameters:
     ///   - coordinator: `host`, `host:port` or `tcp://host:port` (default port 5570).
     ///   - timeout: How long to wait for the coordinator's `welcome` (and, later, for each reply).
+    ///   - keys: This client's CURVE keys and the coordinator's public key, for a pool with keys.
     ///   - logger: Receives protocol warnings.
-    /// - Throws: ``PoolError`` with code `timeout` when the coordinator does not answer.
+    /// - Throws: ``PoolError`` with code `timeout` when the coordinator does not answer (saying why when the
+    ///   security handshake failed).
     public static func connect(
         to coordinator: String,
         timeout: Duration = .seconds(10),
+        keys: PoolKeys? = nil,
         logger: Logger = Logger(label: "FlowPool.client")
     ) async throws -> PoolClient {
         let context = try Context()
@@ -60,7 +67,13 @@ public final class PoolClient: Sendable {
         loop.start()
         do {
             let endpoint = CoordinatorAddress.controlEndpoint(coordinator)
-            let control = try ControlConnection.open(context: context, loop: loop, endpoint: endpoint, logger: logger)
+            let control = try ControlConnection.open(
+                context: context,
+                loop: loop,
+                endpoint: endpoint,
+                keys: keys,
+                logger: logger
+            )
             let welcome = try await hello(control, timeout: timeout)
             return PoolClient(
                 context: context,
@@ -68,6 +81,7 @@ public final class PoolClient: Sendable {
                 control: control,
                 welcome: welcome,
                 logger: logger,
+                keys: keys,
                 requestTimeout: timeout,
                 sweeper: Task { await control.runSweeper() }
             )
@@ -81,10 +95,11 @@ public final class PoolClient: Sendable {
     public static func withConnection<T: Sendable>(
         to coordinator: String,
         timeout: Duration = .seconds(10),
+        keys: PoolKeys? = nil,
         logger: Logger = Logger(label: "FlowPool.client"),
         _ body: (PoolClient) async throws -> T
     ) async throws -> T {
-        let client = try await connect(to: coordinator, timeout: timeout, logger: logger)
+        let client = try await connect(to: coordinator, timeout: timeout, keys: keys, logger: logger)
         do {
             let result = try await body(client)
             await client.close()
@@ -99,7 +114,13 @@ public final class PoolClient: Sendable {
         // Pushed results come in batches (`result_batch`): one message for all that end in the same moment.
         let hello = ControlRequest.hello(id: control.makeId(), batchResults: true)
         control.rememberHello(hello)
-        let reply = try await control.request(hello, timeout: timeout)
+        let reply: ControlReply
+        do {
+            reply = try await control.request(hello, timeout: timeout)
+        } catch let error as PoolError where error.code == .timeout {
+            guard let problem = control.handshakeProblem else { throw error }
+            throw PoolError(.timeout, "no welcome from \(control.endpoint): \(problem)")
+        }
         guard case .welcome(let welcome) = reply else {
             throw PoolError(.protocolError, "expected welcome from \(control.endpoint), got \(reply)")
         }

@@ -34,6 +34,7 @@ extension PoolClient {
         let token: UInt64 = generator.next()
         let syncTopic = CoordinatorEngine.syncPrefix + Array(String(token, radix: 36).utf8)
         let socket = try Socket(context, .sub)
+        try keys?.secure(socket)
         try socket.set(.receiveHighWaterMark(Int32(clamping: bufferSize)))
         try socket.set(.reconnectInterval(100))
         try socket.connect(endpoint(port: welcome.eventsOutPort))
@@ -54,7 +55,23 @@ extension PoolClient {
             var iterator = inbox.makeAsyncIterator()
             var early: [[[UInt8]]] = []
             while let frames = await iterator.next() {
-                if frames.first == syncTopic { return early }
+                if frames.first == syncTopic {
+                    // A pool with keys names the subscriptions it did not apply (outside this key's namespaces).
+                    if frames.count == 2, let echo = try? JSONValue(wireBytes: frames[1]),
+                        case .array(let refused)? = echo["refused"], !refused.isEmpty
+                    {
+                        let batch = String(decoding: EventBatch.subscriberTopicPrefix, as: UTF8.self)
+                        let prefixes = refused.compactMap(\.stringValue).map {
+                            $0.hasPrefix(batch) ? String($0.dropFirst(batch.count)) : $0.filter { $0 >= " " }
+                        }
+                        throw PoolError(
+                            .rejected,
+                            "the coordinator did not apply the subscription \(prefixes.joined(separator: ", ")) (pattern \(parsed.description)): it is outside this key's namespaces",
+                            remoteCode: .forbidden
+                        )
+                    }
+                    return early
+                }
                 early.append(frames)
             }
             throw PoolError(.closed, "the subscription closed during the handshake")

@@ -22,6 +22,20 @@ public struct Coordinator: Service {
     public let configuration: CoordinatorConfiguration
     let logger: Logger
     let onReady: @Sendable (CoordinatorEndpoints) -> Void
+    /// Set by ``reloadAllowList()``, taken by the service's next tick.
+    private let reloadRequested = ReloadFlag()
+
+    private final class ReloadFlag: Sendable {
+        let value = Atomic<Bool>(false)
+    }
+
+    /// Reads the allow-list again (with keys): keys added may connect from now on; keys removed are refused from
+    /// now on, on their open connections too (a removed worker's runs go back to the queue, subscribers are made
+    /// to reconnect); a list that is not valid is refused and the current one kept, with an error in the log. The
+    /// `flowpool coordinator` command calls it on SIGHUP. Safe from any thread; takes effect within 50 ms.
+    public func reloadAllowList() {
+        reloadRequested.value.store(true, ordering: .relaxed)
+    }
 
     /// Creates a coordinator; nothing runs until ``run()``.
     ///
@@ -45,8 +59,24 @@ public struct Coordinator: Service {
         let instanceId = Self.makeInstanceId()
         var logger = self.logger
         logger[metadataKey: "coordinator.id"] = "\(instanceId)"
+        let access = try config.keys.map { keys in
+            do throws(AccessError) {
+                return try AccessControl(path: keys.allowFile, logger: logger)
+            } catch {
+                throw CoordinatorStartError(message: error.message)
+            }
+        }
+        if let access {
+            logger.info("CURVE keys on every endpoint; allow-list \(access.path) has \(access.count) keys")
+        }
         let journal = try config.dataDirectory.map { try Self.openJournal($0, config: config, logger: logger) }
-        let engine = CoordinatorEngine(config: config, instanceId: instanceId, logger: logger, journal: journal?.0)
+        let engine = CoordinatorEngine(
+            config: config,
+            instanceId: instanceId,
+            logger: logger,
+            journal: journal?.0,
+            access: access
+        )
         if let recovered = journal?.1 {
             engine.state.withLock {
                 $0.recover(recovered, now: WallClock.monotonic, wallMilliseconds: Int(WallClock.now * 1000))
@@ -54,6 +84,10 @@ public struct Coordinator: Service {
         }
         defer { journal?.0.close() }
         let context = try Context()
+        // The ZAP handler answers the handshakes of every endpoint (each its own domain) from its own thread.
+        let zap = try access.map { access in
+            try ZAPHandler(context: context, logger: logger) { request in access.decide(request) }
+        }
         let loop = try SocketLoop(context: context, name: "fp-coordinator", batchSize: 512, logger: logger)
         loop.start()
         do {
@@ -75,6 +109,15 @@ public struct Coordinator: Service {
                 while !Task.isCancelled {
                     try await Task.sleep(for: .milliseconds(50))
                     try await loop.perform { io in engine.tick(io) }
+                    if let access, reloadRequested.value.exchange(false, ordering: .relaxed) {
+                        await Self.reload(access, engine: engine, loop: loop)
+                    }
+                    if engine.subscribersToDrop.load(ordering: .relaxed),
+                        await Self.dropSubscribers(engine: engine, loop: loop)
+                    {
+                        engine.subscribersToDrop.store(false, ordering: .relaxed)
+                        engine.subscriptionResets.add(1, ordering: .relaxed)
+                    }
                     if engine.subscriptionsOverflowed.load(ordering: .relaxed),
                         await Self.dropSubscribers(engine: engine, loop: loop)
                     {
@@ -118,9 +161,34 @@ public struct Coordinator: Service {
             // Cancelled: close at once.
         } catch {
             await loop.shutdown()
+            await zap?.stop()
             throw error
         }
         await loop.shutdown()
+        await zap?.stop()
+    }
+
+    /// Reads the allow-list again and applies what changed: revoked workers are dropped; when a key that may
+    /// subscribe was removed or changed, every subscriber connection is dropped so that each subscribes again
+    /// under the new list (a connection's applied subscriptions cannot be taken back one by one).
+    private static func reload(_ access: AccessControl, engine: CoordinatorEngine, loop: SocketLoop) async {
+        let changes: (added: [AllowList.Entry], removed: [AllowList.Entry], changed: [AllowList.Entry])
+        do {
+            changes = try access.reload()
+        } catch {
+            engine.logger.error("allow-list not reloaded, the current one stays: \(error)")
+            return
+        }
+        engine.logger.notice(
+            "allow-list reloaded: \(access.count) keys",
+            metadata: [
+                "added": "\(changes.added.map(\.name))", "removed": "\(changes.removed.map(\.name))",
+                "changed": "\(changes.changed.map(\.name))",
+            ]
+        )
+        _ = try? await loop.perform { io in engine.revokeWorkers(access: access, io) }
+        let readers = (changes.removed + changes.changed).contains { $0.role != .worker }
+        if readers { engine.subscribersToDrop.store(true, ordering: .relaxed) }
     }
 
     /// Opens the journal in `directory` and reports what it held (and any tail it had to cut off).
@@ -190,7 +258,12 @@ public struct Coordinator: Service {
         // subscription message drops its sender's connection (libzmq keeps each subscription, byte by byte).
         try eventsOut.set(.maxMessageSize(Int64(Self.maxSubscriptionBytes)))
         try eventsOut.set(.sendHighWaterMark(Int32(clamping: config.subscriberHighWaterMark)))
-        try eventsOut.set(.xpubVerbose(true))
+        if config.keys != nil {
+            // Each subscription is applied by the coordinator, when the subscriber's key covers it.
+            try eventsOut.set(.xpubManual(true))
+        } else {
+            try eventsOut.set(.xpubVerbose(true))
+        }
         return eventsOut
     }
 
@@ -250,18 +323,32 @@ public struct Coordinator: Service {
         let eventsOut = try makeEventsOut(context: context, config: config)
         let eventsOutMonitor = try eventsOut.monitor([.disconnected, .handshakeFailed])
 
-        let hControl = try loop.add(control, maxFrames: 8, outboundCapacity: 100_000) { frames, io in
+        if let keys = config.keys?.keys {
+            try control.makeCurveServer(keys, domain: PoolEndpoint.control.zapDomain)
+            try workers.makeCurveServer(keys, domain: PoolEndpoint.workers.zapDomain)
+            try eventsIn.makeCurveServer(keys, domain: PoolEndpoint.eventsIn.zapDomain)
+            try eventsOut.makeCurveServer(keys, domain: PoolEndpoint.eventsOut.zapDomain)
+        }
+        let keyed = config.keys != nil
+
+        let hControl = try loop.add(control, maxFrames: 8, outboundCapacity: 100_000, readsUserId: keyed) {
+            frames,
+            io in
             engine.handleControl(frames, io)
         }
         // The routing id, then at most a `results` message: its JSON frame and two frames per result.
         let workerFrames = 2 + 2 * WorkerResults.maxPerMessage
-        let hWorkers = try loop.add(workers, maxFrames: workerFrames, outboundCapacity: 100_000) { frames, io in
+        let hWorkers = try loop.add(workers, maxFrames: workerFrames, outboundCapacity: 100_000, readsUserId: keyed) {
+            frames,
+            io in
             engine.handleWorker(frames, io)
         }
-        let hEventsIn = try loop.add(eventsIn, maxFrames: 4, outboundCapacity: 16) { frames, io in
+        let hEventsIn = try loop.add(eventsIn, maxFrames: 4, outboundCapacity: 16, readsUserId: keyed) { frames, io in
             engine.handleEventIn(frames, io)
         }
-        let hEventsOut = try loop.add(eventsOut, maxFrames: 4, outboundCapacity: 1_000_000) { frames, io in
+        let hEventsOut = try loop.add(eventsOut, maxFrames: 4, outboundCapacity: 1_000_000, readsUserId: keyed) {
+            frames,
+            io in
             engine.handleEventOut(frames, io)
         }
         loop.setRoundEnd { io in engine.roundEnd(io) }
@@ -297,4 +384,10 @@ public struct Coordinator: Service {
         }
         return bound
     }
+}
+
+/// A coordinator that cannot start as configured (an unreadable or invalid allow-list, say).
+public struct CoordinatorStartError: Error, CustomStringConvertible {
+    public var message: String
+    public var description: String { message }
 }

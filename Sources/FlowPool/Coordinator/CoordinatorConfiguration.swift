@@ -1,8 +1,12 @@
 /// How a ``Coordinator`` binds, advertises and bounds itself.
 public struct CoordinatorConfiguration: Sendable {
-    /// Address the sockets bind on (`127.0.0.1` by default; `0.0.0.0`, an interface address, `*`). The pool does not
-    /// authenticate its peers: bind beyond loopback only on a network you trust.
+    /// Address the sockets bind on (`127.0.0.1` by default; `0.0.0.0`, an interface address, `*`). Without
+    /// ``keys`` the pool does not authenticate its peers: bind beyond loopback only on a network you trust.
     public var bindHost: String
+    /// CURVE keys: the coordinator's key pair and its allow-list. With them every endpoint is a CURVE server that
+    /// accepts only the keys in the list, each in its role and namespaces (docs/PROTOCOL.md, "Security"). Without
+    /// them (nil) anyone who reaches the endpoints may use them.
+    public var keys: CoordinatorKeys?
     /// Host clients and workers should use for the other ports (sent in `welcome`); nil means "the host you
     /// reached the control endpoint on".
     public var advertisedHost: String?
@@ -107,8 +111,10 @@ public struct CoordinatorConfiguration: Sendable {
         clientBuffersTotalBytes: Int = 256 << 20,
         maxSubscriptions: Int = 10_000,
         dataDirectory: String? = nil,
-        journalSync: JournalSync = .interval
+        journalSync: JournalSync = .interval,
+        keys: CoordinatorKeys? = nil
     ) {
+        self.keys = keys
         self.dataDirectory = dataDirectory
         self.journalSync = journalSync
         self.bindHost = bindHost

@@ -54,6 +54,13 @@ public struct CoordinatorCounters: Sendable, Hashable {
     public var repliesDropped = 0
     /// `replay` requests refused because the peer already had the most replays in progress.
     public var replaysRefused = 0
+    /// Messages from a key whose role or namespaces do not allow them, or that is no longer in the allow-list
+    /// (answered `forbidden` on the control endpoint, dropped elsewhere).
+    public var rejectedForbidden = 0
+    /// Subscriptions outside the subscriber key's namespaces: not applied.
+    public var subscriptionsRefused = 0
+    /// Workers dropped because their key left the allow-list (or lost the worker role); their runs went back.
+    public var workersRevoked = 0
 
     public init() {}
 
@@ -81,14 +88,15 @@ public struct CoordinatorCounters: Sendable, Hashable {
             "unroutable_replies": .int(unroutableReplies), "replay_requests": .int(replayRequests),
             "stall_reports": .int(stallReports), "rejected_forged": .int(rejectedForged),
             "credit_capped": .int(creditCapped), "replies_dropped": .int(repliesDropped),
-            "replays_refused": .int(replaysRefused),
+            "replays_refused": .int(replaysRefused), "rejected_forbidden": .int(rejectedForbidden),
+            "subscriptions_refused": .int(subscriptionsRefused), "workers_revoked": .int(workersRevoked),
         ]
     }
 
     /// Total of all rejections of bad input.
     public var rejectedTotal: Int {
         rejectedBadJSON + rejectedBadFrames + rejectedBadVersion + rejectedUnknownOp + rejectedBadEvents
-            + rejectedOversize + rejectedTooManyFrames + rejectedForged
+            + rejectedOversize + rejectedTooManyFrames + rejectedForged + rejectedForbidden
     }
 
     /// Counts a rejected message under the counter matching its error.

@@ -45,10 +45,27 @@ final class CoordinatorEngine: Sendable {
     private let afterCommit = Mutex<[CoordinatorState.Action]>([])
     private let journalLog = LogThrottle()
 
-    init(config: CoordinatorConfiguration, instanceId: String, logger: Logger, journal: Journal? = nil) {
+    /// With keys: the allow-list, consulted for every message.
+    let access: AccessControl?
+    /// With keys: each subscriber connection's prefixes (the events-out XPUB applies subscriptions itself).
+    let ledger = Mutex(SubscriptionLedger())
+    /// With keys: the public key each registered worker's connection authenticated with, by routing identity.
+    let workerKeys = Mutex<[[UInt8]: String]>([:])
+    /// Set when a reload removed or changed a key that may subscribe: the service then drops every subscriber
+    /// connection, so that each subscribes again under the new list.
+    let subscribersToDrop = Atomic<Bool>(false)
+
+    init(
+        config: CoordinatorConfiguration,
+        instanceId: String,
+        logger: Logger,
+        journal: Journal? = nil,
+        access: AccessControl? = nil
+    ) {
         self.config = config
         self.logger = logger
         self.journal = journal
+        self.access = access
         self.state = Mutex(CoordinatorState(config: config, instanceId: instanceId))
         let limits = (peer: config.clientBufferBytes, total: config.clientBuffersTotalBytes)
         self.controlOutbox = Mutex(PeerOutbox(peerLimit: limits.peer, totalLimit: limits.total))
@@ -101,6 +118,12 @@ final class CoordinatorEngine: Sendable {
                 }
             let id = (try? JSONValue(wireBytes: frames[1]))?["id"]?.stringValue
             send(identity, ControlReply.error(id: id, code: code, message: error.description).frames, h.control, io)
+            return
+        }
+        if let access, let denied = denial(of: request, userId: io.userId, access: access) {
+            state.withLock { $0.count { $0.rejectedForbidden += 1 } }
+            logRejection("control message", JSONWireError(.badField, denied), peer: peer)
+            send(identity, ControlReply.error(id: request.id, code: .forbidden, message: denied).frames, h.control, io)
             return
         }
         let now = self.now
@@ -209,6 +232,20 @@ final class CoordinatorEngine: Sendable {
 
     func handleWorker(_ frames: [[UInt8]], _ io: SocketLoop.IO) {
         guard let h = handles.withLock({ $0 }), let identity = frames.first else { return }
+        var workerKey: String?
+        if let access {
+            guard let entry = access.entry(userId: io.userId), entry.role == .worker else {
+                state.withLock { $0.count { $0.rejectedForbidden += 1 } }
+                logRejection(
+                    "worker message",
+                    JSONWireError(.badField, "the connection's key is not a worker key in the allow-list"),
+                    peer: Self.hex(identity)
+                )
+                revokeWorker(identity, io, h)
+                return
+            }
+            workerKey = entry.publicKey
+        }
         let body = Array(frames.dropFirst())
         let size = body.reduce(0) { $0 + $1.count }
         if size > config.maxMessageBytes {
@@ -234,6 +271,7 @@ final class CoordinatorEngine: Sendable {
                 send(identity, [error.frame], h.workers, io)
             }
         }
+        if let workerKey, case .hello = report { workerKeys.withLock { $0[identity] = workerKey } }
         let actions = state.withLock { $0.report(report, from: identity, now: now) }
         execute(actions, io, h)
     }
@@ -242,6 +280,12 @@ final class CoordinatorEngine: Sendable {
 
     func handleEventIn(_ frames: [[UInt8]], _ io: SocketLoop.IO) {
         guard let h = handles.withLock({ $0 }) else { return }
+        if let access, access.entry(userId: io.userId)?.role != .worker {
+            state.withLock { $0.count { $0.rejectedForbidden += 1 } }
+            let error = JSONWireError(.badField, "the connection's key is not a worker key in the allow-list")
+            logRejection("event", error, peer: "bus")
+            return
+        }
         guard frames.count == 2 || frames.count == 3 else {
             state.withLock { $0.count { $0.rejectedBadEvents += 1 } }
             let error = JSONWireError(.badField, "an event message is 3 frames, got \(frames.count)")
@@ -334,9 +378,21 @@ final class CoordinatorEngine: Sendable {
             logRejection("subscriber message", JSONWireError(.badField, "not a subscription"), peer: "subscriber")
             return
         }
-        let held = publisher.withLock { publisher in
-            publisher.subscription(frames[0])
-            return publisher.subscriptionCount
+        var applied = true
+        let held: Int
+        if let access, let socket = io.socket(h.eventsOut) {
+            // A manual XPUB: the ledger says what a verbose one would have passed up.
+            let outcome = manualSubscription(frames[0], userId: io.userId, access: access, socket: socket)
+            applied = outcome.applied
+            held = publisher.withLock { publisher in
+                if outcome.change != .none { publisher.subscription(frames[0]) }
+                return publisher.subscriptionCount
+            }
+        } else {
+            held = publisher.withLock { publisher in
+                publisher.subscription(frames[0])
+                return publisher.subscriptionCount
+            }
         }
         if held > config.maxSubscriptions, !subscriptionsOverflowed.exchange(true, ordering: .relaxed) {
             logger.warning(
@@ -344,11 +400,20 @@ final class CoordinatorEngine: Sendable {
             )
         }
         let topic = Array(frames[0].dropFirst())
-        if first == 1, topic.starts(with: Self.syncPrefix) {
+        if first == 1, applied, topic.starts(with: Self.syncPrefix) {
             // Pending batches first: the echo promises that the subscription is active, not that earlier
             // events are still to come.
             roundEnd(io)
-            io.send([topic, PoolProtocol.message("sync", [:])], on: h.eventsOut)
+            // With keys, the echo names the connection's subscriptions that were not applied.
+            let refused = io.userId.map { id in ledger.withLock { $0.refused(connection: id) } } ?? []
+            let echo =
+                refused.isEmpty
+                ? PoolProtocol.message("sync", [:])
+                : PoolProtocol.message(
+                    "sync",
+                    ["refused": .array(refused.map { .string(String(decoding: $0, as: UTF8.self)) })]
+                )
+            io.send([topic, echo], on: h.eventsOut)
         }
     }
 

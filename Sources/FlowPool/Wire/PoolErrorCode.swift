@@ -28,6 +28,9 @@ public struct PoolErrorCode: Sendable, Hashable, RawRepresentable, CustomStringC
     public static let cancelled = PoolErrorCode("cancelled")
     /// The run's deadline passed before it finished.
     public static let deadlineExceeded = PoolErrorCode("deadline_exceeded")
+    /// The key of the connection may not do this: its role does not allow the operation, the namespace is not one
+    /// of its namespaces, or the key is no longer in the coordinator's allow-list.
+    public static let forbidden = PoolErrorCode("forbidden")
     /// Every attempt of the job was lost (worker died or lease expired each time).
     public static let attemptsExhausted = PoolErrorCode("attempts_exhausted")
     /// The worker does not know the flow named in the job.

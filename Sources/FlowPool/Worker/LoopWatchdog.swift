@@ -27,6 +27,7 @@ final class LoopWatchdog: Sendable {
     init(
         context: Context,
         endpoint: String,
+        keys: PoolKeys?,
         workerId: String,
         credential: @escaping @Sendable () -> String,
         loop: SocketLoop,
@@ -41,6 +42,7 @@ final class LoopWatchdog: Sendable {
             let socket: Socket
             do {
                 socket = try Socket(context, .dealer)
+                try keys?.secure(socket)
                 try socket.set(.reconnectInterval(100))
                 try socket.connect(endpoint)
             } catch {

@@ -64,6 +64,7 @@ public struct Worker: Service {
             context: context,
             loop: loop,
             endpoint: controlEndpoint,
+            keys: config.keys,
             logger: logger
         )
         // A worker may start before its coordinator: keep asking until it answers or the worker is stopped.
@@ -72,7 +73,11 @@ public struct Worker: Service {
                 do {
                     return try await PoolClient.hello(control, timeout: config.connectTimeout)
                 } catch let error as PoolError where error.code == .timeout {
-                    logger.warning("no answer from the coordinator at \(controlEndpoint) yet; retrying")
+                    if let problem = control.handshakeProblem {
+                        logger.error("cannot register with the coordinator at \(controlEndpoint): \(problem); retrying")
+                    } else {
+                        logger.warning("no answer from the coordinator at \(controlEndpoint) yet; retrying")
+                    }
                 }
             }
         }
@@ -83,6 +88,7 @@ public struct Worker: Service {
 
         // Event publisher: XPUB with NODROP, so a slow coordinator pushes back instead of losing events.
         let publisher = try Socket(context, .xpub, linger: 1000)
+        try config.keys?.secure(publisher)
         try publisher.set(.xpubNoDrop(true))
         try publisher.set(.sendHighWaterMark(100))
         try publisher.set(.reconnectInterval(100))
@@ -96,6 +102,7 @@ public struct Worker: Service {
 
         // Job channel: DEALER with this worker's id as routing identity.
         let dealer = try Socket(context, .dealer, linger: 1000)
+        try config.keys?.secure(dealer)
         try dealer.set(.routingID(Array(workerId.utf8)))
         try dealer.set(.reconnectInterval(100))
         try dealer.set(.reconnectIntervalMax(1000))
@@ -137,6 +144,7 @@ public struct Worker: Service {
             let watchdog = LoopWatchdog(
                 context: context,
                 endpoint: workersEndpoint,
+                keys: config.keys,
                 workerId: workerId,
                 credential: { String(decoding: runtime.credential.withLock { $0 }, as: UTF8.self) },
                 loop: loop,

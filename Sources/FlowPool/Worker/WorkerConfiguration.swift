@@ -33,6 +33,8 @@ public struct WorkerConfiguration: Sendable {
     public var connectTimeout: Duration
     /// Where runs execute.
     public var executor: Executor
+    /// The CURVE keys of every socket to the coordinator (a `worker` key), when the pool has keys.
+    public var keys: PoolKeys?
 
     public init(
         coordinator: String,
@@ -43,8 +45,10 @@ public struct WorkerConfiguration: Sendable {
         eventQueueCapacity: Int = 1_000_000,
         eventQueueBytes: Int = 256 << 20,
         connectTimeout: Duration = .seconds(30),
-        executor: Executor = .pool
+        executor: Executor = .pool,
+        keys: PoolKeys? = nil
     ) {
+        self.keys = keys
         self.coordinator = coordinator
         self.concurrency = concurrency
         self.heartbeatInterval = heartbeatInterval

@@ -31,6 +31,9 @@ public enum SocketOption: Sendable, Hashable {
     case xpubVerbose(Bool)
     /// `ZMQ_XPUB_NODROP`: fail sends with EAGAIN at the high-water mark instead of dropping.
     case xpubNoDrop(Bool)
+    /// `ZMQ_XPUB_MANUAL`: the XPUB applies no subscription itself; the application applies each one it reads
+    /// with ``subscribe(_:)`` / ``unsubscribe(_:)`` (they act on the connection it came from).
+    case xpubManual(Bool)
     /// `ZMQ_XPUB_WELCOME_MSG`: a message sent to each new subscriber.
     case xpubWelcomeMessage([UInt8])
     /// `ZMQ_RECONNECT_IVL` in ms: the first reconnect delay (-1 = no reconnect).
@@ -82,6 +85,7 @@ public enum SocketOption: Sendable, Hashable {
         case .unsubscribe: ZMQ_UNSUBSCRIBE
         case .xpubVerbose: ZMQ_XPUB_VERBOSE
         case .xpubNoDrop: ZMQ_XPUB_NODROP
+        case .xpubManual: ZMQ_XPUB_MANUAL
         case .xpubWelcomeMessage: ZMQ_XPUB_WELCOME_MSG
         case .reconnectInterval: ZMQ_RECONNECT_IVL
         case .reconnectIntervalMax: ZMQ_RECONNECT_IVL_MAX
@@ -111,7 +115,8 @@ public enum SocketOption: Sendable, Hashable {
             .tcpKeepaliveIdle(let value), .tcpKeepaliveInterval(let value), .tcpKeepaliveCount(let value),
             .receiveTimeout(let value), .sendTimeout(let value), .int32(_, let value):
             return Swift.withUnsafeBytes(of: value, body)
-        case .immediate(let flag), .xpubVerbose(let flag), .xpubNoDrop(let flag), .routerMandatory(let flag),
+        case .immediate(let flag), .xpubVerbose(let flag), .xpubNoDrop(let flag), .xpubManual(let flag),
+            .routerMandatory(let flag),
             .curveServer(let flag), .conflate(let flag):
             return Swift.withUnsafeBytes(of: Int32(flag ? 1 : 0), body)
         case .maxMessageSize(let value):
