@@ -124,7 +124,17 @@ final class PoolHarness: Sendable {
     private let workerList = Mutex<[PoolProcess]>([])
     private let counter = Atomic<Int>(0)
 
-    private init(directory: String, coordinator: PoolProcess, control: String, endpoints: JSONValue) {
+    /// The keys the harness's own status requests use, for a coordinator with keys.
+    let keys: PoolKeys?
+
+    private init(
+        directory: String,
+        coordinator: PoolProcess,
+        control: String,
+        endpoints: JSONValue,
+        keys: PoolKeys? = nil
+    ) {
+        self.keys = keys
         self.directory = directory
         self.coordinator = coordinator
         self.control = control
@@ -140,6 +150,7 @@ final class PoolHarness: Sendable {
         coordinatorArguments: [String] = [],
         coordinatorLauncher: [String] = [],
         workerArguments: [String] = [],
+        keys: PoolKeys? = nil,
         _ body: (PoolHarness) async throws -> Void
     ) async throws {
         #expect(FileManager.default.isExecutableFile(atPath: executable), "flowpool not built at \(executable)")
@@ -160,7 +171,13 @@ final class PoolHarness: Sendable {
         do {
             let endpoints = try await Self.waitForFile(endpointsFile, process: coordinator)
             let control = try #require(endpoints["control"]?.stringValue)
-            let h = PoolHarness(directory: directory, coordinator: coordinator, control: control, endpoints: endpoints)
+            let h = PoolHarness(
+                directory: directory,
+                coordinator: coordinator,
+                control: control,
+                endpoints: endpoints,
+                keys: keys
+            )
             harness = h
             for _ in 0..<workers { _ = try h.startWorker(workerArguments) }
             try await h.waitForWorkers(workers)
@@ -220,7 +237,7 @@ final class PoolHarness: Sendable {
 
     /// The coordinator's status, through a short-lived client.
     func status() async throws -> JSONValue {
-        try await PoolClient.withConnection(to: control, timeout: .seconds(10)) { try await $0.status() }
+        try await PoolClient.withConnection(to: control, timeout: .seconds(10), keys: keys) { try await $0.status() }
     }
 
     /// A counter from the status.
