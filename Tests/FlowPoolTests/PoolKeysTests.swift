@@ -37,7 +37,11 @@ struct PoolKeysTests {
                 publicKey: keys.publicKey,
                 namespaces: try namespaces.map { try NamespacePattern.list($0) } ?? []
             )
-            return Peer(entry: entry, keys: PoolKeys(keys: keys, coordinatorKey: coordinator.publicKey), directory: directory)
+            return Peer(
+                entry: entry,
+                keys: PoolKeys(keys: keys, coordinatorKey: coordinator.publicKey),
+                directory: directory
+            )
         }
 
         /// Writes the allow-list with exactly `peers`.
@@ -58,7 +62,10 @@ struct PoolKeysTests {
         let keys: PoolKeys
         let directory: String
         var arguments: [String] {
-            ["--key-file", "\(directory)/\(entry.name).key_secret", "--coordinator-key", "\(directory)/coordinator.key"]
+            [
+                "--key-file", "\(directory)/\(entry.name).key_secret", "--coordinator-key",
+                "\(directory)/coordinator.key",
+            ]
         }
     }
 
@@ -133,7 +140,10 @@ struct PoolKeysTests {
                     try await Self.handshake(kind, to: endpoint, keys: stranger.keys) == .handshakeFailedAuth,
                     "\(name): a key not in the allow-list is refused"
                 )
-                let wrongServer = PoolKeys(keys: client.keys.keys, coordinatorKey: try CurveKeyPair.generate().publicKey)
+                let wrongServer = PoolKeys(
+                    keys: client.keys.keys,
+                    coordinatorKey: try CurveKeyPair.generate().publicKey
+                )
                 #expect(
                     try await Self.handshake(kind, to: endpoint, keys: wrongServer) == .disconnected,
                     "\(name): a peer that expects another coordinator key gets nowhere"
@@ -360,7 +370,8 @@ struct PoolKeysTests {
             }
             try await harness.until(seconds: 20, "the dropped worker gone") {
                 let status = try await harness.status()
-                return status["workers"]?.arrayValue?.count == 1 && status["counters"]?["workers_revoked"]?.intValue == 1
+                return status["workers"]?.arrayValue?.count == 1
+                    && status["counters"]?["workers_revoked"]?.intValue == 1
             }
             // Every long run completes anyway, the dropped worker's on the remaining one.
             for submission in slow {
@@ -385,7 +396,10 @@ struct PoolKeysTests {
             try await harness.until(seconds: 20, "the allowed subscriber sees the run after the reload") {
                 watcherSeen.events.contains { $0.event.runId == after.runId && $0.event.type.isTerminal }
             }
-            #expect(!dashSeen.events.contains { $0.event.runId == after.runId }, "the revoked subscriber saw a later run")
+            #expect(
+                !dashSeen.events.contains { $0.event.runId == after.runId },
+                "the revoked subscriber saw a later run"
+            )
 
             // An invalid list is refused and the current one stays.
             try "admin client not-a-key *\n".write(toFile: set.allowFile, atomically: true, encoding: .utf8)
