@@ -45,6 +45,20 @@ struct LoadCommand: AsyncParsableCommand {
     @Option(help: "Extra argument for each local worker (repeatable).")
     var workerArg: [String] = []
 
+    @Flag(
+        help: """
+            Give the local pool CURVE keys: a key set is made in a temporary directory, every socket of the \
+            coordinator, the workers and this harness uses CURVE.
+            """
+    )
+    var curve = false
+
+    @Option(help: "For an existing pool with keys: this harness's secret key file (a client key for every namespace).")
+    var keyFile: String?
+
+    @Option(help: "For an existing pool with keys: the coordinator's public key file or key.")
+    var coordinatorKey: String?
+
     // MARK: Workload
 
     @Option(help: "The registered flow to run (agent4, agent4_llm, sales_agent, stock_agent, ...).")

@@ -61,6 +61,7 @@ final class EventSubscribers: Sendable {
                 let slot = Slot(SubscriberLedger(recordsTimes: n == 0, capacity: capacity))
                 slots.append(slot)
                 let socket = try Socket(context, .sub)
+                try BenchKeys.secure(socket)
                 try socket.set(.receiveHighWaterMark(Int32(clamping: receiveBuffer)))
                 try socket.connect(endpoint)
                 if batched {

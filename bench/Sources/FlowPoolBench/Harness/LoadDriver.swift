@@ -285,6 +285,7 @@ final class LoadDriver: Sendable {
         let context = try Context()
         loop = try SocketLoop(context: context, name: "fpb-driver", batchSize: 1024, logger: logger)
         let socket = try Socket(context, .dealer)
+        try BenchKeys.secure(socket)
         try socket.set(.sendHighWaterMark(200_000))
         try socket.set(.receiveHighWaterMark(200_000))
         try socket.connect(CoordinatorAddress.controlEndpoint(control))

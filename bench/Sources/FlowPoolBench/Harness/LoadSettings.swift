@@ -10,6 +10,8 @@ struct LoadSettings: Sendable {
     var concurrency: Int
     var coordinatorArguments: [String]
     var workerArguments: [String]
+    /// The local pool has CURVE keys (`--curve`).
+    var curve: Bool
     var flow: String
     var namespace: String
     var inputJSON: String
@@ -48,6 +50,14 @@ struct LoadSettings: Sendable {
         concurrency = c.concurrency
         coordinatorArguments = c.coordinatorArg
         workerArguments = c.workerArg
+        curve = c.curve
+        if c.curve, c.coordinator == nil, let set = try? BenchKeys.makeLocalSet() {
+            coordinatorArguments += set.coordinator
+            workerArguments += set.worker
+            BenchKeys.use(set.client)
+        } else if let keyFile = c.keyFile, let server = c.coordinatorKey {
+            BenchKeys.use(try? PoolKeys.load(keyFile: keyFile, coordinatorKey: server))
+        }
         namespace = c.namespace
         inFlight = c.inFlight
         rate = c.rate

@@ -180,6 +180,7 @@ final class LocalPool: Sendable {
             if let status = try? await PoolClient.withConnection(
                 to: control,
                 timeout: .seconds(5),
+                keys: BenchKeys.client,
                 logger: logger,
                 { try await $0.status() }
             ) {

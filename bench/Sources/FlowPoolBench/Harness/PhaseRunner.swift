@@ -76,7 +76,12 @@ struct PhaseRunner: Sendable {
                 throw error
             }
         }
-        let client = try await PoolClient.connect(to: control, timeout: .seconds(15), logger: logger)
+        let client = try await PoolClient.connect(
+            to: control,
+            timeout: .seconds(15),
+            keys: BenchKeys.client,
+            logger: logger
+        )
         let before = try await client.status()
         let capacity = (before["workers"]?.arrayValue ?? []).reduce(0) { $0 + ($1["concurrency"]?.intValue ?? 0) }
         if case .closed(let n) = plan.model, n > welcome.maxQueue + capacity {

@@ -28,6 +28,7 @@ final class StalledSubscribers: Sendable {
             let namespace = topicPrefix.prefix { $0 != UInt8(ascii: "/") }
             for n in 0..<count {
                 let socket = try Socket(context, .sub)
+                try BenchKeys.secure(socket)
                 try socket.set(.receiveHighWaterMark(1))
                 try socket.set(.int32(option: 12, value: 4096))  // ZMQ_RCVBUF
                 try socket.connect(endpoint)
