@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 import Testing
 import ZeroMQ
 
@@ -73,6 +74,51 @@ import ZeroMQ
         try confused.connect(endpoint)
         _ = try confused.trySend(multipart: [bytes("wrong server key")])
         #expect(try await server.receivesNothing(within: 0.2))
+        await zap.stop()
+    }
+}
+
+@Suite struct ZAPDecisionTests {
+    @Test func decisionsByDomainAndKeyGiveEachConnectionItsUserId() async throws {
+        let context = try Context()
+        let serverKeys = try CurveKeyPair.generate()
+        let allowed = try CurveKeyPair.generate()
+        let seen = Mutex<[ZAPHandler.Request]>([])
+        let zap = try ZAPHandler(context: context, logger: .test) { request in
+            seen.withLock { $0.append(request) }
+            guard request.domain == "inbox", request.publicKey == allowed.publicKey else {
+                return .deny(reason: "not for this inbox")
+            }
+            return .allow(userId: "user-\(allowed.publicKey.prefix(4))")
+        }
+        let received = Mutex<[(String, String?)]>([])
+        try await withSocketLoop(context: context, name: "zap-test", logger: .test) { loop in
+            let server = try Socket(context, .pull)
+            try server.makeCurveServer(serverKeys, domain: "inbox")
+            let endpoint = try server.bind("tcp://127.0.0.1:*")
+            _ = try loop.add(server, readsUserId: true) { frames, io in
+                received.withLock { $0.append((String(decoding: frames[0], as: UTF8.self), io.userId)) }
+            }
+            let stranger = try Socket(context, .push)
+            try stranger.makeCurveClient(try CurveKeyPair.generate(), serverPublicKey: serverKeys.publicKey)
+            try stranger.set(.immediate(true))
+            try stranger.connect(endpoint)
+            _ = try stranger.trySend(multipart: [bytes("from a stranger")])
+            let client = try Socket(context, .push)
+            try client.makeCurveClient(allowed, serverPublicKey: serverKeys.publicKey)
+            try client.connect(endpoint)
+            try await client.sendEventually([bytes("hello")])
+            #expect(await Deadline.wait { received.withLock { !$0.isEmpty } })
+            #expect(await Deadline.wait { zap.deniedCount >= 1 })
+            stranger.close()
+            client.close()
+        }
+        let messages = received.withLock { $0 }
+        #expect(messages.map(\.0) == ["hello"], "the refused client's message never arrives")
+        #expect(messages.first?.1 == "user-\(allowed.publicKey.prefix(4))")
+        let requests = seen.withLock { $0 }
+        #expect(requests.allSatisfy { $0.domain == "inbox" && $0.mechanism == "CURVE" && $0.address == "127.0.0.1" })
+        #expect(zap.acceptedCount == 1)
         await zap.stop()
     }
 }

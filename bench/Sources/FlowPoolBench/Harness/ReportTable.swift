@@ -29,6 +29,7 @@ enum ReportTable {
         if let w = p.workers { head += ", \(w) worker\(w == 1 ? "" : "s")" }
         head += ", \(p.subscriberCount) subscriber\(p.subscriberCount == 1 ? "" : "s")"
         if let stalled = p.stalledSubscribers { head += " (+ \(stalled) stalled, reading nothing)" }
+        if BenchKeys.client != nil { head += ", CURVE keys on every socket" }
         lines.append(head)
         lines.append(
             "runs         submitted \(p.submitted)  completed \(p.completed)  failed \(p.failed)  rejected \(p.rejected)  lost \(p.runsLost)  redispatched \(p.redispatchedRuns)"
