@@ -207,7 +207,8 @@ extension KeysCommand {
             return entry
         }
 
-        /// Creates `path` (and its parents) when missing, owner-only: it is where secret files go.
+        /// Creates `path` (and its parents) when missing, with the usual mode: the secret file's own mode (0600)
+        /// protects it, and a service's user must be able to reach the public files beside it.
         /// - Returns: Whether it was created.
         static func makeDirectory(_ path: String) throws -> Bool {
             var isDirectory: ObjCBool = false
@@ -218,11 +219,7 @@ extension KeysCommand {
                 return false
             }
             do {
-                try FileManager.default.createDirectory(
-                    atPath: path,
-                    withIntermediateDirectories: true,
-                    attributes: [.posixPermissions: 0o700]
-                )
+                try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
             } catch {
                 throw KeysError(.fileSystem, "cannot create --out-dir \(path): \(error.localizedDescription)")
             }
