@@ -17,7 +17,7 @@ struct DeployCommandLineTests {
     }
 
     static let subcommands = [
-        "coordinator", "worker", "subscribe", "submit", "status", "cancel", "demo", "ask", "bench",
+        "coordinator", "worker", "subscribe", "submit", "status", "cancel", "demo", "ask", "bench", "keys",
     ]
 
     static var deployDirectory: String {
@@ -77,6 +77,26 @@ struct DeployCommandLineTests {
         return words
     }
 
+    /// A systemd unit's specifiers as they would expand on a host named `host`, for instance 1 of `unit`.
+    static func expandingSpecifiers(_ text: String, unit: String) -> String {
+        text.replacingOccurrences(of: "%H", with: "host").replacingOccurrences(of: "%i", with: "1")
+            .replacingOccurrences(of: "%d", with: "/run/credentials/\(unit)")
+    }
+
+    /// The variables a unit's `Environment=` lines set.
+    static func unitEnvironment(_ text: String, unit: String) -> [String: String] {
+        var environment: [String: String] = [:]
+        for line in text.split(separator: "\n") where line.hasPrefix("Environment=") {
+            for word in shellWords(line.dropFirst("Environment=".count)) {
+                let parts = word.split(separator: "=", maxSplits: 1)
+                if parts.count == 2 {
+                    environment[String(parts[0])] = expandingSpecifiers(String(parts[1]), unit: unit)
+                }
+            }
+        }
+        return environment
+    }
+
     /// The command lines of every file under deploy/.
     static func commandLines() throws -> [Found] {
         let root = deployDirectory
@@ -91,16 +111,17 @@ struct DeployCommandLineTests {
         }
         for file in files {
             guard let text = try? String(contentsOfFile: "\(root)/\(file)", encoding: .utf8) else { continue }
+            // A unit's own Environment= lines, which the environment file overrides (as systemd does).
+            let unit = (file as NSString).lastPathComponent.replacingOccurrences(of: "@.", with: "@1.")
+            let environment = unitEnvironment(text, unit: unit).merging(systemdEnvironment) { $1 }
             for (index, line) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
                 let number = index + 1
                 if let range = line.range(of: "ExecStart=") {
                     var words = shellWords(line[range.upperBound...])
                     guard words.first?.hasSuffix("/flowpool") == true else { continue }
                     words.removeFirst()
-                    words = words.map {
-                        $0.replacingOccurrences(of: "%H", with: "host").replacingOccurrences(of: "%i", with: "1")
-                    }
-                    found.append(Found(file: file, line: number, arguments: words, environment: systemdEnvironment))
+                    words = words.map { expandingSpecifiers($0, unit: unit) }
+                    found.append(Found(file: file, line: number, arguments: words, environment: environment))
                     continue
                 }
                 if let range = line.range(of: #"(command|args): \["#, options: .regularExpression) {
