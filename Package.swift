@@ -121,7 +121,9 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Subprocess", package: "swift-subprocess"),
                 .product(name: "PropertyBased", package: "swift-property-based"),
-            ]
+            ],
+            // The pyzmq client the tests spawn (located through #filePath).
+            exclude: ["Fixtures"]
         ),
         .testTarget(
             name: "FlowAgentsTests",

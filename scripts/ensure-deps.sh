@@ -6,6 +6,8 @@ need=()
 for pkg in libzmq3-dev libsqlite3-dev pkg-config python3; do
     dpkg -s "$pkg" >/dev/null 2>&1 || need+=("$pkg")
 done
+# pyzmq, for the tests' Python client (any install of it will do, pip's too).
+python3 -c 'import zmq' >/dev/null 2>&1 || need+=(python3-zmq)
 
 if [ "${#need[@]}" -gt 0 ]; then
     echo "Installing missing packages: ${need[*]}"
