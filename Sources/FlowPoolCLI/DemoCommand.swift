@@ -47,6 +47,9 @@ struct DemoCommand: AsyncParsableCommand {
     @Option(help: "Milliseconds the offline model waits before each streamed word.")
     var tokenDelayMs = 15
 
+    @Flag(help: "Run the pool with CURVE keys on every socket (a key set made for the demo, removed at its end).")
+    var curve = false
+
     @OptionGroup var log: LogOptions
 
     func validate() throws {
@@ -90,6 +93,7 @@ struct DemoCommand: AsyncParsableCommand {
             runTimeout: .milliseconds(Int(timeout * 1000)),
             tokenDelayMs: tokenDelayMs,
             logLevel: log.logLevel,
+            curve: curve,
             logger: log.makeLogger("flowpool.demo")
         )
         // Off the main actor: the session awaits a lot, and flows of events should not hop to it.

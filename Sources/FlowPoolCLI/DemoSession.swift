@@ -24,6 +24,8 @@ struct DemoSession: Sendable {
     var runTimeout: Duration
     var tokenDelayMs: Int
     var logLevel: String
+    /// Run the pool with CURVE keys (a key set in the session's directory).
+    var curve = false
     var logger: Logger
 
     /// How long a child may take to exit after SIGTERM before it gets SIGKILL.
@@ -104,6 +106,7 @@ struct DemoSession: Sendable {
     ) async throws {
         let clock = ContinuousClock()
         let begin = clock.now
+        let keys = curve ? try LocalKeySet(directory: dataDirectory + "/keys") : nil
         printFlushed(
             printer.bold("flowpool demo")
                 + ": a coordinator and \(workers) worker\(workers == 1 ? "" : "s") on 127.0.0.1, "
@@ -115,7 +118,7 @@ struct DemoSession: Sendable {
                 "coordinator", "--bind-host", "127.0.0.1", "--control-port", "0", "--worker-port", "0",
                 "--events-in-port", "0", "--events-out-port", "0", "--drain-timeout", "2",
                 "--data-dir", dataDirectory, "--log-level", logLevel,
-            ],
+            ] + (keys?.coordinatorArguments ?? []),
             environment: MetricsOptions.notInherited
         )
         started(coordinator)
@@ -127,7 +130,7 @@ struct DemoSession: Sendable {
                 arguments: [
                     "worker", "--coordinator", control, "--worker-id", "demo-worker-\(i)",
                     "--heartbeat-ms", "100", "--log-level", logLevel,
-                ],
+                ] + (keys?.workerArguments ?? []),
                 environment: MetricsOptions.notInherited.merging([
                     AgentRegistration.tokenDelayVariable: String(tokenDelayMs)
                 ]) { $1 }
@@ -135,7 +138,9 @@ struct DemoSession: Sendable {
             started(worker)
             printFlushed("  worker-\(i)     pid \(worker.pid ?? 0)")
         }
-        try await PoolClient.withConnection(to: control, timeout: .seconds(10), logger: logger) { client in
+        if let keys { printFlushed("  keys         CURVE on every socket, key set in \(keys.directory)") }
+        try await PoolClient.withConnection(to: control, timeout: .seconds(10), keys: keys?.client, logger: logger) {
+            client in
             // A child that exits before the end fails the demo at once rather than at a timeout.
             try await withThrowingTaskGroup(of: Void.self) { group in
                 group.addTask {

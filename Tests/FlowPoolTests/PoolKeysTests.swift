@@ -132,9 +132,11 @@ struct PoolKeysTests {
                     try await Self.handshake(kind, to: endpoint, keys: allowed) == .handshakeSucceeded,
                     "\(name): the key of its role is accepted"
                 )
+                // The mechanisms differ: the client reports the protocol error, or only sees the server close.
+                let keyless = try await Self.handshake(kind, to: endpoint, keys: nil)
                 #expect(
-                    try await Self.handshake(kind, to: endpoint, keys: nil) == .handshakeFailedProtocol,
-                    "\(name): a peer without keys is refused"
+                    keyless == .handshakeFailedProtocol || keyless == .disconnected,
+                    "\(name): a peer without keys is refused (\(keyless))"
                 )
                 #expect(
                     try await Self.handshake(kind, to: endpoint, keys: stranger.keys) == .handshakeFailedAuth,

@@ -99,12 +99,13 @@ public struct CertificateFile: Sendable, Hashable {
         return pair
     }
 
-    /// A warning when the file at `path` may be read by other users than its owner, else nil.
+    /// A warning when anyone may read the file at `path`, or others than its owner may change it, else nil. (A
+    /// group that may read it is left alone: Kubernetes gives mounted Secrets to the pod's `fsGroup`.)
     public static func permissionWarning(path: String) -> String? {
         var info = stat()
-        guard stat(path, &info) == 0, info.st_mode & 0o077 != 0 else { return nil }
+        guard stat(path, &info) == 0, info.st_mode & 0o026 != 0 else { return nil }
         return
-            "the secret key file \(path) may be read by other users (mode \(String(info.st_mode & 0o777, radix: 8))); chmod 600 it"
+            "the secret key file \(path) may be read or changed by other users (mode \(String(info.st_mode & 0o777, radix: 8))); chmod 600 it"
     }
 
     /// The file's text: the secret certificate when `includeSecret` (and the secret key is known), else the public one.
