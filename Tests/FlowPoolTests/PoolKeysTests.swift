@@ -322,6 +322,7 @@ struct PoolKeysTests {
         let admin = try set.make("admin", .client, "*")
         let dash = try set.make("dash", .subscriber, "support")
         let watcher = try set.make("watcher", .subscriber, "support")
+        let late = try set.make("worker-late", .worker)  // in the list only from the reload on
         try set.allow([keep, drop, alice, admin, dash, watcher])
         try await PoolHarness.with(
             workers: 0,
@@ -331,6 +332,11 @@ struct PoolKeysTests {
             _ = try harness.startWorker(keep.arguments + ["--concurrency", "4"])
             let dropped = try harness.startWorker(drop.arguments + ["--concurrency", "4"])
             try await harness.waitForWorkers(2)
+            // Refused at first: it keeps trying (each time on a new socket, as libzmq gives a refused one up).
+            let latecomer = try harness.startWorker(late.arguments + ["--timeout", "1"])
+            try await harness.until(seconds: 20, "the unlisted worker refused") {
+                latecomer.stderr.contains("refused this connection's key")
+            }
             let alicePool = try await PoolClient.connect(to: harness.control, keys: alice.keys)
             let adminPool = try await PoolClient.connect(to: harness.control, keys: admin.keys)
             let dashPool = try await PoolClient.connect(to: harness.control, keys: dash.keys)
@@ -357,7 +363,7 @@ struct PoolKeysTests {
             }
 
             let failuresBefore = try await harness.status()["handshake_failures"]?.intValue ?? 0
-            try set.allow([keep, admin, watcher])
+            try set.allow([keep, admin, watcher, late])
             harness.coordinator.signal(SIGHUP)
 
             // Alice's open connection: refused from the reload on.
@@ -370,9 +376,9 @@ struct PoolKeysTests {
                     return true
                 }
             }
-            try await harness.until(seconds: 20, "the dropped worker gone") {
+            try await harness.until(seconds: 20, "the dropped worker gone, the late one registered") {
                 let status = try await harness.status()
-                return status["workers"]?.arrayValue?.count == 1
+                return status["workers"]?.arrayValue?.count == 2
                     && status["counters"]?["workers_revoked"]?.intValue == 1
             }
             // Every long run completes anyway, the dropped worker's on the remaining one.

@@ -60,28 +60,35 @@ public struct Worker: Service {
     private func serve(workerId: String, context: Context, loop: SocketLoop, logger: Logger) async throws {
         let config = configuration
         let controlEndpoint = CoordinatorAddress.controlEndpoint(config.coordinator)
-        let control = try ControlConnection.open(
-            context: context,
-            loop: loop,
-            endpoint: controlEndpoint,
-            keys: config.keys,
-            logger: logger
-        )
+        @Sendable func connect() throws -> ControlConnection {
+            try ControlConnection.open(
+                context: context,
+                loop: loop,
+                endpoint: controlEndpoint,
+                keys: config.keys,
+                logger: logger
+            )
+        }
         // A worker may start before its coordinator: keep asking until it answers or the worker is stopped.
         let welcome = try await cancelWhenGracefulShutdown {
+            var control = try connect()
+            defer { control.close() }
             while true {
                 do {
                     return try await PoolClient.hello(control, timeout: config.connectTimeout)
                 } catch let error as PoolError where error.code == .timeout {
-                    if let problem = control.handshakeProblem {
-                        logger.error("cannot register with the coordinator at \(controlEndpoint): \(problem); retrying")
-                    } else {
+                    guard let problem = control.handshakeProblem else {
                         logger.warning("no answer from the coordinator at \(controlEndpoint) yet; retrying")
+                        continue
                     }
+                    logger.error("cannot register with the coordinator at \(controlEndpoint): \(problem); retrying")
+                    // libzmq does not reconnect a socket whose handshake was refused: a new one tries again (the
+                    // key may be in the allow-list by now).
+                    control.close()
+                    control = try connect()
                 }
             }
         }
-        control.close()
         let host = welcome.advertisedHost ?? CoordinatorAddress.host(of: controlEndpoint)
         let workersEndpoint = CoordinatorAddress.endpoint(host: host, port: welcome.workerPort)
         let eventsEndpoint = CoordinatorAddress.endpoint(host: host, port: welcome.eventsInPort)
