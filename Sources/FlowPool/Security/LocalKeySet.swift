@@ -35,7 +35,8 @@ public struct LocalKeySet: Sendable {
         var list = AllowList()
         try list.add(.init(name: "worker", role: .worker, publicKey: worker.publicKey, namespaces: []))
         try list.add(.init(name: "client", role: .client, publicKey: client.publicKey, namespaces: [try .init("*")]))
-        try ("# flowpool allow-list: NAME ROLE PUBLIC-KEY [NAMESPACES]\n"
+        try
+            ("# flowpool allow-list: NAME ROLE PUBLIC-KEY [NAMESPACES]\n"
             + list.entries.map(\.line).joined(separator: "\n") + "\n")
             .write(toFile: "\(directory)/allow.list", atomically: true, encoding: .utf8)
         self.directory = directory

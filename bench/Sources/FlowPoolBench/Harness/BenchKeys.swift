@@ -19,7 +19,9 @@ enum BenchKeys {
     /// Writes a key set for a local pool into a new temporary directory and returns the arguments of the
     /// coordinator and of each worker, and the harness's client keys.
     static func makeLocalSet() throws -> (coordinator: [String], worker: [String], client: PoolKeys) {
-        let set = try LocalKeySet(directory: NSTemporaryDirectory() + "flowpool-bench-keys-\(UUID().uuidString.prefix(8))")
+        let set = try LocalKeySet(
+            directory: NSTemporaryDirectory() + "flowpool-bench-keys-\(UUID().uuidString.prefix(8))"
+        )
         return (set.coordinatorArguments, set.workerArguments, set.client)
     }
 }
