@@ -9,6 +9,7 @@ let package = Package(
         .library(name: "ZeroMQ", targets: ["ZeroMQ"]),
         .library(name: "FlowPool", targets: ["FlowPool"]),
         .library(name: "FlowAgents", targets: ["FlowAgents"]),
+        .library(name: "FlowPoolWorker", targets: ["FlowPoolWorker"]),
         .executable(name: "flowpool", targets: ["FlowPoolCLI"]),
         .executable(name: "flowpool-bench", targets: ["FlowPoolBench"]),
     ],
@@ -79,12 +80,33 @@ let package = Package(
             ],
             resources: [.copy("Resources")]
         ),
+        // The benchmark and diagnostic flows (agent4, agent4_llm, sleep, spin, flaky, fail) that the `flowpool`
+        // command's workers and the bench register; the library itself ships none.
+        .target(name: "FlowPoolWorkloads", dependencies: ["FlowCore", "FlowPool"]),
+        // The `flowpool worker` command for any executable that registers its flows (`WorkerMain.run`), with the
+        // options, logging and metrics set-up every `flowpool` command shares.
+        .target(
+            name: "FlowPoolWorker",
+            dependencies: [
+                "FlowCore",
+                "FlowPool",
+                "ProcessSupervision",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "UnixSignals", package: "swift-service-lifecycle"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
+            ]
+        ),
         // The `flowpool` command: the only place that parses arguments and bootstraps logging and metrics.
         .executableTarget(
             name: "FlowPoolCLI",
             dependencies: [
                 "FlowCore",
                 "FlowPool",
+                "FlowPoolWorker",
+                "FlowPoolWorkloads",
                 "FlowAgents",
                 "ZeroMQ",
                 "ProcessSupervision",
@@ -101,6 +123,7 @@ let package = Package(
             dependencies: [
                 "FlowCore",
                 "FlowPool",
+                "FlowPoolWorkloads",
                 "FlowAgents",
                 "ZeroMQ",
                 "CZeroMQ",

@@ -1,6 +1,7 @@
 import FlowAgents
 import FlowCore
 import FlowPool
+import FlowPoolWorker
 import Foundation
 import Logging
 

@@ -1,5 +1,6 @@
 import ArgumentParser
 import FlowPool
+import FlowPoolWorker
 import Foundation
 
 #if canImport(Glibc)

@@ -1,6 +1,7 @@
 import ArgumentParser
 import FlowAgents
 import FlowCore
+import FlowPoolWorker
 
 /// `flowpool ask AGENT "question"`: one question answered in this process, its events printed live.
 struct AskCommand: AsyncParsableCommand {

@@ -1,4 +1,5 @@
 import ArgumentParser
+import FlowPoolWorker
 import Foundation
 
 /// `flowpool bench …`: runs the `flowpool-bench` executable installed next to `flowpool`.

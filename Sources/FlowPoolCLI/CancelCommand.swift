@@ -1,5 +1,6 @@
 import ArgumentParser
 import FlowPool
+import FlowPoolWorker
 
 /// `flowpool cancel`: ends a run `cancelled`.
 struct CancelCommand: AsyncParsableCommand {

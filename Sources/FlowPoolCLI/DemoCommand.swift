@@ -2,6 +2,7 @@ import ArgumentParser
 import FlowAgents
 import FlowCore
 import FlowPool
+import FlowPoolWorker
 import Foundation
 import Logging
 import Synchronization

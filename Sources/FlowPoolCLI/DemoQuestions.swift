@@ -1,4 +1,5 @@
 import FlowAgents
+import FlowPoolWorker
 
 /// One question for one agent.
 struct DemoQuestion: Sendable {

@@ -1,4 +1,5 @@
 import FlowCore
+import FlowPoolWorker
 import Synchronization
 
 /// What a demo's subscriptions saw: events per namespace, terminal events per run, misrouted events.

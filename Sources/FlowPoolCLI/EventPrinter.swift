@@ -1,5 +1,6 @@
 import FlowCore
 import FlowPool
+import FlowPoolWorker
 import Foundation
 import Synchronization
 

@@ -1,4 +1,7 @@
 import ArgumentParser
+import FlowPoolWorker
+import FlowPoolWorkloads
+import Synchronization
 
 /// The `flowpool` command: every role of the pool, one executable.
 @main
@@ -19,6 +22,13 @@ struct FlowPoolCommand: AsyncParsableCommand {
     )
 
     static func main() async {
+        // The flows of this executable's workers: the shipped agents and the benchmark and diagnostic workloads.
+        WorkerCommand.registration.withLock {
+            $0 = { registry in
+                AgentRegistration.register(in: registry)
+                Workloads.register(in: registry)
+            }
+        }
         do {
             var command = try parseAsRoot()
             if Environment.string("FLOWPOOL_CHECK_ARGUMENTS") == "1" {

@@ -1,6 +1,7 @@
 import ArgumentParser
 import FlowCore
 import FlowPool
+import FlowPoolWorker
 import Logging
 
 /// `flowpool status`: workers, queue depth, in-flight runs, counters.

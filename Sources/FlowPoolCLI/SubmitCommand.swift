@@ -1,6 +1,7 @@
 import ArgumentParser
 import FlowCore
 import FlowPool
+import FlowPoolWorker
 import Foundation
 import Logging
 import Synchronization

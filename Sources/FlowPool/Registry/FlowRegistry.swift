@@ -4,7 +4,7 @@ import Synchronization
 /// Names the flows a worker can run: flow name → factory.
 ///
 /// A job names its flow (`"flow": "agent4"`); the worker looks the name up here and runs what the factory
-/// returns. ``shared`` starts with `agent4`; registering more is one line:
+/// returns. ``shared`` starts empty; registering a flow is one line:
 ///
 /// ```swift
 /// FlowRegistry.register("sales_agent") { SalesAgent.makeFlow() }
@@ -24,14 +24,9 @@ public final class FlowRegistry: Sendable {
         self.factories = Mutex(factories)
     }
 
-    /// The process-wide registry workers use unless given another; holds `agent4` from the start.
-    public static let shared: FlowRegistry = {
-        let registry = FlowRegistry()
-        registry.register(Agent4.flowName, flow: Agent4.makeFlow())
-        DiagnosticFlows.register(in: registry)
-        LLMShapedAgent4.register(in: registry)
-        return registry
-    }()
+    /// The process-wide registry workers use unless given another; empty until flows are registered (a worker
+    /// carries only what its executable registers).
+    public static let shared = FlowRegistry()
 
     /// Registers (or replaces) a flow whose shared store is built from the input.
     public func register(_ name: String, makeFlow: @escaping @Sendable () -> any FlowStep) {

@@ -1,5 +1,6 @@
 import FlowCore
 import FlowPool
+import FlowPoolWorkloads
 import Logging
 
 /// The resolved settings of a `load` invocation (`--quick` applied, the workload's input built).

@@ -4,13 +4,15 @@ import FlowPool
 import Logging
 import ProcessSupervision
 import ServiceLifecycle
+import Synchronization
 import UnixSignals
 
 extension WorkerConfiguration.Executor: ExpressibleByArgument {}
 
-/// `flowpool worker`: runs flows for a coordinator.
-struct WorkerCommand: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(
+/// `flowpool worker`: runs flows for a coordinator — the same command in the `flowpool` executable and in an
+/// executable of your own that registers its flows (``WorkerMain/run(flows:)``).
+public struct WorkerCommand: AsyncParsableCommand {
+    public static let configuration = CommandConfiguration(
         commandName: "worker",
         abstract: "Run a worker (long-running). SIGTERM drains: it takes nothing new, finishes what it holds, exits 0."
     )
@@ -47,7 +49,9 @@ struct WorkerCommand: AsyncParsableCommand {
 
     @OptionGroup var log: LogOptions
 
-    func validate() throws {
+    public init() {}
+
+    public func validate() throws {
         guard (1...10_000).contains(concurrency) else { throw ValidationError("--concurrency must be 1…10000") }
         guard heartbeatMs >= 10 else { throw ValidationError("--heartbeat-ms must be at least 10") }
         guard (1...(1 << 20)).contains(eventQueueMb) else {
@@ -55,20 +59,21 @@ struct WorkerCommand: AsyncParsableCommand {
         }
     }
 
-    /// The flows this executable's workers can run, beyond ``FlowRegistry/shared``'s built-ins (`agent4`,
-    /// `sleep`, `fail`). Add a flow with one line, e.g. `registry.register("sales_agent") { … }`.
-    static func registerFlows(in registry: FlowRegistry) {
-        AgentRegistration.register(in: registry)
-    }
+    /// Registers the executable's flows in the worker's registry before it starts: set once, before the command
+    /// is parsed, by ``WorkerMain/run(flows:)`` or by the `flowpool` executable.
+    package static let registration = Mutex<(@Sendable (FlowRegistry) -> Void)?>(nil)
 
-    func run() async throws {
+    public func run() async throws {
         // Started by `flowpool demo` or the load harness: stop when that parent dies.
         try ParentDeathSignal.armFromEnvironment()
         // Message buffers come and go thousands of times a second: keep freed memory for the next ones.
         MallocThresholds.apply()
         let logger = log.makeLogger("flowpool.worker")
         let registry = FlowRegistry.shared
-        Self.registerFlows(in: registry)
+        Self.registration.withLock { $0 }?(registry)
+        if registry.names.isEmpty {
+            logger.warning("this worker has no flows registered: it will be offered no runs")
+        }
         let worker = Worker(
             configuration: WorkerConfiguration(
                 coordinator: connection.coordinator,
@@ -92,5 +97,46 @@ struct WorkerCommand: AsyncParsableCommand {
             )
         )
         try await group.run()
+    }
+}
+
+/// The entry point of a worker executable of your own: registers your flows and runs the complete `flowpool
+/// worker` command — its flags and environment variables (`--coordinator`, `--concurrency`, `--key-file`,
+/// `--metrics-port`, …), logging, metrics, CURVE keys and the graceful drain on SIGTERM.
+///
+/// ```swift
+/// import FlowPoolWorker
+///
+/// @main
+/// struct SupportWorker {
+///     static func main() async {
+///         await WorkerMain.run { registry in
+///             registry.register("support_agent") { SupportAgent.makeFlow() }
+///         }
+///     }
+/// }
+/// ```
+///
+/// To run a worker inside a service of your own instead, add a ``Worker`` (a swift-service-lifecycle `Service`)
+/// to its `ServiceGroup`.
+public enum WorkerMain {
+    /// Parses the command line as `flowpool worker` does, registers `flows` in ``FlowRegistry/shared`` and runs
+    /// the worker until it has drained; exits the process with the command's status.
+    public static func run(
+        arguments: [String] = Array(CommandLine.arguments.dropFirst()),
+        flows: @escaping @Sendable (FlowRegistry) -> Void
+    ) async -> Never {
+        WorkerCommand.registration.withLock { $0 = flows }
+        do {
+            let command = try WorkerCommand.parse(arguments)
+            if Environment.string("FLOWPOOL_CHECK_ARGUMENTS") == "1" {
+                printFlushed("arguments accepted: worker")
+                WorkerCommand.exit()
+            }
+            try await command.run()
+            WorkerCommand.exit()
+        } catch {
+            WorkerCommand.exit(withError: error)
+        }
     }
 }

@@ -15,15 +15,15 @@ import Glibc
 /// A `Service` with one thread of its own that accepts one connection at a time (a scrape endpoint, not a
 /// web server): it reads the request head (at most 8 KiB, 2 s), answers `/metrics` with the registry's
 /// exposition text, anything else with 404, and closes the connection.
-struct MetricsEndpoint: Service {
+package struct MetricsEndpoint: Service {
     /// The bound socket and its port.
-    let listener: Int32
-    let port: Int
-    let registry: PrometheusCollectorRegistry
+    package let listener: Int32
+    package let port: Int
+    package let registry: PrometheusCollectorRegistry
 
     /// Bootstraps the metrics system and binds `host:port` (port 0: any free port).
     /// - Throws: `MetricsEndpointError` when the address cannot be bound.
-    static func bootstrap(host: String, port: Int) throws -> MetricsEndpoint {
+    package static func bootstrap(host: String, port: Int) throws -> MetricsEndpoint {
         let registry = PrometheusCollectorRegistry()
         MetricsSystem.bootstrap(PrometheusMetricsFactory(registry: registry))
         let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
@@ -61,7 +61,7 @@ struct MetricsEndpoint: Service {
         )
     }
 
-    func run() async throws {
+    package func run() async throws {
         let stop = StopFlag()
         let finished = AsyncStream<Void>.makeStream()
         let thread = Thread { [listener, registry] in
@@ -150,37 +150,39 @@ struct MetricsEndpoint: Service {
 }
 
 /// The metrics port could not be opened.
-struct MetricsEndpointError: Error, CustomStringConvertible {
-    let description: String
-    init(_ description: String) { self.description = description }
+package struct MetricsEndpointError: Error, CustomStringConvertible {
+    package let description: String
+    package init(_ description: String) { self.description = description }
 }
 
 /// `--metrics-port` and `--metrics-host`, shared by the long-running commands.
-struct MetricsOptions: ParsableArguments {
+package struct MetricsOptions: ParsableArguments {
+    package init() {}
+
     @Option(
         help:
             "Serve Prometheus metrics on GET /metrics at this port (env FLOWPOOL_METRICS_PORT; 0 = any free port; default: off)."
     )
-    var metricsPort: Int?
+    package var metricsPort: Int?
 
     @Option(help: "Address the metrics port binds (env FLOWPOOL_METRICS_HOST).")
-    var metricsHost: String = Environment.string("FLOWPOOL_METRICS_HOST") ?? "0.0.0.0"
+    package var metricsHost: String = Environment.string("FLOWPOOL_METRICS_HOST") ?? "0.0.0.0"
 
     /// Removes the metrics variables from the environment of processes started together on one host (the
     /// demo's), since one port cannot serve them all.
-    static let notInherited: [String: String?] = ["FLOWPOOL_METRICS_PORT": nil, "FLOWPOOL_METRICS_HOST": nil]
+    package static let notInherited: [String: String?] = ["FLOWPOOL_METRICS_PORT": nil, "FLOWPOOL_METRICS_HOST": nil]
 
     /// The port from the flag, else from the environment.
     private var port: Int? { metricsPort ?? Environment.int("FLOWPOOL_METRICS_PORT") }
 
-    func validate() throws {
+    package func validate() throws {
         if let port, !(0...65535).contains(port) {
             throw ValidationError("--metrics-port must be 0…65535")
         }
     }
 
     /// Bootstraps metrics and binds the endpoint when a port was given; prints where it listens.
-    func endpoint() throws -> MetricsEndpoint? {
+    package func endpoint() throws -> MetricsEndpoint? {
         guard let port else { return nil }
         let endpoint = try MetricsEndpoint.bootstrap(host: metricsHost, port: port)
         printFlushed("metrics    http://\(metricsHost):\(endpoint.port)/metrics")

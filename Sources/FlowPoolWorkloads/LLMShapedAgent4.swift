@@ -1,4 +1,5 @@
 import FlowCore
+import FlowPool
 
 /// `agent4_llm`: the agent4 workload with a simulated model that takes time per token.
 ///

@@ -1,4 +1,5 @@
 import FlowCore
+import FlowPool
 import Synchronization
 
 /// Small flows every worker knows, for checking a deployment and testing failure handling.
