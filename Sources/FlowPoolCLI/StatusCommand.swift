@@ -46,10 +46,19 @@ struct StatusCommand: AsyncParsableCommand {
                 "runs by state  " + states.map { "\($0) \(byState[$0]?.intValue ?? 0)" }.joined(separator: "  ")
             )
         }
+        if case .object(let byFlow)? = body["queued_by_flow"], !byFlow.isEmpty {
+            let unoffered = Set((body["flows_without_worker"]?.arrayValue ?? []).compactMap(\.stringValue))
+            printFlushed("waiting runs by flow")
+            for flow in byFlow.keys.sorted() {
+                let reason = unoffered.contains(flow) ? "  (no live worker offers this flow)" : ""
+                printFlushed("  \(flow) \(byFlow[flow]?.intValue ?? 0)\(reason)")
+            }
+        }
         printFlushed("workers \(workers.count)")
         for w in workers {
+            let flows = w["flows"]?.arrayValue?.compactMap(\.stringValue).joined(separator: ",") ?? "any"
             printFlushed(
-                "  \(w["id"]?.stringValue ?? "?") \(w["host"]?.stringValue ?? "")/\(w["pid"]?.intValue ?? 0)  concurrency \(w["concurrency"]?.intValue ?? 0)  in flight \(w["in_flight"]?.intValue ?? 0)  completed \(w["completed"]?.intValue ?? 0)  last seen \(w["last_seen_ms"]?.intValue ?? 0) ms\(w["draining"]?.boolValue == true ? "  draining" : "")"
+                "  \(w["id"]?.stringValue ?? "?") \(w["host"]?.stringValue ?? "")/\(w["pid"]?.intValue ?? 0)  concurrency \(w["concurrency"]?.intValue ?? 0)  in flight \(w["in_flight"]?.intValue ?? 0)  completed \(w["completed"]?.intValue ?? 0)  last seen \(w["last_seen_ms"]?.intValue ?? 0) ms\(w["draining"]?.boolValue == true ? "  draining" : "")  flows \(flows)"
             )
         }
         let subscribers = body["subscribers"]?.arrayValue ?? []

@@ -53,6 +53,14 @@ struct SubmitCommand: AsyncParsableCommand {
     @Option(help: "How long to wait for a result before giving up with exit status 3, such as 30s (default: no limit).")
     var waitLimit: String?
 
+    @Flag(
+        help: """
+            Refuse the run (no_worker_for_flow) when no live worker offers its flow, instead of queueing it until \
+            one does.
+            """
+    )
+    var requireWorker = false
+
     @OptionGroup var connection: ConnectionOptions
     @OptionGroup var keys: KeyOptions
     @OptionGroup var log: LogOptions
@@ -106,7 +114,8 @@ struct SubmitCommand: AsyncParsableCommand {
                 namespace: namespace,
                 input: value,
                 runId: runId,
-                deadline: deadlineDuration
+                deadline: deadlineDuration,
+                requireWorker: requireWorker
             )
         } catch let error as PoolError {
             printError("submit refused: \(error.remoteCode?.rawValue ?? error.code.rawValue): \(error.message)")
@@ -218,7 +227,8 @@ struct SubmitCommand: AsyncParsableCommand {
                                 namespace: namespace,
                                 input: input,
                                 runId: runId,
-                                deadline: deadline
+                                deadline: deadline,
+                                requireWorker: requireWorker
                             )
                             let r = try await pool.result(of: s, limit: waitLimit)
                             return r.status == .completed ? .completed(retries) : .failed(retries)

@@ -1,6 +1,7 @@
 import ArgumentParser
 import FlowCore
 import FlowPool
+import Foundation
 import Logging
 import ProcessSupervision
 import ServiceLifecycle
@@ -45,6 +46,20 @@ public struct WorkerCommand: AsyncParsableCommand {
     @Option(help: "This worker's id (default: random).")
     var workerId: String?
 
+    @Option(
+        help: """
+            Offer only these of the executable's flows, comma-separated (env FLOWPOOL_FLOWS; default: all it \
+            registers). The coordinator sends a worker only runs of the flows it offers.
+            """
+    )
+    var flows: String?
+
+    private var offered: Set<String>? {
+        (flows ?? Environment.string("FLOWPOOL_FLOWS")).map {
+            Set($0.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty })
+        }
+    }
+
     @OptionGroup var metrics: MetricsOptions
 
     @OptionGroup var log: LogOptions
@@ -71,6 +86,15 @@ public struct WorkerCommand: AsyncParsableCommand {
         let logger = log.makeLogger("flowpool.worker")
         let registry = FlowRegistry.shared
         Self.registration.withLock { $0 }?(registry)
+        if let offered {
+            let unknown = offered.subtracting(registry.names).sorted()
+            guard unknown.isEmpty else {
+                throw ValidationError(
+                    "--flows names \(unknown.joined(separator: ", ")), which this worker does not have (it has: \(registry.names.joined(separator: ", ")))"
+                )
+            }
+            registry.keep(only: offered)
+        }
         if registry.names.isEmpty {
             logger.warning("this worker has no flows registered: it will be offered no runs")
         }

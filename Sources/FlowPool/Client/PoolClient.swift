@@ -165,7 +165,10 @@ public final class PoolClient: Sendable {
     ///   - maxAttempts: Attempts before the run fails with `attempts_exhausted`; the coordinator's default when nil.
     ///   - deadline: How long the run may take from acceptance; past it, it ends with an `error`
     ///     (`deadline_exceeded`) and its attempt is cancelled on its worker. Whole milliseconds; none when nil.
-    /// - Throws: ``PoolError`` `rejected` with ``PoolError/remoteCode`` `pool_full`, `draining`, `bad_request`;
+    ///   - requireWorker: Refuse the run (`no_worker_for_flow`) when no live worker offers its flow, instead of
+    ///     queueing it until one does.
+    /// - Throws: ``PoolError`` `rejected` with ``PoolError/remoteCode`` `pool_full`, `draining`, `bad_request`,
+    ///   `no_worker_for_flow`, `forbidden`;
     ///   `timeout`. A run id that is active or finished (result kept) is not run again: the submission names
     ///   that run (``Submission/existing``).
     public func submit(
@@ -175,7 +178,8 @@ public final class PoolClient: Sendable {
         runId: String? = nil,
         wantResult: Bool = true,
         maxAttempts: Int? = nil,
-        deadline: Duration? = nil
+        deadline: Duration? = nil,
+        requireWorker: Bool = false
     ) async throws -> Submission {
         let id = control.makeId()
         let request = SubmitRequest(
@@ -186,7 +190,8 @@ public final class PoolClient: Sendable {
             input: input,
             reply: wantResult,
             maxAttempts: maxAttempts,
-            deadlineMilliseconds: try deadline.map(Self.milliseconds)
+            deadlineMilliseconds: try deadline.map(Self.milliseconds),
+            requireWorker: requireWorker
         )
         let reply = try await control.send(.submit(request), timeout: requestTimeout)
         switch reply {

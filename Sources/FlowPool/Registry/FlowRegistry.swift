@@ -61,6 +61,11 @@ public final class FlowRegistry: Sendable {
         shared.register(name, factory: factory)
     }
 
+    /// Forgets every flow not named in `names`.
+    public func keep(only names: Set<String>) {
+        factories.withLock { $0 = $0.filter { names.contains($0.key) } }
+    }
+
     /// The factory registered under `name`.
     public func factory(for name: String) -> Factory? { factories.withLock { $0[name] } }
 

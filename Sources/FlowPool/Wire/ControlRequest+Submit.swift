@@ -56,9 +56,12 @@ private struct SubmitFields {
     var reply = true
     var maxAttempts: Int?
     var deadlineMilliseconds: Int?
+    var requireWorker = false
     var seen = JSONParser.ObjectFields(known: Self.members)
     /// The members a submit has (others are skipped).
-    private static let members = ["id", "flow", "ns", "run", "input", "reply", "max_attempts", "deadline_ms"]
+    private static let members = [
+        "id", "flow", "ns", "run", "input", "reply", "max_attempts", "deadline_ms", "require_worker",
+    ]
 
     init(depth: Int) { self.depth = depth }
 
@@ -99,11 +102,11 @@ private struct SubmitFields {
                 }
             case "input":
                 input = try p.parseValue(depth: depth)
-            case "reply":
+            case "reply", "require_worker":
                 let v = try p.parseValue(depth: depth)
                 if !v.isNull {
                     guard let b = v.boolValue else { return false }
-                    reply = b
+                    if key == "reply" { reply = b } else { requireWorker = b }
                 }
             case "max_attempts":
                 let v = try p.parseValue(depth: depth)
@@ -142,7 +145,8 @@ private struct SubmitFields {
             input: input,
             reply: reply,
             maxAttempts: maxAttempts,
-            deadlineMilliseconds: deadlineMilliseconds
+            deadlineMilliseconds: deadlineMilliseconds,
+            requireWorker: requireWorker
         )
     }
 }

@@ -64,6 +64,7 @@ public enum ControlRequest: Sendable, Hashable {
                     "run": s.runId.map(JSONValue.string) ?? .null, "input": s.input, "reply": .bool(s.reply),
                     "max_attempts": s.maxAttempts.map(JSONValue.int) ?? .null,
                     "deadline_ms": s.deadlineMilliseconds.map(JSONValue.int) ?? .null,
+                    "require_worker": s.requireWorker ? .bool(true) : .null,
                 ]
             )
         case .submitBatch(let id, let runs):
@@ -96,6 +97,7 @@ public enum ControlRequest: Sendable, Hashable {
                     w.raw(",\"deadline_ms\":")
                     w.int(d)
                 }
+                if s.requireWorker { w.raw(",\"require_worker\":true") }
                 w.byte(UInt8(ascii: "}"))
             }
             w.raw("]}")
@@ -232,7 +234,8 @@ public enum ControlRequest: Sendable, Hashable {
             input: f.value("input"),
             reply: try f.bool("reply", default: true),
             maxAttempts: try f.optionalInt("max_attempts", min: 1, max: PoolProtocol.maxAttempts),
-            deadlineMilliseconds: try f.optionalInt("deadline_ms", min: 1, max: PoolProtocol.maxDeadlineMilliseconds)
+            deadlineMilliseconds: try f.optionalInt("deadline_ms", min: 1, max: PoolProtocol.maxDeadlineMilliseconds),
+            requireWorker: try f.bool("require_worker", default: false)
         )
     }
 }
@@ -268,6 +271,8 @@ public struct SubmitRequest: Sendable, Hashable {
     /// Milliseconds from acceptance by which the run must have ended; past it, the run ends with an `error`
     /// (`deadline_exceeded`) and its attempt is cancelled on its worker. None when nil.
     public var deadlineMilliseconds: Int?
+    /// Refuse the run (`no_worker_for_flow`) instead of queueing it when no live worker offers its flow.
+    public var requireWorker: Bool
 
     public init(
         id: String,
@@ -277,8 +282,10 @@ public struct SubmitRequest: Sendable, Hashable {
         input: JSONValue,
         reply: Bool = true,
         maxAttempts: Int? = nil,
-        deadlineMilliseconds: Int? = nil
+        deadlineMilliseconds: Int? = nil,
+        requireWorker: Bool = false
     ) {
+        self.requireWorker = requireWorker
         self.deadlineMilliseconds = deadlineMilliseconds
         self.id = id
         self.flow = flow

@@ -103,6 +103,8 @@ public enum PoolProtocol {
     /// The largest `max_attempts` a submit may ask for.
     public static let maxAttempts = 100
 
+    /// The most flows a worker's `hello` may name.
+    static let maxWorkerFlows = 1_000
     /// The longest `deadline_ms` a submit may give: 30 days.
     public static let maxDeadlineMilliseconds = 30 * 24 * 3_600_000
 

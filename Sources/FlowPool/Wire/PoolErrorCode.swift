@@ -33,6 +33,8 @@ public struct PoolErrorCode: Sendable, Hashable, RawRepresentable, CustomStringC
     public static let forbidden = PoolErrorCode("forbidden")
     /// Every attempt of the job was lost (worker died or lease expired each time).
     public static let attemptsExhausted = PoolErrorCode("attempts_exhausted")
+    /// A submit with `require_worker` named a flow that no live worker offers.
+    public static let noWorkerForFlow = PoolErrorCode("no_worker_for_flow")
     /// The worker does not know the flow named in the job.
     public static let unknownFlow = PoolErrorCode("unknown_flow")
     /// The flow ran and failed.

@@ -163,6 +163,14 @@ public enum WorkerReport: Sendable, Hashable {
         switch f.op {
         case "hello":
             let flows = f.value("flows").arrayValue?.compactMap(\.stringValue) ?? []
+            // Kept for as long as the worker lives.
+            guard flows.count <= PoolProtocol.maxWorkerFlows, flows.allSatisfy({ (1...128).contains($0.utf8.count) })
+            else {
+                throw JSONWireError(
+                    .badField,
+                    "hello: at most \(PoolProtocol.maxWorkerFlows) flows, each name 1 to 128 bytes"
+                )
+            }
             let worker = try f.string("worker")
             let host = try f.optionalString("host") ?? ""
             // Kept for as long as the worker lives, and shown by `status`.

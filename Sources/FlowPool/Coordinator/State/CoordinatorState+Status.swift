@@ -9,11 +9,19 @@ extension CoordinatorState {
                 "id": .string(w.id), "host": .string(w.host), "pid": .int(w.pid), "concurrency": .int(w.concurrency),
                 "credit": .int(w.credit), "leased": .int(w.jobs.count), "in_flight": .int(w.inFlight),
                 "completed": .int(w.completed), "draining": .bool(w.availability == .draining),
+                "flows": w.flows.map { .array($0.sorted().map(JSONValue.string)) } ?? .null,
                 "last_seen_ms": .int(Int((now - w.lastSeen) * 1000)),
             ]
         }
         var byState: [String: Int] = ["queued": 0, "dispatched": 0, "running": 0, "result_held": 0]
-        for job in jobs.all { byState[job.state.name, default: 0] += 1 }
+        var queuedByFlow: [String: Int] = [:]
+        for job in jobs.all {
+            byState[job.state.name, default: 0] += 1
+            if case .queued = job.state { queuedByFlow[job.flow, default: 0] += 1 }
+        }
+        // Waiting runs per flow, and whether a live worker offers the flow at all (else they wait for one).
+        let waiting: [String: JSONValue] = queuedByFlow.mapValues { count in .int(count) }
+        let unoffered = queuedByFlow.keys.filter { !workers.offered($0) }.sorted()
         return [
             "coordinator": .string(instanceId),
             "draining": .bool(draining),
@@ -22,6 +30,8 @@ extension CoordinatorState {
             "in_flight": .int((byState["dispatched"] ?? 0) + (byState["running"] ?? 0)),
             "active_jobs": .int(jobs.count),
             "jobs_by_state": .object(byState.mapValues { .int($0) }),
+            "queued_by_flow": .object(waiting),
+            "flows_without_worker": .array(unoffered.map(JSONValue.string)),
             "active_input_bytes": .int(jobs.inputBytes),
             "results_kept": ["runs": .int(results.count), "bytes": .int(results.bytes)],
             "counters": counters.json,

@@ -100,6 +100,8 @@ final class Job {
     let deadlineWallMilliseconds: Int?
     /// Attempts started; the current attempt's number.
     var attempt = 0
+    /// Its place in the order of acceptance (the queues dispatch the oldest first).
+    var order = 0
     /// The routing identity of the worker the current attempt was dispatched to: only its events, ack and
     /// result count for the attempt, even after the job went back to the queue.
     var holder: [UInt8]?

@@ -38,12 +38,18 @@ extension CoordinatorState {
             counters.submitsRejectedDraining += 1
             return .error(id: request.id, code: .draining, message: "the coordinator is shutting down")
         }
+        if request.requireWorker, !workers.offered(request.flow) {
+            let offered = workers.offeredFlows.sorted().joined(separator: ", ")
+            let message =
+                "no live worker offers the flow \"\(request.flow)\" (they offer: \(offered.isEmpty ? "none, no worker is registered" : offered)); submit without require_worker to queue the run until one does"
+            return .error(id: request.id, code: .noWorkerForFlow, message: message)
+        }
         let inputBytes = request.input.approximateByteCount
         let full: String? =
             if !jobs.isEmpty, jobs.inputBytes + inputBytes > config.maxQueueBytes {
                 "\(jobs.count) accepted runs hold \(jobs.inputBytes >> 10) KiB of input and this one \(inputBytes >> 10) KiB more (limit \(config.maxQueueBytes >> 20) MiB, --max-queue-mb)"
-            } else if jobs.queue.count >= config.maxQueue {
-                "\(jobs.queue.count) jobs are waiting for a worker (limit \(config.maxQueue))"
+            } else if jobs.queuedCount >= config.maxQueue {
+                "\(jobs.queuedCount) jobs are waiting for a worker (limit \(config.maxQueue))"
             } else {
                 nil
             }
@@ -75,15 +81,21 @@ extension CoordinatorState {
 
     // MARK: Dispatch
 
-    /// Sends queued jobs to workers that have credit, the worker with the most credit first.
+    /// Sends queued jobs to workers that have credit, the worker with the most credit first, each the oldest job of
+    /// the flows it offers.
     mutating func dispatch(now: Double) -> [Action] {
+        guard jobs.hasQueued else { return [] }
         // Jobs per worker, in dispatch order; workers that take batches get one message for theirs.
         var perWorker: [(worker: [UInt8], jobs: [JobAssignment])] = []
         var dispatched: [Action] = []
-        while let job = jobs.nextQueued() {
-            guard let target = workers.mostCredit(), let entry = workers[target] else { break }
-            jobs.popQueued()
-            guard case .queued = job.state else { continue }  // (nextQueued returns only queued jobs)
+        // Workers with credit for whose flows nothing waits.
+        var idle: Set<[UInt8]> = []
+        while jobs.hasQueued, let target = workers.mostCredit(excluding: idle), let entry = workers[target] {
+            guard let job = jobs.nextQueued(offered: entry.flows) else {
+                idle.insert(target)
+                continue
+            }
+            jobs.popQueued(job)
             if job.attempt > 0 { counters.jobsRedispatched += 1 }
             job.attempt += 1
             job.lastSeq = 0

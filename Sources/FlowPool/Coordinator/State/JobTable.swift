@@ -1,11 +1,22 @@
-/// The jobs accepted and not yet finished: by job id, by run key, and the queue of those waiting for a worker.
-/// Knows nothing of workers or results; the lifecycle decides what moves where.
+/// The jobs accepted and not yet finished: by job id, by run key, and the queues of those waiting for a worker,
+/// one per flow (a worker takes only the flows it offers). Knows nothing of workers or results; the lifecycle
+/// decides what moves where.
 struct JobTable {
+    /// The jobs of one flow waiting for a worker, in dispatch order; entries of jobs that moved on are dropped when
+    /// they reach the head. A class, so that taking from it leaves the dictionary of queues untouched.
+    final class FlowQueue {
+        var jobs = RingBuffer<Job>()
+    }
+
     private(set) var byId: [String: Job] = [:]
     /// Active runs: run key → job (the same object as in `byId`; the event path needs one lookup).
     private(set) var byRunKey: [String: Job] = [:]
-    /// Jobs waiting for a worker, in dispatch order.
-    private(set) var queue = RingBuffer<String>()
+    /// Jobs waiting for a worker, per flow.
+    private(set) var queues: [String: FlowQueue] = [:]
+    /// Entries in ``queues`` (jobs that moved on included, until they reach a head).
+    private(set) var queuedCount = 0
+    /// The next job's place in the order of acceptance: across flows, the oldest head goes first.
+    private var nextOrder = 0
     /// The inputs' bytes of the jobs held (bounded by ``CoordinatorConfiguration/maxQueueBytes``).
     private(set) var inputBytes = 0
     /// The jobs of the last events handled, most recent first: a worker's batch interleaves the events of the
@@ -27,7 +38,17 @@ struct JobTable {
         byId[job.id] = job
         byRunKey[job.runKey] = job
         inputBytes += job.inputBytes
-        queue.append(job.id)
+        job.order = nextOrder
+        nextOrder += 1
+        queue(of: job.flow).jobs.append(job)
+        queuedCount += 1
+    }
+
+    private mutating func queue(of flow: String) -> FlowQueue {
+        if let queue = queues[flow] { return queue }
+        let queue = FlowQueue()
+        queues[flow] = queue
+        return queue
     }
 
     /// Forgets a finished job.
@@ -38,29 +59,70 @@ struct JobTable {
         recent.removeAll { $0 === job }
     }
 
-    /// Puts a job back at the head of the queue (it goes out first).
-    mutating func requeue(_ job: Job) { queue.prepend(job.id) }
+    /// Puts a job back at the head of its flow's queue (it goes out first, keeping its place in the order).
+    mutating func requeue(_ job: Job) {
+        queue(of: job.flow).jobs.prepend(job)
+        queuedCount += 1
+    }
 
-    /// The first queued job, without taking it; queue entries of jobs that moved on are dropped on the way.
-    mutating func nextQueued() -> Job? {
-        while let id = queue.first {
-            if let job = byId[id], case .queued = job.state { return job }
-            _ = queue.popFirst()
+    /// Whether any job waits (possibly one that moved on, dropped when looked at).
+    var hasQueued: Bool { queuedCount > 0 }
+
+    /// The oldest queued job among the flows `offered` accepts (all when nil), without taking it; entries of jobs
+    /// that moved on are dropped on the way.
+    mutating func nextQueued(offered: Set<String>?) -> Job? {
+        var best: Job?
+        var emptied: [String] = []
+        if let offered, offered.count < queues.count {
+            for flow in offered {
+                guard let queue = queues[flow] else { continue }
+                guard let head = head(of: queue) else {
+                    emptied.append(flow)
+                    continue
+                }
+                if best.map({ head.order < $0.order }) ?? true { best = head }
+            }
+        } else {
+            for (flow, queue) in queues where offered?.contains(flow) ?? true {
+                guard let head = head(of: queue) else {
+                    emptied.append(flow)
+                    continue
+                }
+                if best.map({ head.order < $0.order }) ?? true { best = head }
+            }
+        }
+        // A queue whose jobs all moved on goes (flow names are the submitters' to choose).
+        for flow in emptied { queues[flow] = nil }
+        return best
+    }
+
+    /// The first job of `queue` that still waits.
+    private mutating func head(of queue: FlowQueue) -> Job? {
+        while let job = queue.jobs.first {
+            if byId[job.id] === job, case .queued = job.state { return job }
+            _ = queue.jobs.popFirst()
+            queuedCount -= 1
         }
         return nil
     }
 
-    /// Takes the job ``nextQueued()`` returned off the queue.
-    mutating func popQueued() { _ = queue.popFirst() }
+    /// Takes `job`, the head ``nextQueued(offered:)`` returned, off its queue.
+    mutating func popQueued(_ job: Job) {
+        guard let queue = queues[job.flow], queue.jobs.first === job else { return }
+        _ = queue.jobs.popFirst()
+        queuedCount -= 1
+        if queue.jobs.count == 0 { queues[job.flow] = nil }
+    }
 
-    /// Takes a job off the queue wherever it is (a late result of a lost attempt ended it there).
+    /// Takes a job off its queue wherever it is (a late result of a lost attempt ended it there).
     mutating func unqueue(_ job: Job) {
-        var rest = RingBuffer<String>(capacity: queue.count + 4)
-        while let id = queue.popFirst(), id != job.id {
-            rest.append(id)
+        guard let queue = queues[job.flow] else { return }
+        var rest = RingBuffer<Job>(capacity: queue.jobs.count + 4)
+        while let other = queue.jobs.popFirst() {
+            if other === job { queuedCount -= 1 } else { rest.append(other) }
         }
-        while let id = queue.popFirst() { rest.append(id) }
-        queue = rest
+        queue.jobs = rest
+        if rest.count == 0 { queues[job.flow] = nil }
     }
 
     /// The active job of the run whose key is `runKey`, looked up among the last few first.

@@ -28,6 +28,11 @@ struct WorkerTable {
         var pid = 0
         /// Takes several jobs in one `jobs` message.
         var batchJobs = false
+        /// The flows it offers; nil: every flow (it named none).
+        var flows: Set<String>?
+
+        /// Whether it offers `flow`.
+        func offers(_ flow: String) -> Bool { flows?.contains(flow) ?? true }
 
         init(id: String, lastSeen: Double) {
             self.id = id
@@ -53,6 +58,7 @@ struct WorkerTable {
         entry.host = hello.host
         entry.pid = hello.pid
         entry.batchJobs = hello.batchJobs
+        entry.flows = hello.flows.isEmpty ? nil : Set(hello.flows)
         entries[identity] = entry
         return (entry, existing == nil)
     }
@@ -66,15 +72,28 @@ struct WorkerTable {
         return max(0, granted - room)
     }
 
-    /// The worker with the most credit, if any has some and takes jobs.
-    func mostCredit() -> [UInt8]? {
+    /// The worker with the most credit, if any has some and takes jobs (and is not in `excluded`).
+    func mostCredit(excluding excluded: Set<[UInt8]> = []) -> [UInt8]? {
         var best: [UInt8]?
         var bestCredit = 0
-        for (identity, w) in entries where w.availability == .active && w.credit > bestCredit {
+        for (identity, w) in entries
+        where w.availability == .active && w.credit > bestCredit && !excluded.contains(identity) {
             best = identity
             bestCredit = w.credit
         }
         return best
+    }
+
+    /// The flows active workers name.
+    var offeredFlows: Set<String> {
+        entries.values.reduce(into: []) { flows, w in
+            if w.availability == .active, let offered = w.flows { flows.formUnion(offered) }
+        }
+    }
+
+    /// Whether an active worker offers `flow`.
+    func offered(_ flow: String) -> Bool {
+        entries.values.contains { $0.availability == .active && $0.offers(flow) }
     }
 
     /// Forgets a worker; returns its entry.
