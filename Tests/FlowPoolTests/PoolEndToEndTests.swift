@@ -140,13 +140,25 @@ struct PoolEndToEndTests {
                 }
                 // Error events have one shape, whoever writes them: the flow's node, the worker, the coordinator.
                 _ = try? await client.run("fail", namespace: "shapes", input: ["message": "boom"], runId: "node")
-                _ = try? await client.run("no_such_flow", namespace: "shapes", input: [:], runId: "worker")
+                let late = try await client.submit(
+                    "sleep",
+                    namespace: "shapes",
+                    input: ["ms": 10_000],
+                    runId: "coordinator",
+                    deadline: .milliseconds(300)
+                )
+                _ = try? await client.result(of: late)
                 let failed = try await client.replay(pattern: "shapes").filter { $0.event.type == .error }
                 let contents = Dictionary(uniqueKeysWithValues: failed.map { ($0.event.runId, $0.event.content) })
                 #expect(contents["node"]?["code"] == "flow_failed" && contents["node"]?["node"] == "fail")
                 #expect(contents["node"]?["message"]?.stringValue?.contains("boom") == true)
-                #expect(contents["worker"]?["code"] == "unknown_flow" && contents["worker"]?["node"] == "no_such_flow")
-                #expect(contents["worker"]?["message"]?.stringValue?.contains("no flow named") == true)
+                #expect(contents["coordinator"]?["code"] == "deadline_exceeded")
+                #expect(contents["coordinator"]?["node"] == "flowpool")
+                // A flow no worker offers is not dispatched: with require_worker the submit says so at once.
+                let refused = await #expect(throws: PoolError.self) {
+                    _ = try await client.submit("no_such_flow", namespace: "shapes", input: [:], requireWorker: true)
+                }
+                #expect(refused?.remoteCode == .noWorkerForFlow)
             }
         }
     }

@@ -797,12 +797,22 @@ struct SubmitDecodingTests {
                     runId: "r-2",
                     input: ["n": 2, "list": [1, "two", nil, ["deep": true]]],
                     reply: false,
-                    maxAttempts: 5
+                    maxAttempts: 5,
+                    requireWorker: true
                 ),
             ]
         )
         let single = ControlRequest.submit(
-            SubmitRequest(id: "s-1", flow: "sleep", namespace: "ns", runId: "x", input: ["ms": 0], maxAttempts: 1)
+            SubmitRequest(
+                id: "s-1",
+                flow: "sleep",
+                namespace: "ns",
+                runId: "x",
+                input: ["ms": 0],
+                maxAttempts: 1,
+                deadlineMilliseconds: 500,
+                requireWorker: true
+            )
         )
         for request in [batch, single] {
             let (fast, general) = both(String(decoding: request.frame, as: UTF8.self))
@@ -826,6 +836,7 @@ struct SubmitDecodingTests {
             #"{"v":1,"op":"submit","id":"a","flow":"f","ns":"n","run":"a b"}"#,  // bad run id
             #"{"v":1,"op":"submit","id":"a","flow":"f","ns":"n","max_attempts":0}"#,
             #"{"v":1,"op":"submit","id":"a","flow":"f","ns":"n","reply":"yes"}"#,
+            #"{"v":1,"op":"submit","id":"a","flow":"f","ns":"n","require_worker":1}"#,
             #"{"v":1,"op":"submit","id":"a","flow":"f","ns":"n","flow":"g"}"#,  // duplicate member
             #"{"v":1,"op":"submit","id":"a","flow":"f","ns":"n","id":"b"}"#,  // duplicate id
             #"{"v":1,"op":"submit_batch","id":"b","runs":[]}"#,
