@@ -350,6 +350,8 @@ struct CoordinatorCommand: AsyncParsableCommand {
                 _ = rename(tmp, endpointsFile)
             }
         }
+        let health = coordinator.health
+        metricsEndpoint?.probes.set(live: { health.liveness }, ready: { health.readiness })
         let group = ServiceGroup(
             configuration: .init(
                 services: [.init(service: coordinator)] + (metricsEndpoint.map { [.init(service: $0)] } ?? []),

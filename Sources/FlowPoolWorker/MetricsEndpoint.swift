@@ -20,6 +20,18 @@ package struct MetricsEndpoint: Service {
     package let listener: Int32
     package let port: Int
     package let registry: PrometheusCollectorRegistry
+    /// What `/healthz` (liveness) and `/readyz` (readiness) answer; both "ok" until set.
+    package let probes = HealthProbes()
+
+    /// The liveness and readiness checks the endpoint serves.
+    package final class HealthProbes: Sendable {
+        package typealias Check = @Sendable () -> (ok: Bool, detail: String)
+        private let checks = Mutex<(live: Check, ready: Check)>(({ (true, "up") }, { (true, "up") }))
+
+        package func set(live: @escaping Check, ready: @escaping Check) { checks.withLock { $0 = (live, ready) } }
+        var live: (ok: Bool, detail: String) { checks.withLock { $0.live }() }
+        var ready: (ok: Bool, detail: String) { checks.withLock { $0.ready }() }
+    }
 
     /// Bootstraps the metrics system and binds `host:port` (port 0: any free port).
     /// - Throws: `MetricsEndpointError` when the address cannot be bound.
@@ -64,8 +76,8 @@ package struct MetricsEndpoint: Service {
     package func run() async throws {
         let stop = StopFlag()
         let finished = AsyncStream<Void>.makeStream()
-        let thread = Thread { [listener, registry] in
-            Self.serve(listener, registry: registry, stop: stop)
+        let thread = Thread { [listener, registry, probes] in
+            Self.serve(listener, registry: registry, probes: probes, stop: stop)
             finished.continuation.finish()
         }
         thread.name = "fp-metrics"
@@ -87,6 +99,7 @@ package struct MetricsEndpoint: Service {
     private static func serve(
         _ listener: Int32,
         registry: PrometheusCollectorRegistry,
+        probes: HealthProbes,
         stop: StopFlag
     ) {
         while !stop.flag.load(ordering: .relaxed) {
@@ -97,13 +110,13 @@ package struct MetricsEndpoint: Service {
             var timeout = timeval(tv_sec: 2, tv_usec: 0)
             setsockopt(connection, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
             setsockopt(connection, SOL_SOCKET, SO_SNDTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
-            answer(connection, registry: registry)
+            answer(connection, registry: registry, probes: probes)
             close(connection)
         }
         close(listener)
     }
 
-    private static func answer(_ connection: Int32, registry: PrometheusCollectorRegistry) {
+    private static func answer(_ connection: Int32, registry: PrometheusCollectorRegistry, probes: HealthProbes) {
         var head: [UInt8] = []
         var chunk = [UInt8](repeating: 0, count: 1024)
         let end: [UInt8] = Array("\r\n\r\n".utf8)
@@ -118,14 +131,21 @@ package struct MetricsEndpoint: Service {
         let body: [UInt8]
         let status: String
         let type: String
-        if parts.count >= 2, parts[0] == "GET", parts[1] == "/metrics" || parts[1].hasPrefix("/metrics?") {
+        let path = parts.count >= 2 && parts[0] == "GET" ? parts[1].prefix { $0 != "?" } : ""
+        switch path {
+        case "/metrics":
             status = "200 OK"
             type = "text/plain; version=0.0.4; charset=utf-8"
             body = registry.emitToBuffer()
-        } else {
+        case "/healthz", "/readyz":
+            let check = path == "/healthz" ? probes.live : probes.ready
+            status = check.ok ? "200 OK" : "503 Service Unavailable"
+            type = "text/plain; charset=utf-8"
+            body = Array("\(check.ok ? "ok" : "not ok"): \(check.detail)\n".utf8)
+        default:
             status = "404 Not Found"
             type = "text/plain; charset=utf-8"
-            body = Array("not found: this endpoint serves GET /metrics\n".utf8)
+            body = Array("not found: this endpoint serves GET /metrics, /healthz (alive) and /readyz (ready)\n".utf8)
         }
         let header =
             "HTTP/1.1 \(status)\r\nContent-Type: \(type)\r\nContent-Length: \(body.count)\r\nConnection: close\r\n\r\n"

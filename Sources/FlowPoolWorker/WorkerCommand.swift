@@ -113,6 +113,8 @@ public struct WorkerCommand: AsyncParsableCommand {
             logger: logger
         )
         let metricsEndpoint = try metrics.endpoint()
+        let health = worker.health
+        metricsEndpoint?.probes.set(live: { health.liveness }, ready: { health.readiness })
         let group = ServiceGroup(
             configuration: .init(
                 services: [.init(service: worker)] + (metricsEndpoint.map { [.init(service: $0)] } ?? []),

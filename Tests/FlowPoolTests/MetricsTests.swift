@@ -31,6 +31,43 @@ struct MetricsTests {
             #expect(text.contains("\nflowpool_coordinator_workers 1.0\n"), "a gauge: the workers connected")
             let other = try await httpGet(port: port, path: "/")
             #expect(other.hasPrefix("HTTP/1.1 404"))
+            #expect(try await httpGet(port: port, path: "/healthz").hasPrefix("HTTP/1.1 200"))
+            #expect(try await httpGet(port: port, path: "/readyz").hasSuffix("ok: serving\n"))
+        }
+    }
+
+    /// The port a process printed as its `metrics` line.
+    static func metricsPort(of process: PoolProcess, in pool: PoolHarness) async throws -> Int {
+        var port: Int?
+        try await pool.until(seconds: 20, "the metrics line of \(process.name)") {
+            let line = process.stdout.split(separator: "\n").first { $0.hasPrefix("metrics") }
+            port = line.flatMap { Int($0.split(separator: ":").last?.split(separator: "/").first ?? "") }
+            return port != nil
+        }
+        return port!
+    }
+
+    @Test("a worker's /readyz says whether it is registered; /healthz whether its runtime makes progress")
+    func workerProbes() async throws {
+        try await PoolHarness.with(workers: 0) { pool in
+            let worker = try pool.startWorker(["--metrics-port", "0"])
+            let port = try await Self.metricsPort(of: worker, in: pool)
+            try await pool.until(seconds: 20, "the worker ready") {
+                try await httpGet(port: port, path: "/readyz").hasPrefix("HTTP/1.1 200")
+            }
+            #expect(try await httpGet(port: port, path: "/healthz").hasPrefix("HTTP/1.1 200"))
+            // One whose coordinator does not answer is alive but not ready, and says why.
+            let lonely = try PoolProcess(
+                name: "lonely-worker",
+                arguments: ["worker", "--coordinator", "127.0.0.1:1", "--metrics-port", "0", "--log-level", "error"],
+                directory: pool.directory
+            )
+            defer { Task { await lonely.stop(grace: 2) } }
+            let lonelyPort = try await Self.metricsPort(of: lonely, in: pool)
+            #expect(try await httpGet(port: lonelyPort, path: "/healthz").hasPrefix("HTTP/1.1 200"))
+            let ready = try await httpGet(port: lonelyPort, path: "/readyz")
+            #expect(ready.hasPrefix("HTTP/1.1 503") && ready.contains("not registered"), "\(ready)")
+            await lonely.stop(grace: 5)
         }
     }
 }

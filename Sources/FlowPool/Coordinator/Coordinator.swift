@@ -22,6 +22,8 @@ public struct Coordinator: Service {
     public let configuration: CoordinatorConfiguration
     let logger: Logger
     let onReady: @Sendable (CoordinatorEndpoints) -> Void
+    /// Liveness and readiness, for a health endpoint.
+    public let health = CoordinatorHealth()
     /// Set by ``reloadAllowList()``, taken by the service's next tick.
     private let reloadRequested = ReloadFlag()
 
@@ -100,6 +102,7 @@ public struct Coordinator: Service {
                     "subscriber_hwm": "\(config.subscriberHighWaterMark)",
                 ]
             )
+            health.markBound()
             onReady(endpoints)
             let shuttingDown = Atomic<Bool>(false)
             try await withGracefulShutdownHandler {
@@ -109,6 +112,7 @@ public struct Coordinator: Service {
                 while !Task.isCancelled {
                     try await Task.sleep(for: .milliseconds(50))
                     try await loop.perform { io in engine.tick(io) }
+                    health.markTick()
                     if let access, reloadRequested.value.exchange(false, ordering: .relaxed) {
                         await Self.reload(access, engine: engine, loop: loop)
                     }
@@ -134,6 +138,7 @@ public struct Coordinator: Service {
                     if shuttingDown.load(ordering: .relaxed) {
                         let now = WallClock.monotonic
                         if drainDeadline == nil {
+                            health.markDraining()
                             let active = engine.state.withLock { state in
                                 state.beginDrain()
                                 return state.activeJobs

@@ -20,6 +20,8 @@ public struct Worker: Service {
     public let configuration: WorkerConfiguration
     let registry: FlowRegistry
     let logger: Logger
+    /// Liveness and readiness, for a health endpoint.
+    public let health = WorkerHealth()
 
     /// Creates a worker; nothing runs until ``run()``.
     ///
@@ -134,6 +136,7 @@ public struct Worker: Service {
             loop: loop,
             dealer: dealerHandle,
             publisher: publisherHandle,
+            health: health,
             logger: logger
         )
         logger.info(

@@ -64,6 +64,8 @@ final class WorkerRuntime: Sendable {
     /// Seconds without housekeeping after which the worker stops heartbeating: its Swift runtime is wedged,
     /// so the coordinator should declare it dead and dispatch its jobs again.
     static let stallLimit = 10.0
+    /// What a health endpoint reports.
+    let health: WorkerHealth
 
     init(
         workerId: String,
@@ -72,8 +74,10 @@ final class WorkerRuntime: Sendable {
         loop: SocketLoop,
         dealer: SocketLoop.SocketHandle,
         publisher: SocketLoop.SocketHandle,
+        health: WorkerHealth = WorkerHealth(),
         logger: Logger
     ) {
+        self.health = health
         self.workerId = workerId
         self.config = config
         self.registry = registry
@@ -155,6 +159,7 @@ final class WorkerRuntime: Sendable {
                     case .registered(let batch, let credential):
                         batchResults.store(batch, ordering: .relaxed)
                         self.credential.withLock { $0 = Array(credential.utf8) }
+                        health.markRegistered()
                     case let other: others.append(other)
                     }
                 } catch {
@@ -479,7 +484,9 @@ final class WorkerRuntime: Sendable {
     private func housekeeping() async {
         var metrics = WorkerMetrics()
         while !Task.isCancelled && !state.withLock({ $0.finished }) {
-            housekeepingAt.store(Int(WallClock.monotonic * 1000), ordering: .relaxed)
+            let now = Int(WallClock.monotonic * 1000)
+            housekeepingAt.store(now, ordering: .relaxed)
+            health.markRuntime(atMilliseconds: now)
             let s = state.withLock { $0 }
             metrics.report(
                 inFlight: s.inFlight,
@@ -509,6 +516,7 @@ final class WorkerRuntime: Sendable {
     }
 
     private func beginDrain() {
+        health.markDraining()
         let s = state.withLock { s in
             if case .running = s.phase { s.phase = .draining(since: WallClock.monotonic, acked: false) }
             return s
