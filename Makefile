@@ -29,10 +29,10 @@ demo: deps
 	$$($(SWIFT) build $(BUILD_FLAGS) --show-bin-path)/flowpool demo
 
 lint:
-	$(SWIFT) format lint --strict --recursive --parallel Package.swift Sources Tests bench/Sources Fuzz/Package.swift Fuzz/Sources
+	$(SWIFT) format lint --strict --recursive --parallel Package.swift Sources Tests bench/Sources Fuzz/Package.swift Fuzz/Sources examples
 
 format:
-	$(SWIFT) format format --in-place --recursive --parallel Package.swift Sources Tests bench/Sources Fuzz/Package.swift Fuzz/Sources
+	$(SWIFT) format format --in-place --recursive --parallel Package.swift Sources Tests bench/Sources Fuzz/Package.swift Fuzz/Sources examples
 
 bench: deps
 	$(SWIFT) build -c release --product flowpool-bench

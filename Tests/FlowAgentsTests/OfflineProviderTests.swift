@@ -135,6 +135,20 @@ import Testing
         #expect(provider.respond(to: request).text.contains("bad symbol"))
     }
 
+    @Test func aTextResultOfAToolOfAnotherAgentIsQuotedAsItIs() {
+        let call = ToolCall(id: "c", name: "search_faq", arguments: ["query": "refund"])
+        let other = ToolCall(id: "d", name: "lookup", arguments: "{}")
+        let request = ChatRequest(
+            messages: [
+                .user("Refunds?"), .assistant("", toolCalls: [call, other]),
+                .tool(id: "c", name: "search_faq", result: #""Refunds \"within\" 5 days.""#),
+                .tool(id: "d", name: "lookup", result: #"{"days": 5}"#),
+            ],
+            toolChoice: .none
+        )
+        #expect(provider.respond(to: request).text == #"Refunds "within" 5 days. lookup returned {"days":5}."#)
+    }
+
     @Test func streamsWordTokensThatConcatenateToTheAnswer() async throws {
         let request = ChatRequest(messages: [.user("Hi")], tools: SalesTools.all().definitions)
         var tokens: [String] = []

@@ -6,7 +6,7 @@ import Synchronization
 import Testing
 import ZeroMQ
 
-/// One spawned `flowpool` process, its output captured in files.
+/// One spawned `flowpool` process (or another executable's), its output captured in files.
 final class PoolProcess: Sendable {
     let name: String
     let process: Process
@@ -17,9 +17,17 @@ final class PoolProcess: Sendable {
     }
     private let exitState = ExitState()
 
-    /// Starts `flowpool` with `arguments`; with a `launcher`, starts the launcher's program with its arguments
-    /// followed by the `flowpool` executable and `arguments` (as `setpriv … flowpool …` would).
-    init(name: String, arguments: [String], directory: String, launcher: [String] = []) throws {
+    /// Starts `executable` (`flowpool` by default) with `arguments`; with a `launcher`, starts the launcher's
+    /// program with its arguments followed by the executable and `arguments` (as `setpriv … flowpool …` would).
+    /// `environment` is added to the test's own.
+    init(
+        name: String,
+        arguments: [String],
+        directory: String,
+        launcher: [String] = [],
+        executable: String = PoolHarness.executable,
+        environment: [String: String] = [:]
+    ) throws {
         self.name = name
         stdoutPath = "\(directory)/\(name).out"
         stderrPath = "\(directory)/\(name).err"
@@ -28,10 +36,13 @@ final class PoolProcess: Sendable {
         let process = Process()
         if let program = launcher.first {
             process.executableURL = URL(fileURLWithPath: program)
-            process.arguments = launcher.dropFirst() + [PoolHarness.executable] + arguments
+            process.arguments = launcher.dropFirst() + [executable] + arguments
         } else {
-            process.executableURL = URL(fileURLWithPath: PoolHarness.executable)
+            process.executableURL = URL(fileURLWithPath: executable)
             process.arguments = arguments
+        }
+        if !environment.isEmpty {
+            process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
         }
         process.standardOutput = try FileHandle(forWritingTo: URL(fileURLWithPath: stdoutPath))
         process.standardError = try FileHandle(forWritingTo: URL(fileURLWithPath: stderrPath))
@@ -215,14 +226,21 @@ final class PoolHarness: Sendable {
         throw HarnessError("coordinator did not write \(path) in time: \(process.stderr)")
     }
 
-    /// Starts one more worker process.
-    func startWorker(_ arguments: [String] = []) throws -> PoolProcess {
+    /// Starts one more worker process: `flowpool worker`, or an executable of its own that runs the worker command
+    /// (`WorkerMain.run`), with `environment` added to the test's own. It is stopped and reaped with the pool.
+    func startWorker(
+        _ arguments: [String] = [],
+        executable: String? = nil,
+        environment: [String: String] = [:]
+    ) throws -> PoolProcess {
         let n = counter.wrappingAdd(1, ordering: .relaxed).newValue
         let worker = try PoolProcess(
             name: "worker\(n)",
-            arguments: ["worker", "--coordinator", control, "--heartbeat-ms", "100", "--log-level", "warning"]
-                + arguments,
-            directory: directory
+            arguments: (executable == nil ? ["worker"] : [])
+                + ["--coordinator", control, "--heartbeat-ms", "100", "--log-level", "warning"] + arguments,
+            directory: directory,
+            executable: executable ?? PoolHarness.executable,
+            environment: environment
         )
         workerList.withLock { $0.append(worker) }
         return worker

@@ -26,7 +26,9 @@ struct OfflineAnswerWriter {
             case "price_change": sentences.append(priceChange(result.content))
             case "moving_average": sentences.append(movingAverage(result.content))
             case "compare_symbols": sentences.append(compare(result.content))
-            default: sentences.append("\(result.tool) returned \(result.content.jsonText).")
+            default:
+                // A tool of someone else's: its text is the answer, its other results are shown as JSON.
+                sentences.append(result.content.stringValue ?? "\(result.tool) returned \(result.content.jsonText).")
             }
         }
         let totals = results.filter { $0.tool == "total_sales" && $0.content["revenue"] != nil }

@@ -5,8 +5,9 @@ import Synchronization
 ///
 /// Given a question and tools, it picks tool calls by keyword and entity matching (regions, products,
 /// categories and symbols come from the tools' schemas; periods, windows and limits from the text). Given
-/// the tools' results, it writes an answer that uses their numbers. Answers stream word by word, each
-/// token after an optional delay (for load tests).
+/// the tools' results, it writes an answer that uses their numbers; the text result of a tool it does not know
+/// (an agent of your own with a tool of its own) it quotes as it is. Answers stream word by word, each token after
+/// an optional delay (for load tests).
 ///
 /// ```swift
 /// let provider = OfflineProvider()
