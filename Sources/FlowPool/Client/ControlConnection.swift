@@ -115,7 +115,8 @@ final class ControlConnection: Sendable {
             return
                 "the security handshake failed (ZMTP error 0x\(String(event.value, radix: 16))): either the coordinator uses CURVE keys and this peer has none (pass --key-file and --coordinator-key, or FLOWPOOL_KEY_FILE and FLOWPOOL_COORDINATOR_KEY), or this peer has keys and the coordinator has none"
         }
-        return "the handshake with the coordinator failed: is --coordinator-key the coordinator's public key?"
+        return
+            "the security handshake with the coordinator failed: either only one side uses CURVE keys (pass --key-file and --coordinator-key when the coordinator has keys, none when it has not), or --coordinator-key is not the coordinator's public key"
     }
 
     private func connectionEvent(_ event: MonitorEvent) {
