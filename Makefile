@@ -4,7 +4,7 @@
 SWIFT ?= swift
 BUILD_FLAGS ?=
 
-.PHONY: all deps build test demo lint format bench fuzz fuzz-smoke clean
+.PHONY: all deps build test demo lint format docs bench fuzz fuzz-smoke clean
 
 all: build
 
@@ -33,6 +33,17 @@ lint:
 
 format:
 	$(SWIFT) format format --in-place --recursive --parallel Package.swift Sources Tests bench/Sources Fuzz/Package.swift Fuzz/Sources examples
+
+# Reference documentation (DocC, swift-docc-plugin) of FlowCore, FlowPool and FlowPoolWorker, as one combined
+# archive in DOCS_DIR; any DocC warning (an unresolved symbol link, say) fails it. A static file server shows it:
+# `python3 -m http.server -d .build/docs`, then /documentation/flowcore/.
+DOCS_DIR ?= .build/docs
+DOCS_TARGETS ?= FlowCore FlowPool FlowPoolWorker
+
+docs: deps
+	$(SWIFT) package --allow-writing-to-directory $(DOCS_DIR) generate-documentation \
+		$(addprefix --target ,$(DOCS_TARGETS)) --enable-experimental-combined-documentation \
+		--output-path $(DOCS_DIR) --warnings-as-errors
 
 bench: deps
 	$(SWIFT) build -c release --product flowpool-bench

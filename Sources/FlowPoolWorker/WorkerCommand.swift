@@ -11,7 +11,7 @@ import UnixSignals
 extension WorkerConfiguration.Executor: ExpressibleByArgument {}
 
 /// `flowpool worker`: runs flows for a coordinator — the same command in the `flowpool` executable and in an
-/// executable of your own that registers its flows (``WorkerMain/run(flows:)``).
+/// executable of your own that registers its flows (``WorkerMain/run(arguments:flows:)``).
 public struct WorkerCommand: AsyncParsableCommand {
     public static let configuration = CommandConfiguration(
         commandName: "worker",
@@ -143,11 +143,11 @@ public struct WorkerCommand: AsyncParsableCommand {
 /// }
 /// ```
 ///
-/// To run a worker inside a service of your own instead, add a ``Worker`` (a swift-service-lifecycle `Service`)
-/// to its `ServiceGroup`.
+/// To run a worker inside a service of your own instead, add a ``/FlowPool/Worker`` (a swift-service-lifecycle
+/// `Service`) to its `ServiceGroup`.
 public enum WorkerMain {
-    /// Parses the command line as `flowpool worker` does, registers `flows` in ``FlowRegistry/shared`` and runs
-    /// the worker until it has drained; exits the process with the command's status.
+    /// Parses the command line as `flowpool worker` does, registers `flows` in ``/FlowPool/FlowRegistry/shared``
+    /// and runs the worker until it has drained; exits the process with the command's status.
     public static func run(
         arguments: [String] = Array(CommandLine.arguments.dropFirst()),
         flows: @escaping @Sendable (FlowRegistry) -> Void

@@ -49,7 +49,7 @@ extension BatchNode {
     }
 }
 
-/// A ``BatchNode`` whose items run concurrently in a task group, at most ``maxConcurrency`` at a time.
+/// A ``BatchNode`` whose items run concurrently in a task group, at most ``BatchNode/maxConcurrency`` at a time.
 ///
 /// Results still reach `post` in item order. Items share the ``SharedStore``; use its `update` for
 /// read-modify-write from `exec`.

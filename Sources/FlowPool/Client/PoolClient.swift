@@ -161,7 +161,7 @@ public final class PoolClient: Sendable {
     ///   - namespace: The namespace of the run's events.
     ///   - input: The flow's input (an object's members become the run's shared store).
     ///   - runId: The run id; the coordinator makes one when nil.
-    ///   - wantResult: Whether the result is pushed back to this client (needed for ``result(of:)``).
+    ///   - wantResult: Whether the result is pushed back to this client (needed for ``result(of:limit:)``).
     ///   - maxAttempts: Attempts before the run fails with `attempts_exhausted`; the coordinator's default when nil.
     ///   - deadline: How long the run may take from acceptance; past it, it ends with an `error`
     ///     (`deadline_exceeded`) and its attempt is cancelled on its worker. Whole milliseconds; none when nil.
@@ -255,8 +255,10 @@ public final class PoolClient: Sendable {
 
     /// Waits for the result of a submission made with `wantResult: true`.
     ///
-    /// - Parameter limit: How long to wait at most; past it, ``PoolError`` `timeout` (the run goes on: ask again
-    ///   with ``result(namespace:runId:)``, or cancel it). No limit when nil.
+    /// - Parameters:
+    ///   - submission: The accepted run.
+    ///   - limit: How long to wait at most; past it, ``PoolError`` `timeout` (the run goes on: ask again
+    ///     with ``result(namespace:runId:)``, or cancel it). No limit when nil.
     public func result(of submission: Submission, limit: Duration? = nil) async throws -> RunResult {
         guard let limit else { return try await control.result(for: submission.requestId) }
         let control = self.control

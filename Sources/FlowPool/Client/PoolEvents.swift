@@ -108,7 +108,7 @@ extension PoolClient {
     }
 }
 
-/// The events of a pool subscription, as an `AsyncSequence` of ``StreamEvent`` (single consumer).
+/// The events of a pool subscription, as an `AsyncSequence` of ``/FlowCore/StreamEvent`` (single consumer).
 ///
 /// ``AsyncIterator/nextWireEvent()`` also gives each event's attempt. ``statistics`` counts what was received,
 /// repaired and lost; ``close()`` ends the sequence.
@@ -245,7 +245,7 @@ public struct PoolEvents: AsyncSequence, Sendable {
     public func makeAsyncIterator() -> AsyncIterator { AsyncIterator(self) }
 
     /// The same events with their envelope: each ``WireEvent`` carries the pool's `attempt` of its run besides the
-    /// ``StreamEvent`` (a run dispatched again shows its new attempt's events as such).
+    /// ``/FlowCore/StreamEvent`` (a run dispatched again shows its new attempt's events as such).
     ///
     /// ```swift
     /// for await e in events.withAttempts { print(e.attempt, e.event.type) }

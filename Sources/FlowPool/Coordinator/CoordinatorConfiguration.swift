@@ -67,7 +67,7 @@ public struct CoordinatorConfiguration: Sendable {
     /// How long a draining coordinator waits for jobs in flight before it exits anyway.
     public var drainTimeout: Duration
     /// Bytes of replies (results, replays, errors) the coordinator holds at most for one peer that reads them
-    /// too slowly (or not at all), besides what the peer's pipe holds (``controlHighWaterMark`` messages);
+    /// too slowly (or not at all), besides what the peer's pipe holds (`controlHighWaterMark` messages);
     /// beyond it further replies to that peer are dropped and counted (`replies_dropped`), and `replay` is
     /// answered `busy`. The same bound holds for each worker's commands.
     public var clientBufferBytes: Int

@@ -9,7 +9,7 @@ public enum JournalSync: String, Sendable, CaseIterable {
     /// Before any reply that depends on them (`accepted`, a result): a power loss loses nothing acknowledged.
     /// Costs a disk flush per loop round that wrote.
     case always
-    /// Every ``Journal/syncInterval`` from a thread of its own: a process crash loses nothing acknowledged (the
+    /// Every `Journal.syncInterval` from a thread of its own: a process crash loses nothing acknowledged (the
     /// writes are in the kernel before the replies leave), a power loss up to that interval's worth.
     case interval
     /// Never forced: a process crash loses nothing acknowledged, a power loss what the kernel had not yet

@@ -8,8 +8,9 @@ import Darwin
 
 /// What the coordinator needs from an event without decoding its content: run, attempt, seq, terminal or not.
 ///
-/// ``scan(topic:envelope:)`` validates the whole envelope (strict JSON, required fields, version, agreement
-/// with the topic) but builds nothing from `content`, so forwarding an event costs one pass over its bytes.
+/// ``scan(topic:envelope:)-(UnsafeRawBufferPointer,_)`` validates the whole envelope (strict JSON, required
+/// fields, version, agreement with the topic) but builds nothing from `content`, so forwarding an event costs
+/// one pass over its bytes.
 /// Envelopes written by FlowPool (fields in the documented order, names without escapes) take a fast path
 /// that compares the leading fields byte for byte; any other valid envelope takes the general path.
 public struct EnvelopeHeader: Sendable, Hashable {

@@ -3,7 +3,7 @@
 /// Two frames: the marker `"\u{0}batch"` and the packed events, each as a little-endian `UInt32` topic
 /// length, the topic, a little-endian `UInt32` envelope length and the envelope. The coordinator unpacks
 /// a batch and validates each event; it publishes them as plain two-frame events and, to subscribers that
-/// ask for them, repacked per namespace in the same packing (``EventPublisher``).
+/// ask for them, repacked per namespace in the same packing (`EventPublisher`).
 public enum EventBatch {
     /// The first frame of a batch message (a topic no event can have: it starts with a zero byte).
     public static let marker: [UInt8] = Array("\u{0}batch".utf8)

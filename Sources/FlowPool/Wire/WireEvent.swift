@@ -1,6 +1,6 @@
 import FlowCore
 
-/// A ``StreamEvent`` as it travels on the event bus: the event plus the attempt that produced it.
+/// A ``/FlowCore/StreamEvent`` as it travels on the event bus: the event plus the attempt that produced it.
 ///
 /// On the wire it is two frames: the topic `<namespace>/<runId>/<type>` and the JSON envelope
 /// `{"v":1,"ns":…,"run":…,"attempt":…,"seq":…,"type":…,"node":…,"ts":…,"content":…}`.
