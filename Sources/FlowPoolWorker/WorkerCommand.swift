@@ -75,7 +75,7 @@ public struct WorkerCommand: AsyncParsableCommand {
     }
 
     /// Registers the executable's flows in the worker's registry before it starts: set once, before the command
-    /// is parsed, by ``WorkerMain/run(flows:)`` or by the `flowpool` executable.
+    /// is parsed, by ``WorkerMain/run(arguments:flows:)`` or by the `flowpool` executable.
     package static let registration = Mutex<(@Sendable (FlowRegistry) -> Void)?>(nil)
 
     public func run() async throws {
