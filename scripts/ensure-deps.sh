@@ -8,6 +8,8 @@ for pkg in libzmq3-dev libsqlite3-dev pkg-config python3; do
 done
 # pyzmq, for the tests' Python client (any install of it will do, pip's too).
 python3 -c 'import zmq' >/dev/null 2>&1 || need+=(python3-zmq)
+# `ip` and `tc`, for the tests that run the pool across network namespaces (Tests/FlowPoolTests/MultiHostTests.swift).
+command -v ip >/dev/null 2>&1 || [ -x /usr/sbin/ip ] || [ -x /sbin/ip ] || need+=(iproute2)
 
 if [ "${#need[@]}" -gt 0 ]; then
     echo "Installing missing packages: ${need[*]}"
