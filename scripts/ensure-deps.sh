@@ -11,6 +11,8 @@ python3 -c 'import zmq' >/dev/null 2>&1 || need+=(python3-zmq)
 # pip, for the deploy files' validators below; systemd-analyze, for the systemd units'.
 python3 -m pip --version >/dev/null 2>&1 || need+=(python3-pip)
 command -v systemd-analyze >/dev/null 2>&1 || need+=(systemd)
+# `ip` and `tc`, for the tests that run the pool across network namespaces (Tests/FlowPoolTests/MultiHostTests.swift).
+command -v ip >/dev/null 2>&1 || [ -x /usr/sbin/ip ] || [ -x /sbin/ip ] || need+=(iproute2)
 
 if [ "${#need[@]}" -gt 0 ]; then
     echo "Installing missing packages: ${need[*]}"

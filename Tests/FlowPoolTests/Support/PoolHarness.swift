@@ -115,8 +115,12 @@ final class PoolProcess: Sendable {
 
 /// A coordinator and workers as real processes on loopback with ephemeral ports.
 final class PoolHarness: Sendable {
-    /// The `flowpool` executable next to the test bundle (built by `swift build --build-tests`).
+    /// The `flowpool` executable next to the test bundle (built by `swift build --build-tests`), or the one in
+    /// `FLOWPOOL_TEST_BIN_DIR` when that is set (to run the process tests against another build, a release one say).
     static let executable: String = {
+        if let dir = ProcessInfo.processInfo.environment["FLOWPOOL_TEST_BIN_DIR"], !dir.isEmpty {
+            return URL(fileURLWithPath: dir).appendingPathComponent("flowpool").path
+        }
         let exe = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? ""
         var dir = URL(fileURLWithPath: exe).deletingLastPathComponent()
         // The runner may live inside the .xctest bundle directory.
