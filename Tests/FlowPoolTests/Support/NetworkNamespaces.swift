@@ -273,7 +273,7 @@ final class NamespacedPool: Sendable {
                 launcher: network.launcher(.coordinator)
             )
             coordinator = process
-            let endpoints = try await waitForEndpoints(endpointsFile, process: process)
+            let endpoints = try await PoolHarness.waitForFile(endpointsFile, process: process, seconds: 30)
             let control = try #require(endpoints["control"]?.stringValue)
             #expect(control.contains(Host.coordinator.address), "control endpoint \(control)")
             let p = NamespacedPool(
@@ -291,7 +291,7 @@ final class NamespacedPool: Sendable {
             try await body(p)
         } catch {
             await teardown(pool, coordinator, network)
-            dumpLogs(directory)
+            PoolHarness.dumpLogs(directory)
             throw error
         }
         await teardown(pool, coordinator, network)
@@ -302,26 +302,6 @@ final class NamespacedPool: Sendable {
         for p in pool?.started ?? [] { await p.stop(grace: 5) }
         await coordinator?.stop(grace: 5)
         network.destroy()
-    }
-
-    private static func dumpLogs(_ directory: String) {
-        let files = (try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? []
-        for f in files.sorted() where f.hasSuffix(".err") {
-            let text = (try? String(contentsOfFile: "\(directory)/\(f)", encoding: .utf8)) ?? ""
-            print("---- \(f) (last lines)\n" + text.split(separator: "\n").suffix(20).joined(separator: "\n"))
-        }
-    }
-
-    private static func waitForEndpoints(_ path: String, process: PoolProcess) async throws -> JSONValue {
-        let deadline = ContinuousClock.now + .seconds(30)
-        while ContinuousClock.now < deadline {
-            if let data = FileManager.default.contents(atPath: path), !data.isEmpty {
-                return try JSONValue(wireBytes: Array(data))
-            }
-            guard process.isRunning else { throw HarnessError("coordinator exited: \(process.stderr)") }
-            try await Task.sleep(for: .milliseconds(20))
-        }
-        throw HarnessError("coordinator did not write \(path) in time: \(process.stderr)")
     }
 
     /// Every process started through this pool other than the coordinator.

@@ -210,7 +210,8 @@ final class PoolHarness: Sendable {
         await coordinator.stop(grace: 5)
     }
 
-    private static func dumpLogs(_ directory: String) {
+    /// Prints the last lines of every process's standard error in `directory`.
+    static func dumpLogs(_ directory: String) {
         let files = (try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? []
         for f in files.sorted() where f.hasSuffix(".err") {
             let text = (try? String(contentsOfFile: "\(directory)/\(f)", encoding: .utf8)) ?? ""
@@ -218,8 +219,9 @@ final class PoolHarness: Sendable {
         }
     }
 
-    private static func waitForFile(_ path: String, process: PoolProcess) async throws -> JSONValue {
-        let deadline = ContinuousClock.now + .seconds(20)
+    /// Waits until the coordinator `process` has written its endpoints file at `path`.
+    static func waitForFile(_ path: String, process: PoolProcess, seconds: Int = 20) async throws -> JSONValue {
+        let deadline = ContinuousClock.now + .seconds(seconds)
         while ContinuousClock.now < deadline {
             if let data = FileManager.default.contents(atPath: path), !data.isEmpty {
                 return try JSONValue(wireBytes: Array(data))
