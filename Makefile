@@ -18,6 +18,7 @@ build: deps
 TEST_MODULES ?= FlowCoreTests ZeroMQTests FlowAgentsTests FlowPoolTests
 
 test: deps
+	@./scripts/ensure-deps.sh --test
 	$(SWIFT) build --build-tests $(BUILD_FLAGS)
 	@set -e; for module in $(TEST_MODULES); do \
 		echo "== $$module"; \

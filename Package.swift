@@ -23,6 +23,10 @@ let package = Package(
         .package(url: "https://github.com/HdrHistogram/hdrhistogram-swift", from: "0.2.0"),
         .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
         .package(url: "https://github.com/apple/swift-crypto", from: "4.5.2"),
+        // `flowpool web` (HTTP and server-sent events); without the default traits' swift-configuration.
+        .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1", traits: []),
+        .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
+        .package(url: "https://github.com/apple/swift-http-types", from: "1.8.0"),
         // `make docs` (swift package generate-documentation).
         .package(url: "https://github.com/swiftlang/swift-docc-plugin", from: "1.5.0"),
         // Property tests (test targets only).
@@ -101,6 +105,22 @@ let package = Package(
                 .product(name: "Prometheus", package: "swift-prometheus"),
             ]
         ),
+        // `flowpool web`: the pool's live web view, a client and subscriber of the pool like any other.
+        .target(
+            name: "FlowPoolWeb",
+            dependencies: [
+                "FlowCore",
+                "FlowPool",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "UnixSignals", package: "swift-service-lifecycle"),
+            ],
+            // The pages' script and style sheet, compiled into the binary (no files to ship beside it).
+            resources: [.embedInCode("Assets/app.js"), .embedInCode("Assets/app.css")]
+        ),
         // The `flowpool` command: the only place that parses arguments and bootstraps logging and metrics.
         .executableTarget(
             name: "FlowPoolCLI",
@@ -109,6 +129,7 @@ let package = Package(
                 "FlowPool",
                 "FlowPoolWorker",
                 "FlowPoolWorkloads",
+                "FlowPoolWeb",
                 "FlowAgents",
                 "ZeroMQ",
                 "ProcessSupervision",
@@ -142,7 +163,7 @@ let package = Package(
         .testTarget(
             name: "FlowPoolTests",
             dependencies: [
-                "FlowPool", "FlowCore", "ZeroMQ", "FlowAgents", "ProcessSupervision",
+                "FlowPool", "FlowCore", "ZeroMQ", "FlowAgents", "ProcessSupervision", "FlowPoolWeb",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Subprocess", package: "swift-subprocess"),
                 .product(name: "PropertyBased", package: "swift-property-based"),

@@ -13,6 +13,12 @@ python3 -m pip --version >/dev/null 2>&1 || need+=(python3-pip)
 command -v systemd-analyze >/dev/null 2>&1 || need+=(systemd)
 # `ip` and `tc`, for the tests that run the pool across network namespaces (Tests/FlowPoolTests/MultiHostTests.swift).
 command -v ip >/dev/null 2>&1 || [ -x /usr/sbin/ip ] || [ -x /sbin/ip ] || need+=(iproute2)
+# Headless Chromium and chromedriver, for the web view's browser tests (Tests/FlowPoolTests/WebViewTests.swift); only
+# with --test (`make test`), as `make demo` needs no browser.
+if [ "${1:-}" = "--test" ]; then
+    command -v chromium >/dev/null 2>&1 || need+=(chromium)
+    command -v chromedriver >/dev/null 2>&1 || need+=(chromium-driver)
+fi
 
 if [ "${#need[@]}" -gt 0 ]; then
     echo "Installing missing packages: ${need[*]}"

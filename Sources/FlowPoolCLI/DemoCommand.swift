@@ -21,8 +21,11 @@ struct DemoCommand: AsyncParsableCommand {
         abstract: "Start a local pool, run sales_agent and stock_agent questions at once, stream their events.",
         discussion: """
             Needs no keys and no network: the agents use the offline model unless the environment selects \
-            another (see FLOWPOOL_LLM). Exit status: 0 when every run completed and the pool stopped cleanly, \
-            1 on any failure, 128 + the signal number when interrupted (130 for Ctrl-C).
+            another (see FLOWPOOL_LLM). Also starts the web view (`flowpool web`) and prints its address; once \
+            every answer is in, the pool and the view stay open until Ctrl-C (--no-web: the demo stops then). \
+            Exit status: 0 when every run completed and the pool stopped cleanly (with the web view: also after \
+            Ctrl-C once the answers are in), 1 on any failure, 128 + the signal number when interrupted before \
+            (130 for Ctrl-C).
             """
     )
 
@@ -51,6 +54,12 @@ struct DemoCommand: AsyncParsableCommand {
     @Flag(help: "Run the pool with CURVE keys on every socket (a key set made for the demo, removed at its end).")
     var curve = false
 
+    @Option(help: "Port of the web view the demo starts (0: a free one; a free one too when this one is taken).")
+    var webPort = 8080
+
+    @Flag(help: "No web view: stop the pool and exit once every answer is in.")
+    var noWeb = false
+
     @OptionGroup var log: LogOptions
 
     func validate() throws {
@@ -60,6 +69,7 @@ struct DemoCommand: AsyncParsableCommand {
         }
         guard timeout > 0 else { throw ValidationError("--timeout must be positive") }
         guard (0...1000).contains(tokenDelayMs) else { throw ValidationError("--token-delay-ms must be 0…1000") }
+        guard (0...65_535).contains(webPort) else { throw ValidationError("--web-port must be 0…65535") }
         _ = try plannedQuestions()
     }
 
@@ -95,6 +105,7 @@ struct DemoCommand: AsyncParsableCommand {
             tokenDelayMs: tokenDelayMs,
             logLevel: log.logLevel,
             curve: curve,
+            webPort: noWeb ? nil : webPort,
             logger: log.makeLogger("flowpool.demo")
         )
         // Off the main actor: the session awaits a lot, and flows of events should not hop to it.

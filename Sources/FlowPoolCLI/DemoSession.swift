@@ -27,7 +27,18 @@ struct DemoSession: Sendable {
     var logLevel: String
     /// Run the pool with CURVE keys (a key set in the session's directory).
     var curve = false
+    /// The web view's port (0: a free one), or nil for no web view; with one, the demo keeps the pool and the view
+    /// open after the answers, until Ctrl-C.
+    var webPort: Int?
     var logger: Logger
+    /// Set once every run has been answered: a signal after that ends the demo as a success.
+    let answered = Answered()
+
+    final class Answered: Sendable {
+        private let value = Mutex(false)
+        var isSet: Bool { value.withLock { $0 } }
+        func set() { value.withLock { $0 = true } }
+    }
 
     /// How long a child may take to exit after SIGTERM before it gets SIGKILL.
     static let grace: Duration = .seconds(5)
@@ -59,6 +70,8 @@ struct DemoSession: Sendable {
                     group.addTask {
                         for await signal in signals {
                             printFlushed("\n\(signal): stopping the pool (SIGTERM, SIGKILL after \(Self.grace))")
+                            // With the web view, the demo waits for Ctrl-C once every answer is in.
+                            if answered.isSet { return .success }
                             return .interrupted("\(signal)", signal.rawValue)
                         }
                         return nil
@@ -140,6 +153,19 @@ struct DemoSession: Sendable {
             printFlushed("  worker-\(i)     pid \(worker.pid ?? 0)")
         }
         if let keys { printFlushed("  keys         CURVE on every socket, key set in \(keys.directory)") }
+        var webAddress: String?
+        if let webPort {
+            let address = try await startWebView(
+                supervisor,
+                control: control,
+                port: webPort,
+                keys: keys,
+                started: started
+            )
+            printFlushed("  web          \(address)  (live: \(address)ns/sales_agent, \(address)ns/stock_agent)")
+            webAddress = address
+        }
+        let web = webAddress
         try await PoolClient.withConnection(to: control, timeout: .seconds(10), keys: keys?.client, logger: logger) {
             client in
             // A child that exits before the end fails the demo at once rather than at a timeout.
@@ -148,6 +174,13 @@ struct DemoSession: Sendable {
                     let alive = try await waitForWorkers(client, supervisor: supervisor)
                     printFlushed("pool ready: \(alive) workers alive after \(Self.seconds(clock.now - begin))")
                     try await exchange(client)
+                    guard let web else { return }
+                    answered.set()
+                    printFlushed(
+                        printer.bold("web view open at \(web)") + " (the pool keeps running; Ctrl-C stops both)"
+                    )
+                    // Until Ctrl-C (the signal ends the demo) or a child's exit (which fails it).
+                    try await Task.sleep(for: .seconds(365 * 86_400))
                 }
                 group.addTask { try await Self.failOnExit(of: supervisor.all) }
                 defer { group.cancelAll() }
@@ -155,6 +188,50 @@ struct DemoSession: Sendable {
             }
         }
         printFlushed("stopping the pool: SIGTERM, SIGKILL after \(Self.grace)")
+    }
+
+    /// Starts `flowpool web` against the pool and returns its address; when `port` is taken, on a free one.
+    private func startWebView(
+        _ supervisor: ProcessSupervisor,
+        control: String,
+        port: Int,
+        keys: LocalKeySet?,
+        started: @Sendable (ProcessSupervisor.Child) -> Void
+    ) async throws -> String {
+        let free = port == 0 || Self.portIsFree(port)
+        if !free { printFlushed("  web          port \(port) is taken; using a free one") }
+        let child = try await supervisor.start(
+            "web",
+            arguments: ["web", "--coordinator", control, "--port", String(free ? port : 0), "--log-level", logLevel]
+                + (keys?.clientArguments ?? []),
+            environment: MetricsOptions.notInherited
+        )
+        started(child)
+        printFlushed("  web          pid \(child.pid ?? 0)")
+        return try await Self.withDeadline(Self.coordinatorReadyTimeout, "the web view's address") {
+            for await line in child.lines where line.hasPrefix("web view at ") {
+                return String(line.dropFirst("web view at ".count))
+            }
+            let exit = await child.exited()
+            throw DemoError(.poolFailed, "the web view did not start (\(exit))", details: child.stderrTail)
+        }
+    }
+
+    /// Whether nothing listens on 127.0.0.1:`port` (a bind there succeeds).
+    static func portIsFree(_ port: Int) -> Bool {
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        guard fd >= 0 else { return false }
+        defer { close(fd) }
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_port = in_port_t(UInt16(port).bigEndian)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        let result = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
+            }
+        }
+        return result == 0
     }
 
     /// Throws ``DemoError`` `.poolFailed` when one of `children` exits; returns when cancelled.

@@ -17,7 +17,7 @@ struct FlowPoolCommand: AsyncParsableCommand {
         subcommands: [
             CoordinatorCommand.self, WorkerCommand.self, SubscribeCommand.self, SubmitCommand.self,
             StatusCommand.self, CancelCommand.self, DemoCommand.self, AskCommand.self, BenchCommand.self,
-            KeysCommand.self,
+            KeysCommand.self, WebCommand.self,
         ]
     )
 

@@ -3,21 +3,39 @@ import FlowCore
 import Foundation
 import Testing
 
+#if canImport(FoundationNetworking)
+import FoundationNetworking
+#endif
+
 /// `flowpool demo` and `flowpool ask` run as real processes, their output checked line by line.
 @Suite("Demo and ask commands", .serialized, .timeLimit(.minutes(2)))
 struct DemoTests {
-    @Test("demo: every question answered, both namespaces labelled and never mixed, no child left behind")
+    @Test(
+        "demo: every question answered, both namespaces labelled and never mixed, the web view open until Ctrl-C, no child left behind"
+    )
     func demoAnswersEverythingAndLeavesNoProcess() async throws {
         let demo = try DemoProcess(arguments: [
             "demo", "--no-color", "--questions", "2", "--token-delay-ms", "2", "--log-level", "warning",
+            "--web-port", "0",
         ])
         defer { demo.reap() }
-        let exit = await demo.process.waitForExit(seconds: 90)
+        // With the web view the demo stays up once the answers are in, until Ctrl-C.
+        try await demo.waitFor("the web view's address after the answers", seconds: 90) {
+            $0.hasPrefix("web view open at http://127.0.0.1:")
+        }
+        let line = try #require(demo.stdout.split(separator: "\n").first { $0.hasPrefix("web view open at ") })
+        let address = try #require(line.split(separator: " ").dropFirst(4).first)
+        let (page, response) = try await URLSession.shared.data(from: URL(string: "\(address)ns/sales_agent")!)
+        #expect((response as? HTTPURLResponse)?.statusCode == 200)
+        #expect(String(decoding: page, as: UTF8.self).contains("data-page=\"namespace\" data-ns=\"sales_agent\""))
+        #expect(demo.process.isRunning)
+        demo.process.signal(SIGINT)
+        let exit = await demo.process.waitForExit(seconds: 30)
         let out = demo.stdout
         #expect(exit == 0, "demo exit \(String(describing: exit))\n\(demo.process.stderr)\n\(out)")
 
         let children = demo.childPids
-        #expect(children.count == 3, "coordinator and 2 workers reported: \(children)")
+        #expect(children.count == 4, "coordinator, 2 workers and the web view reported: \(children)")
         for pid in children {
             #expect(kill(pid, 0) == -1 && errno == ESRCH, "child \(pid) still exists")
         }
@@ -60,6 +78,7 @@ struct DemoTests {
     func demoInterruptedStopsThePool() async throws {
         let demo = try DemoProcess(arguments: [
             "demo", "--no-color", "--questions", "1", "--token-delay-ms", "100", "--log-level", "warning",
+            "--no-web",
         ])
         defer { demo.reap() }
         // Each answer streams for about 3 s from here: the signal lands mid-run.
@@ -79,6 +98,7 @@ struct DemoTests {
     func demoFailsFastWhenAWorkerDies() async throws {
         let demo = try DemoProcess(arguments: [
             "demo", "--no-color", "--questions", "1", "--token-delay-ms", "100", "--log-level", "warning",
+            "--no-web",
         ])
         defer { demo.reap() }
         // Each answer streams for about 3 s from here: the signal lands mid-run.
@@ -148,7 +168,7 @@ private final class DemoProcess: Sendable {
             lines.compactMap { line -> Int32? in
                 let fields = line.split(separator: " ")
                 guard line.hasPrefix("  "), fields.count >= 3, fields[1] == "pid",
-                    fields[0] == "coordinator" || fields[0].hasPrefix("worker-")
+                    fields[0] == "coordinator" || fields[0].hasPrefix("worker-") || fields[0] == "web"
                 else { return nil }
                 return Int32(fields[2])
             }

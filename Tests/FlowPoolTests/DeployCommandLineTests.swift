@@ -17,7 +17,7 @@ struct DeployCommandLineTests {
     }
 
     static let subcommands = [
-        "coordinator", "worker", "subscribe", "submit", "status", "cancel", "demo", "ask", "bench", "keys",
+        "coordinator", "worker", "subscribe", "submit", "status", "cancel", "demo", "ask", "bench", "keys", "web",
     ]
 
     static var deployDirectory: String {

@@ -43,7 +43,7 @@ struct MetricsEnvironmentTests {
     @Test func theDemoDoesNotPassAMetricsPortOnToItsProcesses() async throws {
         let (status, output) = try await Self.runWithTakenMetricsPort(
             PoolHarness.executable,
-            ["demo", "--no-color", "--questions", "1", "--token-delay-ms", "0", "--log-level", "warning"]
+            ["demo", "--no-color", "--questions", "1", "--token-delay-ms", "0", "--log-level", "warning", "--no-web"]
         )
         #expect(status == .exited(0), "\(output.suffix(2000))")
     }

@@ -106,12 +106,15 @@ struct ParentDeathTests {
     @Test func demoChildrenStopWhenTheDemoIsKilled() async throws {
         let (children, survivors) = try await Self.survivors(
             of: PoolHarness.executable,
-            ["demo", "--no-color", "--questions", "1", "--token-delay-ms", "100", "--log-level", "warning"],
-            childCount: 3,
+            [
+                "demo", "--no-color", "--questions", "1", "--token-delay-ms", "100", "--log-level", "warning",
+                "--web-port", "0",
+            ],
+            childCount: 4,
             // Mid-run: each answer streams for seconds from its first event.
             ready: { $0.contains(" progress ") }
         )
-        #expect(children.count == 3)
+        #expect(children.count == 4, "coordinator, 2 workers and the web view")
         #expect(survivors.isEmpty, "still running 30 s after the demo was killed: \(survivors)")
     }
 

@@ -301,6 +301,38 @@ struct PoolEndToEndTests {
         }
     }
 
+    @Test("replay with last_runs returns the newest runs of the pattern only, each whole")
+    func replayOfTheNewestRuns() async throws {
+        try await PoolHarness.with(workers: 1) { pool in
+            try await PoolClient.withConnection(to: pool.control) { client in
+                var runIds: [String] = []
+                for i in 0..<20 {
+                    let submission = try await client.submit(
+                        "agent4",
+                        namespace: "recent",
+                        input: ["question": .string("q\(i)")]
+                    )
+                    _ = try await client.result(of: submission)
+                    runIds.append(submission.runId)
+                }
+                let newest = try await client.replay(pattern: "recent", lastRuns: 5)
+                #expect(Set(newest.map(\.event.runId)) == Set(runIds.suffix(5)))
+                #expect(newest.count == 5 * 13)
+                let all = try await client.replay(pattern: "recent", lastRuns: 1_000)
+                #expect(all.count == 20 * 13)
+                // A late subscriber asking for the newest history only.
+                let events = try await client.events(matching: "recent", fromStart: true, historyRuns: 3)
+                defer { events.close() }
+                #expect(events.historyCount == 3 * 13)
+                // last_runs limits a pattern; with ranges only it is refused, saying so.
+                let refused = await #expect(throws: PoolError.self) {
+                    try await client.replay(ranges: [ReplayRange(namespace: "recent", runId: runIds[0])], lastRuns: 2)
+                }
+                #expect(refused?.message.contains("last_runs") == true, "\(String(describing: refused))")
+            }
+        }
+    }
+
     @Test("a stalled subscriber slows neither workers nor other subscribers; its drops are counted and repairable")
     func stalledSubscriber() async throws {
         try await PoolHarness.with(workers: 2, coordinatorArguments: ["--subscriber-hwm", "20000"]) { pool in

@@ -360,9 +360,17 @@ public final class PoolClient: Sendable {
     }
 
     /// Stored events (replay), for a pattern or specific ranges.
-    public func replay(pattern: String? = nil, ranges: [ReplayRange] = []) async throws -> [WireEvent] {
+    ///
+    /// - Parameter lastRuns: With a pattern, only the newest this many of the runs it selects.
+    public func replay(
+        pattern: String? = nil,
+        ranges: [ReplayRange] = [],
+        lastRuns: Int? = nil
+    ) async throws
+        -> [WireEvent]
+    {
         let replay = try await control.replay(
-            ReplayRequest(id: control.makeId(), pattern: pattern, ranges: ranges),
+            ReplayRequest(id: control.makeId(), pattern: pattern, ranges: ranges, lastRuns: lastRuns),
             timeout: requestTimeout
         )
         return replay.events.compactMap { try? $0.decode() }

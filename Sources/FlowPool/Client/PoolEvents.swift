@@ -17,6 +17,8 @@ extension PoolClient {
     ///   - pattern: `ns`, `ns/run` or `prefix*`, as in process.
     ///   - fromStart: Deliver the stored history of matching runs first, then live events, without gap or
     ///     duplicate.
+    ///   - historyRuns: With `fromStart`, the history of only the newest this many stored runs (nil: all). A run
+    ///     left out whose events go on arrives whole all the same (its beginning is fetched from replay).
     ///   - bufferSize: Messages buffered locally before new ones are dropped (and later repaired).
     ///   - repairGaps: Fetch missing events from the replay buffer (on by default).
     ///   - batched: Take the events in per-namespace batches when the pattern selects whole namespaces
@@ -25,6 +27,7 @@ extension PoolClient {
     public func events(
         matching pattern: String,
         fromStart: Bool = false,
+        historyRuns: Int? = nil,
         bufferSize: Int = 100_000,
         repairGaps: Bool = true,
         batched: Bool = true
@@ -85,7 +88,7 @@ extension PoolClient {
         var sequencer = EventSequencer(repairPrefix: repairGaps)
         var initial: [WireEvent] = []
         if fromStart {
-            let history = try await replay(pattern: parsed.description)
+            let history = try await replay(pattern: parsed.description, lastRuns: historyRuns)
             initial = sequencer.history(history)
         }
         let events = PoolEvents(
@@ -221,6 +224,9 @@ public struct PoolEvents: AsyncSequence, Sendable {
             _ = try? await control.send(.subscriberReport(report), timeout: repairTimeout)
         }
     }
+
+    /// How many events of stored history (`fromStart`) the sequence delivers before the live ones.
+    public var historyCount: Int { initial.count }
 
     /// Whether a topic prefix selects whole namespaces (no `/` before its end), so that the namespaces'
     /// batches carry exactly what it selects.

@@ -28,7 +28,8 @@ struct ReplayCursor {
             } catch {
                 throw JSONWireError(.badField, "replay: \(error)")
             }
-            keys = replay.runKeys(matching: topicPattern)
+            let selected = replay.runKeys(matching: topicPattern)
+            keys = request.lastRuns.map { Array(selected.suffix($0)) } ?? selected
         } else {
             keys = []
         }

@@ -20,6 +20,11 @@ public struct LocalKeySet: Sendable {
         ["--key-file=\(directory)/worker.key_secret", "--coordinator-key=\(directory)/coordinator.key"]
     }
 
+    /// Arguments that give a client command (`submit`, `status`, `web`, …) the set's client key.
+    public var clientArguments: [String] {
+        ["--key-file=\(directory)/client.key_secret", "--coordinator-key=\(directory)/coordinator.key"]
+    }
+
     /// Makes the keys and writes them into `directory` (created if needed; the key files must not exist yet).
     public init(directory: String) throws {
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)

@@ -115,6 +115,7 @@ public enum ControlRequest: Sendable, Hashable {
                 [
                     "id": .string(r.id), "pattern": r.pattern.map(JSONValue.string) ?? .null,
                     "ranges": ranges.isEmpty ? .null : .array(ranges),
+                    "last_runs": r.lastRuns.map(JSONValue.int) ?? .null,
                 ]
             )
         }
@@ -210,7 +211,11 @@ public enum ControlRequest: Sendable, Hashable {
             guard pattern != nil || !ranges.isEmpty else {
                 throw JSONWireError(.badField, "replay: give \"pattern\" or \"ranges\"")
             }
-            return .replay(ReplayRequest(id: id, pattern: pattern, ranges: ranges))
+            let lastRuns = try f.optionalInt("last_runs", min: 1)
+            guard lastRuns == nil || pattern != nil else {
+                throw JSONWireError(.badField, "replay: \"last_runs\" limits a \"pattern\"; give one")
+            }
+            return .replay(ReplayRequest(id: id, pattern: pattern, ranges: ranges, lastRuns: lastRuns))
         default:
             throw JSONWireError(.unknownOp, "unknown op \"\(f.op.prefix(64))\"")
         }
@@ -346,11 +351,14 @@ public struct ReplayRequest: Sendable, Hashable {
     public var pattern: String?
     /// Specific ranges, for gap repair.
     public var ranges: [ReplayRange]
+    /// Only the newest this many runs the pattern selects (nil: all of them).
+    public var lastRuns: Int?
 
-    public init(id: String, pattern: String? = nil, ranges: [ReplayRange] = []) {
+    public init(id: String, pattern: String? = nil, ranges: [ReplayRange] = [], lastRuns: Int? = nil) {
         self.id = id
         self.pattern = pattern
         self.ranges = ranges
+        self.lastRuns = lastRuns
     }
 }
 

@@ -1,0 +1,326 @@
+import FlowCore
+import FlowPool
+import HTTPTypes
+import Logging
+import Synchronization
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// The web view's connection to the pool: one control client, made on first use and made again after a failed
+/// connect, and the subscriptions that feed the namespace and run models.
+///
+/// Models are shared by the pages open on them and followed while any page is; a model no page has used for
+/// ``idleSeconds`` is closed. At most ``maxNamespaces`` namespaces and ``maxRuns`` runs are followed at once.
+final class PoolLink: Sendable {
+    static let maxNamespaces = 32
+    static let maxRuns = 64
+    static let idleSeconds = 60.0
+    /// Runs of a namespace whose history a namespace page is first shown (the model holds no more).
+    static let historyRuns = NamespaceModel.maxRuns
+
+    let coordinator: String
+    let keys: PoolKeys?
+    let timeout: Duration
+    let logger: Logger
+    let overview = OverviewModel()
+
+    private let client = Mutex<ClientState>(.none)
+    private let stopping = Mutex(false)
+
+    /// Whether the web view is shutting down (live pages then end their streams).
+    @Sendable func isStopping() -> Bool { stopping.withLock { $0 } }
+    func stop() { stopping.withLock { $0 = true } }
+    private let watches = Mutex<Watches>(Watches())
+
+    private enum ClientState {
+        case none
+        case connecting(Task<PoolClient, any Error>)
+        case connected(PoolClient)
+    }
+
+    private final class Watch<Model: Sendable>: Sendable {
+        let model: Model
+        let task: Mutex<Task<Void, Never>?> = Mutex(nil)
+        let events: Mutex<PoolEvents?> = Mutex(nil)
+
+        init(model: Model) { self.model = model }
+
+        func stop() {
+            events.withLock { $0?.close() }
+            task.withLock { $0?.cancel() }
+        }
+    }
+
+    private struct Entry<Model: Sendable> {
+        var watch: Watch<Model>
+        var pages = 0
+        var idleSince: ContinuousClock.Instant = .now
+    }
+
+    private struct Watches {
+        var namespaces: [String: Entry<NamespaceModel>] = [:]
+        var runs: [String: Entry<RunModel>] = [:]
+    }
+
+    init(coordinator: String, keys: PoolKeys?, timeout: Duration, logger: Logger) {
+        self.coordinator = coordinator
+        self.keys = keys
+        self.timeout = timeout
+        self.logger = logger
+    }
+
+    /// The pool client, connecting first when there is none.
+    func pool() async throws -> PoolClient {
+        let task: Task<PoolClient, any Error> = client.withLock { state in
+            switch state {
+            case .connected(let client): return Task { client }
+            case .connecting(let task): return task
+            case .none:
+                let task = Task { [coordinator, timeout, keys, logger] in
+                    try await PoolClient.connect(to: coordinator, timeout: timeout, keys: keys, logger: logger)
+                }
+                state = .connecting(task)
+                return task
+            }
+        }
+        do {
+            let pool = try await task.value
+            client.withLock { if case .connecting = $0 { $0 = .connected(pool) } }
+            return pool
+        } catch {
+            client.withLock { if case .connecting = $0 { $0 = .none } }
+            throw error
+        }
+    }
+
+    /// Closes every subscription and the client.
+    func close() async {
+        let (namespaces, runs) = watches.withLock { w in
+            defer { w = Watches() }
+            return (w.namespaces.values.map(\.watch), w.runs.values.map(\.watch))
+        }
+        for watch in namespaces { watch.stop() }
+        for watch in runs { watch.stop() }
+        let state = client.withLock { s in
+            defer { s = .none }
+            return s
+        }
+        if case .connected(let pool) = state { await pool.close() }
+    }
+
+    // MARK: Namespaces
+
+    /// The model of `namespace`, followed from now on if it was not; pair with ``releaseNamespace(_:)``.
+    /// - Throws: ``WebError`` when ``maxNamespaces`` are followed already.
+    func acquireNamespace(_ namespace: String) throws(WebError) -> NamespaceModel {
+        let (watch, isNew) = try watches.withLock { w throws(WebError) in
+            if var entry = w.namespaces[namespace] {
+                entry.pages += 1
+                w.namespaces[namespace] = entry
+                return (entry.watch, false)
+            }
+            guard w.namespaces.count < Self.maxNamespaces else {
+                throw WebError(
+                    .serviceUnavailable,
+                    "busy",
+                    "this web view follows \(Self.maxNamespaces) namespaces already; close some pages and try again"
+                )
+            }
+            let watch = Watch(model: NamespaceModel(namespace: namespace))
+            w.namespaces[namespace] = Entry(watch: watch, pages: 1)
+            return (watch, true)
+        }
+        overview.noteNamespace(namespace)
+        if isNew { start(watch) }
+        return watch.model
+    }
+
+    func releaseNamespace(_ namespace: String) {
+        watches.withLock { w in
+            guard var entry = w.namespaces[namespace] else { return }
+            entry.pages -= 1
+            entry.idleSince = .now
+            w.namespaces[namespace] = entry
+        }
+    }
+
+    private func start(_ watch: Watch<NamespaceModel>) {
+        let namespace = watch.model.namespace
+        let task = Task { [self] in
+            var delay = Duration.milliseconds(200)
+            while !Task.isCancelled {
+                do {
+                    let pool = try await pool()
+                    let events = try await pool.events(
+                        matching: namespace,
+                        fromStart: true,
+                        historyRuns: Self.historyRuns
+                    )
+                    watch.events.withLock { $0 = events }
+                    if Task.isCancelled { events.close() }
+                    delay = .milliseconds(200)
+                    var history = events.historyCount
+                    if history == 0 { watch.model.setReady() }
+                    for await event in events.withAttempts {
+                        watch.model.apply(event)
+                        history -= 1
+                        if history == 0 { watch.model.setReady() }
+                    }
+                } catch {
+                    logger.warning("following namespace \(namespace): \(error)")
+                }
+                try? await Task.sleep(for: delay)
+                delay = min(delay * 2, .seconds(5))
+            }
+        }
+        watch.task.withLock { $0 = task }
+    }
+
+    // MARK: Runs
+
+    /// The model of one run, followed from its first stored event; pair with ``releaseRun(namespace:runId:)``.
+    /// - Throws: ``WebError`` when ``maxRuns`` runs are followed already.
+    func acquireRun(namespace: String, runId: String) throws(WebError) -> RunModel {
+        let key = namespace + "/" + runId
+        let (watch, isNew) = try watches.withLock { w throws(WebError) in
+            if var entry = w.runs[key] {
+                entry.pages += 1
+                w.runs[key] = entry
+                return (entry.watch, false)
+            }
+            guard w.runs.count < Self.maxRuns else {
+                throw WebError(
+                    .serviceUnavailable,
+                    "busy",
+                    "this web view follows \(Self.maxRuns) runs already; close some run pages and try again"
+                )
+            }
+            let watch = Watch(model: RunModel(namespace: namespace, runId: runId))
+            w.runs[key] = Entry(watch: watch, pages: 1)
+            return (watch, true)
+        }
+        if isNew { start(watch) }
+        return watch.model
+    }
+
+    func releaseRun(namespace: String, runId: String) {
+        let key = namespace + "/" + runId
+        watches.withLock { w in
+            guard var entry = w.runs[key] else { return }
+            entry.pages -= 1
+            entry.idleSince = .now
+            w.runs[key] = entry
+        }
+    }
+
+    private func start(_ watch: Watch<RunModel>) {
+        let model = watch.model
+        let task = Task { [self] in
+            var delay = Duration.milliseconds(200)
+            while !Task.isCancelled && !model.hasResult {
+                do {
+                    let pool = try await pool()
+                    let pattern = model.namespace + "/" + model.runId
+                    // A run that has ended is shown from replay and its result; one that goes on is followed.
+                    if let result = try? await pool.result(namespace: model.namespace, runId: model.runId) {
+                        for event in try await pool.replay(pattern: pattern) { _ = model.apply(event) }
+                        model.setResult(result)
+                        model.setReady()
+                        break
+                    }
+                    let events = try await pool.events(matching: pattern, fromStart: true)
+                    watch.events.withLock { $0 = events }
+                    if Task.isCancelled { events.close() }
+                    model.setProblem(nil)
+                    delay = .milliseconds(200)
+                    var ended = false
+                    var history = events.historyCount
+                    if history == 0 { model.setReady() }
+                    for await event in events.withAttempts {
+                        let terminal = model.apply(event)
+                        history -= 1
+                        if history == 0 { model.setReady() }
+                        if terminal {
+                            ended = true
+                            break
+                        }
+                    }
+                    model.setReady()
+                    events.close()
+                    if ended { await fetchResult(model, from: pool) }
+                } catch {
+                    model.setProblem("\(error)")
+                    logger.warning("following run \(model.namespace)/\(model.runId): \(error)")
+                }
+                if model.hasResult { break }
+                try? await Task.sleep(for: delay)
+                delay = min(delay * 2, .seconds(5))
+            }
+        }
+        watch.task.withLock { $0 = task }
+    }
+
+    /// Asks for an ended run's result until the coordinator has it (it records it with the terminal event).
+    private func fetchResult(_ model: RunModel, from pool: PoolClient) async {
+        var delay = Duration.milliseconds(50)
+        for _ in 0..<12 where !Task.isCancelled {
+            if let result = try? await pool.result(namespace: model.namespace, runId: model.runId) {
+                model.setResult(result)
+                return
+            }
+            try? await Task.sleep(for: delay)
+            delay = min(delay * 2, .seconds(2))
+        }
+    }
+
+    // MARK: Housekeeping
+
+    /// Stops following what no page has used for ``idleSeconds``.
+    func closeIdle() {
+        let now = ContinuousClock.now
+        let limit = Duration.seconds(Self.idleSeconds)
+        let stopped: [any Sendable] = watches.withLock { w in
+            var stopped: [any Sendable] = []
+            for (key, entry) in w.namespaces where entry.pages <= 0 && now - entry.idleSince > limit {
+                entry.watch.stop()
+                w.namespaces[key] = nil
+                stopped.append(key)
+            }
+            for (key, entry) in w.runs where entry.pages <= 0 && now - entry.idleSince > limit {
+                entry.watch.stop()
+                w.runs[key] = nil
+                stopped.append(key)
+            }
+            return stopped
+        }
+        if !stopped.isEmpty { logger.debug("stopped following \(stopped.count) idle namespaces and runs") }
+    }
+
+    /// Polls the coordinator's status once a second for the overview, and closes idle subscriptions, until cancelled.
+    func pollStatus() async {
+        while !Task.isCancelled {
+            do {
+                let pool = try await pool()
+                let body = try await pool.status()
+                overview.record(status: body, at: WallClockSeconds.now)
+            } catch {
+                overview.recordFailure("\(error)")
+            }
+            closeIdle()
+            try? await Task.sleep(for: .seconds(1))
+        }
+    }
+}
+
+/// Seconds since 1970 (the events' `ts` clock).
+enum WallClockSeconds {
+    static var now: Double {
+        var ts = timespec()
+        clock_gettime(CLOCK_REALTIME, &ts)
+        return Double(ts.tv_sec) + Double(ts.tv_nsec) * 1e-9
+    }
+}
