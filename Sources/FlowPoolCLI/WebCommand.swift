@@ -28,6 +28,14 @@ struct WebCommand: AsyncParsableCommand {
     @Flag(help: "Show the pool without the submit and cancel actions.")
     var readOnly = false
 
+    @Option(
+        help: """
+            Events a second above which a namespace is sampled (its newest 100 runs polled twice a second) rather \
+            than followed event by event.
+            """
+    )
+    var liveEventsPerSecond = 20_000
+
     @OptionGroup var connection: ConnectionOptions
     @OptionGroup var keys: KeyOptions
     @OptionGroup var log: LogOptions
@@ -35,6 +43,7 @@ struct WebCommand: AsyncParsableCommand {
     func validate() throws {
         guard (0...65_535).contains(port) else { throw ValidationError("--port must be 0…65535") }
         guard !host.isEmpty else { throw ValidationError("--host must not be empty") }
+        guard liveEventsPerSecond > 0 else { throw ValidationError("--live-events-per-second must be positive") }
     }
 
     func run() async throws {
@@ -48,7 +57,8 @@ struct WebCommand: AsyncParsableCommand {
                 host: host,
                 port: port,
                 requestTimeout: connection.timeoutDuration,
-                readOnly: readOnly
+                readOnly: readOnly,
+                liveEventsPerSecond: liveEventsPerSecond
             ),
             logger: logger
         )

@@ -10,9 +10,9 @@ enum EventText {
     static let contentBytes = 4 << 10
 
     /// A line about an event: a chunk's text, a message, an error's message, or the content as compact JSON.
-    static func summary(_ event: StreamEvent) -> String {
+    static func summary(_ content: JSONValue) -> String {
         let text: String
-        switch event.content {
+        switch content {
         case .string(let s): text = s
         case .object(let o):
             if let s = o["text"]?.stringValue {
@@ -20,9 +20,9 @@ enum EventText {
             } else if let s = o["message"]?.stringValue {
                 text = s
             } else {
-                text = event.content.wireText
+                text = content.wireText
             }
-        default: text = event.content.wireText
+        default: text = content.wireText
         }
         return cut(text, to: summaryCharacters)
     }
@@ -32,6 +32,31 @@ enum EventText {
     static func finalAnswer(_ content: JSONValue) -> String {
         if case .object(let o) = content, let answer = o["answer"] { return Self.answer(answer) }
         return answer(content)
+    }
+
+    /// Content to keep until it is summarised: as it is when small (summarising it later costs nothing now), else
+    /// its summary already made, so that what is kept per event stays within a few hundred bytes.
+    static func kept(_ content: JSONValue) -> JSONValue {
+        var budget = 512
+        return fits(content, &budget) ? content : .string(summary(content))
+    }
+
+    /// Whether `value` takes less than `budget` bytes or so (stops counting once it does not).
+    private static func fits(_ value: JSONValue, _ budget: inout Int) -> Bool {
+        switch value {
+        case .null, .bool, .int, .double: budget -= 8
+        case .string(let s): budget -= s.utf8.count + 2
+        case .array(let items):
+            budget -= 2
+            for item in items where budget > 0 { _ = fits(item, &budget) }
+        case .object(let members):
+            budget -= 2
+            for (key, item) in members where budget > 0 {
+                budget -= key.utf8.count + 3
+                _ = fits(item, &budget)
+            }
+        }
+        return budget > 0
     }
 
     /// The text a `chunk` event adds to its run's answer: its `text` member, or the content when it is a string.

@@ -25,7 +25,12 @@ final class PoolLink: Sendable {
     let coordinator: String
     let keys: PoolKeys?
     let timeout: Duration
+    let liveEventsPerSecond: Int
     let logger: Logger
+    /// Runs a poll of a busy namespace shows, and how often it is polled.
+    static let pollRuns = 100
+    static let pollIntervalMilliseconds = 500
+    static let pollInterval = Duration.milliseconds(pollIntervalMilliseconds)
     let overview = OverviewModel()
 
     private let client = Mutex<ClientState>(.none)
@@ -45,12 +50,13 @@ final class PoolLink: Sendable {
     private final class Watch<Model: Sendable>: Sendable {
         let model: Model
         let task: Mutex<Task<Void, Never>?> = Mutex(nil)
-        let events: Mutex<PoolEvents?> = Mutex(nil)
+        /// Ends the current subscription.
+        let closer: Mutex<(@Sendable () -> Void)?> = Mutex(nil)
 
         init(model: Model) { self.model = model }
 
         func stop() {
-            events.withLock { $0?.close() }
+            closer.withLock { $0?() }
             task.withLock { $0?.cancel() }
         }
     }
@@ -66,10 +72,11 @@ final class PoolLink: Sendable {
         var runs: [String: Entry<RunModel>] = [:]
     }
 
-    init(coordinator: String, keys: PoolKeys?, timeout: Duration, logger: Logger) {
+    init(coordinator: String, keys: PoolKeys?, timeout: Duration, liveEventsPerSecond: Int, logger: Logger) {
         self.coordinator = coordinator
         self.keys = keys
         self.timeout = timeout
+        self.liveEventsPerSecond = liveEventsPerSecond
         self.logger = logger
     }
 
@@ -148,29 +155,56 @@ final class PoolLink: Sendable {
         }
     }
 
+    /// Follows a namespace: event by event (its batches, undecoded but for a sample) while it publishes fewer than
+    /// ``liveEventsPerSecond``; above that, by polling its newest ``pollRuns`` runs every ``pollInterval`` (each shown
+    /// exactly, the runs that start and end between two polls not at all) until it is quiet again.
     private func start(_ watch: Watch<NamespaceModel>) {
         let namespace = watch.model.namespace
+        let model = watch.model
         let task = Task { [self] in
             var delay = Duration.milliseconds(200)
             while !Task.isCancelled {
                 do {
+                    // Live batches from now on (buffered while the history is read), then the newest runs' history.
                     let pool = try await pool()
-                    let events = try await pool.events(
-                        matching: namespace,
-                        fromStart: true,
-                        historyRuns: Self.historyRuns
-                    )
-                    watch.events.withLock { $0 = events }
-                    if Task.isCancelled { events.close() }
+                    let batches = try await pool.eventBatches(matching: namespace)
+                    watch.closer.withLock { $0 = { batches.close() } }
+                    if Task.isCancelled { batches.close() }
+                    model.applyHistory(try await pool.replay(pattern: namespace, lastRuns: Self.historyRuns))
+                    model.setSampling(nil)
+                    model.setReady()
                     delay = .milliseconds(200)
-                    var history = events.historyCount
-                    if history == 0 { watch.model.setReady() }
-                    for await event in events.withAttempts {
-                        watch.model.apply(event)
-                        history -= 1
-                        if history == 0 { watch.model.setReady() }
+                    let busy = Mutex(false)
+                    let limit = UInt64(liveEventsPerSecond)
+                    let monitor = Task {
+                        var last = model.eventsTaken
+                        while !Task.isCancelled {
+                            try? await Task.sleep(for: .seconds(1))
+                            let now = model.eventsTaken
+                            if now - last > limit {
+                                busy.withLock { $0 = true }
+                                batches.close()
+                                return
+                            }
+                            last = now
+                        }
                     }
+                    for await packed in batches { model.apply(packed) }
+                    monitor.cancel()
+                    guard busy.withLock({ $0 }) else { continue }
+                    logger.info("namespace \(namespace) publishes more than \(limit) events/s: sampling it")
+                    model.setSampling(
+                        "More than \(limit) events a second: showing the newest \(Self.pollRuns) runs, refreshed every \(Self.pollIntervalMilliseconds) ms (runs that start and end in between are not shown)."
+                    )
+                    while !Task.isCancelled {
+                        let events = try await pool.replay(pattern: namespace, lastRuns: Self.pollRuns)
+                        model.applyPoll(events)
+                        if Self.eventsPerSecond(of: events, at: WallClockSeconds.now) < Double(limit) / 2 { break }
+                        try await Task.sleep(for: Self.pollInterval)
+                    }
+                    logger.info("namespace \(namespace) is quieter: following it event by event again")
                 } catch {
+                    watch.closer.withLock { $0?() }
                     logger.warning("following namespace \(namespace): \(error)")
                 }
                 try? await Task.sleep(for: delay)
@@ -178,6 +212,17 @@ final class PoolLink: Sendable {
             }
         }
         watch.task.withLock { $0 = task }
+    }
+
+    /// About how many events a second a namespace publishes, from a poll of its newest runs: their events over the
+    /// time from the first run's start to now (zero when its newest run started seconds ago).
+    static func eventsPerSecond(of events: [WireEvent], at now: Double) -> Double {
+        var starts: [String: Double] = [:]
+        for event in events {
+            starts[event.event.runId] = min(starts[event.event.runId] ?? .infinity, event.event.timestamp)
+        }
+        guard let first = starts.values.min(), let newest = starts.values.max(), now - newest < 2 else { return 0 }
+        return Double(events.count) / max(now - first, 0.001)
     }
 
     // MARK: Runs
@@ -233,7 +278,7 @@ final class PoolLink: Sendable {
                         break
                     }
                     let events = try await pool.events(matching: pattern, fromStart: true)
-                    watch.events.withLock { $0 = events }
+                    watch.closer.withLock { $0 = { events.close() } }
                     if Task.isCancelled { events.close() }
                     model.setProblem(nil)
                     delay = .milliseconds(200)

@@ -22,6 +22,9 @@ public struct WebViewConfiguration: Sendable {
     public var requestTimeout: Duration
     /// Pages show the pool but cannot submit or cancel runs.
     public var readOnly: Bool
+    /// Events a second above which a namespace is no longer followed event by event but sampled, by polling its
+    /// newest runs (the view then costs the pool and itself next to nothing, however busy the namespace).
+    public var liveEventsPerSecond: Int
 
     public init(
         coordinator: String,
@@ -29,7 +32,8 @@ public struct WebViewConfiguration: Sendable {
         host: String = "127.0.0.1",
         port: Int = 8080,
         requestTimeout: Duration = .seconds(10),
-        readOnly: Bool = false
+        readOnly: Bool = false,
+        liveEventsPerSecond: Int = 20_000
     ) {
         self.coordinator = coordinator
         self.keys = keys
@@ -37,6 +41,7 @@ public struct WebViewConfiguration: Sendable {
         self.port = port
         self.requestTimeout = requestTimeout
         self.readOnly = readOnly
+        self.liveEventsPerSecond = liveEventsPerSecond
     }
 }
 
@@ -69,6 +74,7 @@ public struct WebView: Sendable {
             coordinator: configuration.coordinator,
             keys: configuration.keys,
             timeout: configuration.requestTimeout,
+            liveEventsPerSecond: configuration.liveEventsPerSecond,
             logger: logger
         )
         let router = Router()
@@ -136,13 +142,17 @@ public struct WebView: Sendable {
                 },
                 close: { link.releaseNamespace(namespace) }
             ) { cursor, state in
-                guard let (update, next) = model.update(after: cursor) else {
+                guard let (event, update, next) = model.update(after: cursor) else {
                     return Self.flowsChanged(link, &state)
                 }
                 cursor = next
                 guard case .object(var message) = update else { return [] }
-                if case let flows? = Self.flowsChanged(link, &state).first?.data["flows"] { message["flows"] = flows }
-                return [("update", .object(message))]
+                if event == "snapshot" {
+                    message["flows"] = .array(link.overview.flows.map(JSONValue.string))
+                } else if case let flows? = Self.flowsChanged(link, &state).first?.data["flows"] {
+                    message["flows"] = flows
+                }
+                return [(event, .object(message))]
             }
         }
         router.get("/api/runs/:ns/:run/stream") { _, context in

@@ -56,6 +56,7 @@ struct WebViewStreamTests {
             for run in m.data["runs"]?.arrayValue ?? [] {
                 if let id = run["run"]?.stringValue { runs[id] = run }
             }
+            for id in m.data["removed"]?.arrayValue ?? [] { runs[id.stringValue ?? ""] = nil }
         }
         return runs
     }
@@ -112,7 +113,8 @@ struct WebViewStreamTests {
     @Test("under load a page is sent coalesced, sampled updates, and every event is accounted for")
     func loadIsCoalescedAndSampled() async throws {
         try await PoolHarness.with(workers: 2) { pool in
-            try await WebProcess.with(pool) { base, _ in
+            // Followed event by event however fast (the switch to polling is the next test's).
+            try await WebProcess.with(pool, arguments: ["--live-events-per-second", "100000000"]) { base, _ in
                 let page = EventStreamReader(base + "/api/ns/busy/stream")
                 defer { page.close() }
                 try await page.until(seconds: 20, "the snapshot") { $0.first?.event == "snapshot" }
@@ -151,6 +153,77 @@ struct WebViewStreamTests {
                 let held = late.messages.first?.data["runs"]?.arrayValue ?? []
                 #expect(held.count == 500)
                 #expect(held.allSatisfy { $0["state"]?.stringValue == "completed" })
+            }
+        }
+    }
+
+    @Test(
+        "a namespace busier than the live limit is sampled by polling its newest runs, then followed live again once quiet"
+    )
+    func busyNamespaceIsPolledThenLiveAgain() async throws {
+        try await PoolHarness.with(workers: 2) { pool in
+            try await WebProcess.with(pool, arguments: ["--live-events-per-second", "2000"]) { base, _ in
+                let page = EventStreamReader(base + "/api/ns/flood/stream")
+                defer { page.close() }
+                try await page.until(seconds: 20, "the snapshot") { $0.first?.event == "snapshot" }
+                #expect(page.messages.first?.data["sampling"] == .null)
+                let runs = 6_000
+                try await PoolClient.withConnection(to: pool.control, timeout: .seconds(30)) { client in
+                    for start in stride(from: 0, to: runs, by: 500) {
+                        let batch = (start..<min(start + 500, runs)).map { i in
+                            (
+                                flow: "agent4", namespace: "flood",
+                                input: JSONValue.object(["question": .string("q\(i)")])
+                            )
+                        }
+                        for result in try await client.submitBatch(batch) { _ = try result.get() }
+                    }
+                    // While it is sampled, a page opened is shown the polled newest runs only.
+                    try await page.until(seconds: 30, "sampling") {
+                        $0.contains { ($0.data["sampling"]?.stringValue ?? "").contains("newest 100 runs") }
+                    }
+                    let during = EventStreamReader(base + "/api/ns/flood/stream")
+                    defer { during.close() }
+                    try await during.until(seconds: 20, "a snapshot") { $0.first?.event == "snapshot" }
+                    if let snapshot = during.messages.first?.data, snapshot["sampling"] != .null {
+                        #expect((snapshot["runs"]?.arrayValue?.count ?? 0) <= 100)
+                    }
+                    try await pool.until(seconds: 120, "every run completed") {
+                        try await pool.counter("jobs_completed") == runs
+                    }
+                }
+                let sampledAt = { (messages: [EventStreamReader.Message]) in
+                    messages.firstIndex { ($0.data["sampling"]?.stringValue ?? "").contains("newest 100 runs") }
+                }
+                try await page.until(seconds: 30, "the page told that the namespace is sampled") {
+                    sampledAt($0) != nil
+                }
+                #expect(page.messages.contains { !($0.data["removed"]?.arrayValue ?? []).isEmpty }, "rows dropped")
+                // Quiet again: followed live, and the page is told so.
+                try await page.until(seconds: 30, "the page told that the namespace is followed live again") {
+                    guard let start = sampledAt($0) else { return false }
+                    return $0[(start + 1)...].contains { $0.data["sampling"] == .null }
+                }
+                // A page opened now is shown the newest runs' history, exactly: every event, every answer.
+                let late = EventStreamReader(base + "/api/ns/flood/stream")
+                defer { late.close() }
+                try await late.until(seconds: 20, "a snapshot") { $0.first?.event == "snapshot" }
+                let held = late.messages.first?.data["runs"]?.arrayValue ?? []
+                #expect(held.count == 500)
+                #expect(late.messages.first?.data["sampling"] == .null)
+                for run in held {
+                    #expect(run["state"]?.stringValue == "completed", "\(run.wireText)")
+                    #expect(run["events"]?.intValue == 13, "\(run.wireText)")
+                    #expect(run["answer"]?.stringValue?.isEmpty == false)
+                }
+                // A run submitted now is followed event by event again.
+                try await PoolClient.withConnection(to: pool.control, timeout: .seconds(10)) { client in
+                    let submission = try await client.submit("agent4", namespace: "flood", input: ["question": "after"])
+                    try await page.until(seconds: 20, "the new run completed on the page") {
+                        Self.runs($0)[submission.runId]?["state"]?.stringValue == "completed"
+                    }
+                    #expect(Self.runs(page.messages)[submission.runId]?["sampled"] == false)
+                }
             }
         }
     }

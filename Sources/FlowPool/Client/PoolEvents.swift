@@ -33,52 +33,13 @@ extension PoolClient {
         batched: Bool = true
     ) async throws -> PoolEvents {
         let parsed = try SubscriptionPattern(pattern)
-        var generator = SystemRandomNumberGenerator()
-        let token: UInt64 = generator.next()
-        let syncTopic = CoordinatorEngine.syncPrefix + Array(String(token, radix: 36).utf8)
-        let socket = try Socket(context, .sub)
-        try keys?.secure(socket)
-        try socket.set(.receiveHighWaterMark(Int32(clamping: bufferSize)))
-        try socket.set(.reconnectInterval(100))
-        try socket.connect(endpoint(port: welcome.eventsOutPort))
-        // Pattern first, then the handshake topic: the coordinator sees them in this order. Patterns that
-        // select whole namespaces take the namespaces' event batches (docs/PROTOCOL.md, "Batched delivery").
         let prefix = Array(parsed.topicPrefix.utf8)
         let useBatches = batched && PoolEvents.selectsWholeNamespaces(prefix)
-        try socket.set(.subscribe(useBatches ? EventBatch.subscriberTopicPrefix + prefix : prefix))
-        try socket.set(.subscribe(syncTopic))
-        let (handle, inbox) = try loop.addStream(
-            socket,
-            policy: .dropNewest(capacity: bufferSize),
-            maxFrames: 2,
-            outboundCapacity: 16
+        let (handle, inbox, early, syncTopic) = try await openSubscription(
+            prefix: useBatches ? EventBatch.subscriberTopicPrefix + prefix : prefix,
+            pattern: parsed,
+            bufferSize: bufferSize
         )
-        // Wait for the echo of the handshake topic; keep live events that arrive meanwhile.
-        let early = try await withTimeout(requestTimeout, what: "subscription handshake") {
-            var iterator = inbox.makeAsyncIterator()
-            var early: [[[UInt8]]] = []
-            while let frames = await iterator.next() {
-                if frames.first == syncTopic {
-                    // A pool with keys names the subscriptions it did not apply (outside this key's namespaces).
-                    if frames.count == 2, let echo = try? JSONValue(wireBytes: frames[1]),
-                        case .array(let refused)? = echo["refused"], !refused.isEmpty
-                    {
-                        let batch = String(decoding: EventBatch.subscriberTopicPrefix, as: UTF8.self)
-                        let prefixes = refused.compactMap(\.stringValue).map {
-                            $0.hasPrefix(batch) ? String($0.dropFirst(batch.count)) : $0.filter { $0 >= " " }
-                        }
-                        throw PoolError(
-                            .rejected,
-                            "the coordinator did not apply the subscription \(prefixes.joined(separator: ", ")) (pattern \(parsed.description)): it is outside this key's namespaces",
-                            remoteCode: .forbidden
-                        )
-                    }
-                    return early
-                }
-                early.append(frames)
-            }
-            throw PoolError(.closed, "the subscription closed during the handshake")
-        }
         // Every half second the subscription asks the coordinator to echo this topic again; each echo makes
         // the iterator look for runs whose last events were dropped (``EventSequencer/tailChecks()``).
         let tickTopic = syncTopic + Array("-tick".utf8)
@@ -103,11 +64,71 @@ extension PoolClient {
             sequencer: sequencer,
             topicPrefix: prefix,
             tickTopic: repairGaps ? tickTopic : nil,
-            name: String(token, radix: 36),
+            name: String(decoding: syncTopic.dropFirst(CoordinatorEngine.syncPrefix.count), as: UTF8.self),
             pattern: parsed.description
         )
         events.stats.value.withLock { $0 = sequencer.statistics }
         return events
+    }
+}
+
+extension PoolClient {
+    /// Opens a SUB socket on the events-out endpoint subscribed to `prefix`, and returns once the coordinator has
+    /// applied the subscription (the echo of a `\0sync/` topic subscribed after it), with the messages that arrived
+    /// before the echo.
+    /// - Throws: ``PoolError`` `rejected` (`forbidden`) when the coordinator did not apply the subscription;
+    ///   `timeout`; `closed`.
+    func openSubscription(
+        prefix: [UInt8],
+        pattern: SubscriptionPattern,
+        bufferSize: Int
+    ) async throws -> (
+        handle: SocketLoop.SocketHandle, inbox: InboundMessages, early: [[[UInt8]]], syncTopic: [UInt8]
+    ) {
+        var generator = SystemRandomNumberGenerator()
+        let token: UInt64 = generator.next()
+        let syncTopic = CoordinatorEngine.syncPrefix + Array(String(token, radix: 36).utf8)
+        let socket = try Socket(context, .sub)
+        try keys?.secure(socket)
+        try socket.set(.receiveHighWaterMark(Int32(clamping: bufferSize)))
+        try socket.set(.reconnectInterval(100))
+        try socket.connect(endpoint(port: welcome.eventsOutPort))
+        // Pattern first, then the handshake topic: the coordinator sees them in this order.
+        try socket.set(.subscribe(prefix))
+        try socket.set(.subscribe(syncTopic))
+        let (handle, inbox) = try loop.addStream(
+            socket,
+            policy: .dropNewest(capacity: bufferSize),
+            maxFrames: 2,
+            outboundCapacity: 16
+        )
+        // Wait for the echo of the handshake topic; keep live events that arrive meanwhile.
+        let early = try await withTimeout(requestTimeout, what: "subscription handshake") {
+            var iterator = inbox.makeAsyncIterator()
+            var early: [[[UInt8]]] = []
+            while let frames = await iterator.next() {
+                if frames.first == syncTopic {
+                    // A pool with keys names the subscriptions it did not apply (outside this key's namespaces).
+                    if frames.count == 2, let echo = try? JSONValue(wireBytes: frames[1]),
+                        case .array(let refused)? = echo["refused"], !refused.isEmpty
+                    {
+                        let batch = String(decoding: EventBatch.subscriberTopicPrefix, as: UTF8.self)
+                        let prefixes = refused.compactMap(\.stringValue).map {
+                            $0.hasPrefix(batch) ? String($0.dropFirst(batch.count)) : $0.filter { $0 >= " " }
+                        }
+                        throw PoolError(
+                            .rejected,
+                            "the coordinator did not apply the subscription \(prefixes.joined(separator: ", ")) (pattern \(pattern.description)): it is outside this key's namespaces",
+                            remoteCode: .forbidden
+                        )
+                    }
+                    return early
+                }
+                early.append(frames)
+            }
+            throw PoolError(.closed, "the subscription closed during the handshake")
+        }
+        return (handle, inbox, early, syncTopic)
     }
 }
 

@@ -28,8 +28,7 @@ struct ReplayCursor {
             } catch {
                 throw JSONWireError(.badField, "replay: \(error)")
             }
-            let selected = replay.runKeys(matching: topicPattern)
-            keys = request.lastRuns.map { Array(selected.suffix($0)) } ?? selected
+            keys = replay.runKeys(matching: topicPattern, last: request.lastRuns)
         } else {
             keys = []
         }

@@ -154,9 +154,17 @@ struct ReplayBuffer {
         return events
     }
 
-    /// The run keys selected by a pattern, oldest first.
-    func runKeys(matching pattern: TopicPattern) -> [String] {
-        startedOrder.filter { !$0.evicted && pattern.matches(runKey: $0.key) }.map(\.key)
+    /// The run keys selected by a pattern, oldest first; with `last`, only the newest that many (found from the
+    /// newest run backwards, so that asking for the newest few of a busy pool costs a few steps).
+    func runKeys(matching pattern: TopicPattern, last: Int? = nil) -> [String] {
+        guard let last else { return startedOrder.filter { !$0.evicted && pattern.matches(runKey: $0.key) }.map(\.key) }
+        var keys: [String] = []
+        var offset = 0
+        while keys.count < last, let log = startedOrder.fromLast(offset) {
+            if !log.evicted && pattern.matches(runKey: log.key) { keys.append(log.key) }
+            offset += 1
+        }
+        return keys.reversed()
     }
 
     private mutating func evictIfNeeded() {

@@ -47,6 +47,12 @@ struct RingBuffer<Element>: Sequence {
         head = 0
     }
 
+    /// The element `offset` places from the newest (0: the newest).
+    func fromLast(_ offset: Int) -> Element? {
+        guard offset >= 0, offset < count else { return nil }
+        return storage[(head + count - 1 - offset) % storage.count]
+    }
+
     func makeIterator() -> AnyIterator<Element> {
         var i = 0
         return AnyIterator {

@@ -364,6 +364,8 @@
     const feed = h("div", { id: "feed", class: "feed" });
     const skipped = h("div", { id: "skipped", class: "note", hidden: true });
     const notice = h("div", { id: "notice", class: "note", hidden: true });
+    // Shown while the namespace is too busy to follow event by event (the server then polls its newest runs).
+    const sampling = h("div", { id: "sampling", class: "note", hidden: true });
 
     // Submit form.
     const flowList = h("datalist", { id: "submit-flows" });
@@ -385,7 +387,7 @@
       h("div", { class: "title" }, h("h1", null, "namespace ", h("span", { class: "mono", text: NS })), count),
       h("div", { class: "ns-layout" },
         h("section", { class: "card runs-card" },
-          h("div", { class: "toolbar" }, h("h2", { text: "Runs" }), filter), notice,
+          h("div", { class: "toolbar" }, h("h2", { text: "Runs" }), filter), notice, sampling,
           h("div", { class: "scroll" }, runs)),
         h("div", { class: "side" },
           h("section", { class: "card" }, h("h2", { text: "Submit a run" }), form),
@@ -408,7 +410,7 @@
     let clockSkew = 0;             // seconds the server clock is ahead of ours (only corrected that way)
 
     // Messages accumulate here and are drawn once per frame.
-    let pending = { snapshot: null, runs: new Map(), feed: [], skipped: 0, flows: null };
+    let pending = { snapshot: null, runs: new Map(), removed: new Set(), feed: [], skipped: 0, flows: null, sampling: undefined };
     const schedule = frameScheduler(draw);
 
     function showNotice(text, bad) {
@@ -422,12 +424,14 @@
     }
 
     function onSnapshot(s) {
-      pending = { snapshot: s, runs: new Map(), feed: (s.feed || []).slice(-MAX_FEED_ROWS), skipped: 0, flows: s.flows || [] };
+      pending = { snapshot: s, runs: new Map(), removed: new Set(), feed: (s.feed || []).slice(-MAX_FEED_ROWS), skipped: 0, flows: s.flows || [], sampling: s.sampling || null };
       schedule();
     }
 
     function onUpdate(u) {
-      for (const r of u.runs || []) pending.runs.set(r.run, r);
+      for (const r of u.runs || []) { pending.runs.set(r.run, r); pending.removed.delete(r.run); }
+      for (const id of u.removed || []) { pending.runs.delete(id); pending.removed.add(id); }
+      if (u.sampling !== undefined) pending.sampling = u.sampling;
       if (u.feed && u.feed.length) {
         pending.feed.push(...u.feed);
         if (pending.feed.length > 2 * MAX_FEED_ROWS) pending.feed = pending.feed.slice(-MAX_FEED_ROWS);
@@ -534,7 +538,7 @@
 
     function draw() {
       const p = pending;
-      pending = { snapshot: null, runs: new Map(), feed: [], skipped: 0, flows: null };
+      pending = { snapshot: null, runs: new Map(), removed: new Set(), feed: [], skipped: 0, flows: null, sampling: undefined };
 
       if (p.snapshot) {
         // A snapshot replaces everything (also after a reconnect).
@@ -554,6 +558,13 @@
           frag.append(row.tr);
         }
         tbody.replaceChildren(frag);
+      }
+
+      // Runs the server no longer shows (a busy namespace shows only its newest runs).
+      for (const id of p.removed) dropRow(id);
+      if (p.sampling !== undefined) {
+        sampling.hidden = !p.sampling;
+        setText(sampling, p.sampling || "");
       }
 
       // Changed runs: update in place; new ones go on top, newest first.

@@ -124,6 +124,14 @@ struct LoadCommand: AsyncParsableCommand {
     )
     var stalledSubscribers: Int = 0
 
+    @Flag(
+        help: """
+            Also run `flowpool web` against the local pool with one page of the namespace open for the whole load (a \
+            server-sent-event stream read as a browser's EventSource reads it).
+            """
+    )
+    var webPage = false
+
     @Flag(help: "Walk the offered rate upward (open loop) until the pool saturates.")
     var sweep = false
 

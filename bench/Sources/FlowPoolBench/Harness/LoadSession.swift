@@ -255,7 +255,8 @@ struct LoadSession: Sendable {
             workerConcurrency: s.concurrency,
             coordinatorArguments: s.coordinatorArguments
                 + (s.chaosInterval != nil ? ["--heartbeat-timeout-ms", "1000"] : []),
-            workerArguments: s.workerArguments
+            workerArguments: s.workerArguments,
+            webPage: s.webPage ? s.namespace : nil
         )
         return try await LocalPool.withPool(options, logger: s.logger) { pool in
             var runner = PhaseRunner(

@@ -29,6 +29,8 @@ struct LoadSettings: Sendable {
     var plainSubscribers: Bool
     /// Subscribers that stop reading once connected.
     var stalledSubscribers: Int
+    /// Run `flowpool web` with one namespace page open (local pool only).
+    var webPage: Bool
     /// Closed loop: one `submit` per run instead of `submit_batch` refills.
     var singleSubmits: Bool
     var sweep: Bool
@@ -69,6 +71,7 @@ struct LoadSettings: Sendable {
         subscribers = c.subscribers
         plainSubscribers = c.plainSubscribers
         stalledSubscribers = c.stalledSubscribers
+        webPage = c.webPage
         singleSubmits = c.singleSubmits
         sweep = c.sweep
         stepSeconds = c.stepSeconds

@@ -17,6 +17,8 @@ final class LocalPool: Sendable {
         var workerConcurrency: Int
         var coordinatorArguments: [String] = []
         var workerArguments: [String] = []
+        /// A namespace whose web page is kept open (`flowpool web` and one live page), or nil.
+        var webPage: String?
     }
 
     /// How long a process may take to exit after SIGTERM before it gets SIGKILL.
@@ -34,6 +36,7 @@ final class LocalPool: Sendable {
     private let state = Mutex<(workers: [ProcessSupervisor.Child], retired: [ProcessSupervisor.Child], started: Int)>(
         ([], [], 0)
     )
+    private let web = Mutex<ProcessSupervisor.Child?>(nil)
 
     private init(options: Options, supervisor: ProcessSupervisor, coordinator: ProcessSupervisor.Child, control: String)
     {
@@ -96,7 +99,15 @@ final class LocalPool: Sendable {
             do {
                 for _ in 0..<options.workers { try await pool.startWorker() }
                 try await pool.waitForWorkers(options.workers, logger: logger)
+                var page: WebPageReader?
+                if let namespace = options.webPage {
+                    page = try WebPageReader(try await pool.startWebView() + "api/ns/\(namespace)/stream")
+                }
                 let result = try await body(pool)
+                if let page {
+                    page.close()
+                    logger.info("web page: \(page.messages) messages, \(page.bytes) bytes received")
+                }
                 await pool.stop()
                 return result
             } catch {
@@ -134,8 +145,39 @@ final class LocalPool: Sendable {
 
     /// The processes still running, by name and pid (for CPU and memory figures).
     var runningProcesses: [(name: String, pid: Int32)] {
-        let all = state.withLock { [coordinator] + $0.workers + $0.retired }
+        let all = state.withLock { [coordinator] + $0.workers + $0.retired } + (web.withLock { $0 }.map { [$0] } ?? [])
         return all.compactMap { child in child.isRunning ? child.pid.map { (child.name, $0) } : nil }
+    }
+
+    /// Starts `flowpool web` against the pool and returns its address (`http://127.0.0.1:PORT/`).
+    func startWebView() async throws -> String {
+        let child = try await supervisor.start(
+            "web",
+            arguments: ["web", "--coordinator", control, "--port", "0", "--log-level", "warning"],
+            environment: Self.environment
+        )
+        web.withLock { $0 = child }
+        let found = await withTaskGroup(of: String?.self) { group in
+            group.addTask {
+                for await line in child.lines where line.hasPrefix("web view at ") {
+                    return String(line.dropFirst("web view at ".count))
+                }
+                return nil
+            }
+            group.addTask {
+                try? await Task.sleep(for: Self.coordinatorReadyTimeout)
+                return nil
+            }
+            defer { group.cancelAll() }
+            return await group.next() ?? nil
+        }
+        guard let found else {
+            throw BenchError(
+                .setup,
+                "flowpool web did not start: \(child.stderrTail.suffix(10).joined(separator: "\n"))"
+            )
+        }
+        return found
     }
 
     /// Starts one more worker and returns once it runs.
@@ -209,7 +251,7 @@ final class LocalPool: Sendable {
 
     /// The last lines of every process's standard error, on this process's standard error.
     private func reportStandardError() {
-        let all = state.withLock { [coordinator] + $0.workers + $0.retired }
+        let all = state.withLock { [coordinator] + $0.workers + $0.retired } + (web.withLock { $0 }.map { [$0] } ?? [])
         for p in all {
             let tail = p.stderrTail.suffix(5).joined(separator: "\n")
             if !tail.isEmpty { FileHandle.standardError.write(Data("---- \(p.name)\n\(tail)\n".utf8)) }
