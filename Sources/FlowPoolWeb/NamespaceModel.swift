@@ -209,7 +209,7 @@ final class NamespaceModel: Sendable {
                 s.decodesLeft = Self.decodesPerWindow
                 s.terminalDecodesLeft = Self.decodesPerWindow
             }
-            packed.forEach { topic, envelope in
+            packed.forEachEvent { topic, envelope in
                 guard let base = topic.baseAddress,
                     let first = memchr(base, Int32(UInt8(ascii: "/")), topic.count),
                     let second = memchr(

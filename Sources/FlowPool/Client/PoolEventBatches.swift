@@ -87,7 +87,7 @@ public struct PackedEvents: Sendable {
 
     /// Calls `visit` with each event's topic and envelope, borrowed from ``body`` (no copies), in one pass; a
     /// record whose lengths run past the end stops it (the coordinator never publishes one).
-    public func forEach(_ visit: (_ topic: UnsafeRawBufferPointer, _ envelope: UnsafeRawBufferPointer) -> Void) {
+    public func forEachEvent(_ visit: (_ topic: UnsafeRawBufferPointer, _ envelope: UnsafeRawBufferPointer) -> Void) {
         body.withUnsafeBytes { packed in
             var i = 0
             while i + 4 <= packed.count {
