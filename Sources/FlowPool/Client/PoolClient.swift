@@ -361,7 +361,10 @@ public final class PoolClient: Sendable {
 
     /// Stored events (replay), for a pattern or specific ranges.
     ///
-    /// - Parameter lastRuns: With a pattern, only the newest this many of the runs it selects.
+    /// - Parameters:
+    ///   - pattern: Every stored event of the runs a subscription pattern (`ns`, `ns/run`, `prefix*`) selects.
+    ///   - ranges: Stored events of specific runs, by attempt and `seq` range.
+    ///   - lastRuns: With a pattern, only the newest this many of the runs it selects.
     public func replay(
         pattern: String? = nil,
         ranges: [ReplayRange] = [],

@@ -11,7 +11,7 @@ extension PoolClient {
     /// first seen past `seq` 1) is fetched from the coordinator's replay buffer before later events of that
     /// run are delivered (see ``PoolEvents/statistics``); a run whose last events were dropped is completed
     /// from replay once it has made no progress for about half a second. A run of which every event was dropped stays
-    /// unseen; ``PoolClient/replay(pattern:ranges:)`` has it.
+    /// unseen; ``PoolClient/replay(pattern:ranges:lastRuns:)`` has it.
     ///
     /// - Parameters:
     ///   - pattern: `ns`, `ns/run` or `prefix*`, as in process.

@@ -1,0 +1,117 @@
+import FlowCore
+import FlowPool
+import Testing
+
+@testable import FlowPoolWeb
+
+/// The web view's namespace model fed with real wire bytes (the coordinator's batch packing): what a page is sent.
+@Suite("Web view namespace model")
+struct NamespaceModelTests {
+    /// One event of run `run` in namespace `ns`.
+    static func event(
+        _ run: String,
+        _ seq: UInt64,
+        _ type: EventType = .chunk,
+        attempt: Int = 1,
+        text: String? = nil
+    ) -> WireEvent {
+        let content: JSONValue =
+            switch type {
+            case .final: ["answer": .string(text ?? "done")]
+            case .chunk: ["text": .string(text ?? "t\(seq) ")]
+            default: ["status": "working"]
+            }
+        return WireEvent(
+            event: StreamEvent(
+                namespace: "ns",
+                runId: run,
+                seq: seq,
+                type: type,
+                node: "answer",
+                timestamp: 1_000 + Double(seq),
+                content: content
+            ),
+            attempt: attempt
+        )
+    }
+
+    /// The events packed as the coordinator publishes them to batch subscribers.
+    static func packed(_ events: [WireEvent]) -> PackedEvents {
+        var body: [UInt8] = []
+        for e in events { EventBatch.append(RawEvent(topic: e.topicBytes, envelope: e.envelopeBytes), to: &body) }
+        return PackedEvents(body: body)
+    }
+
+    static func run(_ message: JSONValue, _ id: String) -> JSONValue? {
+        message["runs"]?.arrayValue?.first { $0["run"]?.stringValue == id }
+    }
+
+    @Test("live events that the history already had are not taken twice; the rest continue it in order")
+    func historyThenLiveWithoutDuplicates() {
+        let model = NamespaceModel(namespace: "ns")
+        model.applyHistory((1...5).map { Self.event("a", $0) })
+        // The subscription was active before the history was read: events 3…5 come again, then 6…8.
+        model.apply(Self.packed((3...8).map { Self.event("a", $0) }))
+        let (snapshot, _) = model.snapshot()
+        let a = Self.run(snapshot, "a")
+        #expect(a?["events"] == 8)
+        #expect(a?["text"] == .string((1...8).map { "t\($0) " }.joined()))
+        #expect(snapshot["feed"]?.arrayValue?.compactMap { $0["seq"]?.intValue } == Array(1...8))
+    }
+
+    @Test("a new attempt starts its text over; an event of the older attempt after it changes nothing")
+    func attempts() {
+        let model = NamespaceModel(namespace: "ns")
+        model.apply(Self.packed([Self.event("a", 1, text: "old "), Self.event("a", 1, attempt: 2, text: "new ")]))
+        model.apply(Self.packed([Self.event("a", 2, text: "stale "), Self.event("a", 2, .final, attempt: 2, text: "ok")]))
+        let a = Self.run(model.snapshot().message, "a")
+        #expect(a?["attempt"] == 2)
+        #expect(a?["text"] == "new ")
+        #expect(a?["answer"] == "ok")
+        #expect(a?["state"] == "completed")
+    }
+
+    @Test("past the decoding budget events are counted from their topics: every run's end is seen, the feed sampled")
+    func decodingBudget() {
+        let model = NamespaceModel(namespace: "ns")
+        let runs = 100
+        var events: [WireEvent] = []
+        for r in 0..<runs {
+            for seq in 1...12 { events.append(Self.event("r\(r)", UInt64(seq))) }
+            events.append(Self.event("r\(r)", 13, .final))
+        }
+        var start = 0
+        while start < events.count {
+            model.apply(Self.packed(Array(events[start..<min(start + 128, events.count)])))
+            start += 128
+        }
+        let (snapshot, _) = model.snapshot()
+        let shown = snapshot["runs"]?.arrayValue ?? []
+        #expect(shown.count == runs)
+        #expect(shown.allSatisfy { $0["state"] == "completed" && $0["events"] == 13 })
+        #expect(shown.contains { $0["sampled"] == true }, "more than one window's budget: some only counted")
+        #expect(shown.filter { $0["sampled"] == false }.count >= NamespaceModel.decodesPerWindow / 12)
+        #expect(model.eventsTaken == UInt64(runs * 13))
+    }
+
+    @Test("a page is sent what changed since its cursor, with removed runs; one too far behind gets a snapshot")
+    func cursorsAndRemovals() {
+        let model = NamespaceModel(namespace: "ns")
+        model.apply(Self.packed([Self.event("a", 1), Self.event("b", 1)]))
+        let (_, cursor) = model.snapshot()
+        #expect(model.update(after: cursor) == nil, "nothing changed")
+        // A poll lists only b (and a new c): a leaves the view and the page is told.
+        model.applyPoll([Self.event("b", 1), Self.event("b", 2), Self.event("c", 1)])
+        let update = model.update(after: cursor)
+        #expect(update?.event == "update")
+        #expect(update?.message["removed"] == ["a"])
+        let changed = Set(update?.message["runs"]?.arrayValue?.compactMap { $0["run"]?.stringValue } ?? [])
+        #expect(changed == ["b", "c"])
+        #expect(update?.message["feed"]?.arrayValue?.count == 2, "b's second event and c's first")
+        // Many removals later, a page still at the old cursor cannot be told them one by one: it gets a snapshot.
+        for i in 0..<(4 * NamespaceModel.maxRuns + 10) {
+            model.applyPoll([Self.event("x\(i)", 1)])
+        }
+        #expect(model.update(after: cursor)?.event == "snapshot")
+    }
+}
