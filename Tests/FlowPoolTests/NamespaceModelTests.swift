@@ -63,7 +63,9 @@ struct NamespaceModelTests {
     func attempts() {
         let model = NamespaceModel(namespace: "ns")
         model.apply(Self.packed([Self.event("a", 1, text: "old "), Self.event("a", 1, attempt: 2, text: "new ")]))
-        model.apply(Self.packed([Self.event("a", 2, text: "stale "), Self.event("a", 2, .final, attempt: 2, text: "ok")]))
+        model.apply(
+            Self.packed([Self.event("a", 2, text: "stale "), Self.event("a", 2, .final, attempt: 2, text: "ok")])
+        )
         let a = Self.run(model.snapshot().message, "a")
         #expect(a?["attempt"] == 2)
         #expect(a?["text"] == "new ")
