@@ -14,6 +14,7 @@ struct PoolEndToEndTests {
                 let collector = EventCollector()
                 async let collecting: Void = events.collect(into: collector)
                 let runs = 300
+                var killed = false
                 let results = try await withThrowingTaskGroup(of: RunResult.self) { group in
                     for i in 0..<runs {
                         group.addTask {
@@ -27,12 +28,16 @@ struct PoolEndToEndTests {
                         }
                     }
                     var results: [RunResult] = []
-                    var killed = false
                     for try await r in group {
                         results.append(r)
                         if !killed && results.count >= 60 {
-                            killed = true
-                            pool.workers[0].signal(SIGKILL)
+                            // Kill a worker that holds runs now (on a loaded machine one may hold none for a moment).
+                            let busy = try await pool.status()["workers"]?.arrayValue?
+                                .first { ($0["in_flight"]?.intValue ?? 0) > 0 }?["pid"]?.intValue
+                            if let victim = pool.workers.first(where: { Int($0.pid) == busy }) {
+                                killed = true
+                                victim.signal(SIGKILL)
+                            }
                         }
                     }
                     return results
@@ -56,6 +61,7 @@ struct PoolEndToEndTests {
                         print(run, runEvents.map { "\($0.attempt).\($0.event.seq).\($0.event.type)" })
                     }
                 }
+                #expect(killed, "a worker holding runs was killed")
                 #expect(status["counters"]?["workers_lost"]?.intValue ?? 0 >= 1)
                 #expect(status["counters"]?["jobs_redispatched"]?.intValue ?? 0 >= 1)
                 #expect(status["counters"]?["jobs_completed"]?.intValue == runs)
