@@ -124,34 +124,48 @@ final class PoolLink: Sendable {
     /// The model of `namespace`, followed from now on if it was not; pair with ``releaseNamespace(_:)``.
     /// - Throws: ``WebError`` when ``maxNamespaces`` are followed already.
     func acquireNamespace(_ namespace: String) throws(WebError) -> NamespaceModel {
-        let (watch, isNew) = try watches.withLock { w throws(WebError) in
-            if var entry = w.namespaces[namespace] {
-                entry.pages += 1
-                w.namespaces[namespace] = entry
-                return (entry.watch, false)
-            }
-            guard w.namespaces.count < Self.maxNamespaces else {
-                throw WebError(
-                    .serviceUnavailable,
-                    "busy",
-                    "this web view follows \(Self.maxNamespaces) namespaces already; close some pages and try again"
-                )
-            }
-            let watch = Watch(model: NamespaceModel(namespace: namespace))
-            w.namespaces[namespace] = Entry(watch: watch, pages: 1)
-            return (watch, true)
+        let (watch, isNew) = try acquire(namespace, in: \.namespaces, limit: Self.maxNamespaces, what: "namespaces") {
+            NamespaceModel(namespace: namespace)
         }
         overview.noteNamespace(namespace)
         if isNew { start(watch) }
         return watch.model
     }
 
-    func releaseNamespace(_ namespace: String) {
+    func releaseNamespace(_ namespace: String) { release(namespace, in: \.namespaces) }
+
+    /// The watch of `key` in `table` with one more page, made (not started) when there was none.
+    /// - Throws: ``WebError`` when `limit` watches are in `table` already.
+    private func acquire<Model: Sendable>(
+        _ key: String,
+        in table: WritableKeyPath<Watches, [String: Entry<Model>]>,
+        limit: Int,
+        what: String,
+        make: () -> Model
+    ) throws(WebError) -> (watch: Watch<Model>, isNew: Bool) {
+        try watches.withLock { w throws(WebError) in
+            if let entry = w[keyPath: table][key] {
+                w[keyPath: table][key]?.pages += 1
+                return (entry.watch, false)
+            }
+            guard w[keyPath: table].count < limit else {
+                throw WebError(
+                    .serviceUnavailable,
+                    "busy",
+                    "this web view follows \(limit) \(what) already; close some pages and try again"
+                )
+            }
+            let watch = Watch(model: make())
+            w[keyPath: table][key] = Entry(watch: watch, pages: 1)
+            return (watch, true)
+        }
+    }
+
+    /// One page fewer on the watch of `key`; idle from now when it was the last.
+    private func release<Model: Sendable>(_ key: String, in table: WritableKeyPath<Watches, [String: Entry<Model>]>) {
         watches.withLock { w in
-            guard var entry = w.namespaces[namespace] else { return }
-            entry.pages -= 1
-            entry.idleSince = .now
-            w.namespaces[namespace] = entry
+            w[keyPath: table][key]?.pages -= 1
+            w[keyPath: table][key]?.idleSince = .now
         }
     }
 
@@ -230,37 +244,14 @@ final class PoolLink: Sendable {
     /// The model of one run, followed from its first stored event; pair with ``releaseRun(namespace:runId:)``.
     /// - Throws: ``WebError`` when ``maxRuns`` runs are followed already.
     func acquireRun(namespace: String, runId: String) throws(WebError) -> RunModel {
-        let key = namespace + "/" + runId
-        let (watch, isNew) = try watches.withLock { w throws(WebError) in
-            if var entry = w.runs[key] {
-                entry.pages += 1
-                w.runs[key] = entry
-                return (entry.watch, false)
-            }
-            guard w.runs.count < Self.maxRuns else {
-                throw WebError(
-                    .serviceUnavailable,
-                    "busy",
-                    "this web view follows \(Self.maxRuns) runs already; close some run pages and try again"
-                )
-            }
-            let watch = Watch(model: RunModel(namespace: namespace, runId: runId))
-            w.runs[key] = Entry(watch: watch, pages: 1)
-            return (watch, true)
+        let (watch, isNew) = try acquire(namespace + "/" + runId, in: \.runs, limit: Self.maxRuns, what: "runs") {
+            RunModel(namespace: namespace, runId: runId)
         }
         if isNew { start(watch) }
         return watch.model
     }
 
-    func releaseRun(namespace: String, runId: String) {
-        let key = namespace + "/" + runId
-        watches.withLock { w in
-            guard var entry = w.runs[key] else { return }
-            entry.pages -= 1
-            entry.idleSince = .now
-            w.runs[key] = entry
-        }
-    }
+    func releaseRun(namespace: String, runId: String) { release(namespace + "/" + runId, in: \.runs) }
 
     private func start(_ watch: Watch<RunModel>) {
         let model = watch.model

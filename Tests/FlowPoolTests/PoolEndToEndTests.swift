@@ -21,7 +21,7 @@ struct PoolEndToEndTests {
                             let s = try await client.submit(
                                 "sleep",
                                 namespace: "killtest",
-                                input: ["ms": 20, "n": .int(i)],
+                                input: ["ms": 200, "n": .int(i)],
                                 runId: "run-\(i)"
                             )
                             return try await client.result(of: s)
@@ -31,13 +31,9 @@ struct PoolEndToEndTests {
                     for try await r in group {
                         results.append(r)
                         if !killed && results.count >= 60 {
-                            // Kill a worker that holds runs now (on a loaded machine one may hold none for a moment).
-                            let busy = try await pool.status()["workers"]?.arrayValue?
-                                .first { ($0["in_flight"]?.intValue ?? 0) > 0 }?["pid"]?.intValue
-                            if let victim = pool.workers.first(where: { Int($0.pid) == busy }) {
-                                killed = true
-                                victim.signal(SIGKILL)
-                            }
+                            // 240 runs of 200 ms are left for 16 slots: each worker holds runs now.
+                            killed = true
+                            pool.workers[0].signal(SIGKILL)
                         }
                     }
                     return results
@@ -61,7 +57,7 @@ struct PoolEndToEndTests {
                         print(run, runEvents.map { "\($0.attempt).\($0.event.seq).\($0.event.type)" })
                     }
                 }
-                #expect(killed, "a worker holding runs was killed")
+                #expect(killed)
                 #expect(status["counters"]?["workers_lost"]?.intValue ?? 0 >= 1)
                 #expect(status["counters"]?["jobs_redispatched"]?.intValue ?? 0 >= 1)
                 #expect(status["counters"]?["jobs_completed"]?.intValue == runs)

@@ -9,6 +9,9 @@ import FoundationNetworking
 
 /// Reads a server-sent-events stream (`text/event-stream`) as a browser's `EventSource` would, collecting its
 /// messages as they arrive.
+///
+/// `@unchecked Sendable`: what the session's delegate queue and the test share is behind `state`'s mutex;
+/// `session` and `task` are written once, in `init`, before the reader is handed to anyone, and only read after.
 final class EventStreamReader: NSObject, URLSessionDataDelegate, @unchecked Sendable {
     struct Message: Sendable {
         var event: String
