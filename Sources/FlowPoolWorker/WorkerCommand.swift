@@ -13,10 +13,17 @@ extension WorkerConfiguration.Executor: ExpressibleByArgument {}
 /// `flowpool worker`: runs flows for a coordinator — the same command in the `flowpool` executable and in an
 /// executable of your own that registers its flows (``WorkerMain/run(arguments:flows:)``).
 public struct WorkerCommand: AsyncParsableCommand {
-    public static let configuration = CommandConfiguration(
-        commandName: "worker",
-        abstract: "Run a worker (long-running). SIGTERM drains: it takes nothing new, finishes what it holds, exits 0."
-    )
+    public static var configuration: CommandConfiguration {
+        CommandConfiguration(
+            commandName: displayedName.withLock { $0 },
+            abstract:
+                "Run a worker (long-running). SIGTERM drains: it takes nothing new, finishes what it holds, exits 0."
+        )
+    }
+
+    /// The name usage and help show: `worker` under `flowpool`, the executable's own name when it is the `main` of
+    /// an executable of one's own (``WorkerMain/run(arguments:flows:)``).
+    static let displayedName = Mutex("worker")
 
     @OptionGroup var connection: ConnectionOptions
     @OptionGroup var keys: KeyOptions
@@ -153,6 +160,9 @@ public enum WorkerMain {
         flows: @escaping @Sendable (FlowRegistry) -> Void
     ) async -> Never {
         WorkerCommand.registration.withLock { $0 = flows }
+        if let name = CommandLine.arguments.first?.split(separator: "/").last, !name.isEmpty {
+            WorkerCommand.displayedName.withLock { $0 = String(name) }
+        }
         do {
             let command = try WorkerCommand.parse(arguments)
             if Environment.string("FLOWPOOL_CHECK_ARGUMENTS") == "1" {

@@ -1,6 +1,8 @@
 import FlowCore
 import FlowPool
 import Foundation
+import Subprocess
+import SystemPackage
 import Testing
 
 /// `examples/support_agent`, a package of its own that depends on this one, built for real and answering through a
@@ -19,6 +21,15 @@ struct SupportAgentExampleTests {
     @Test("support-worker answers a password question from the password-reset article, events and all")
     func answersFromTheKnowledgeBase() async throws {
         let worker = try await Self.buildExample()
+        // Its help is the worker command's, under its own name.
+        let help = try await Subprocess.run(
+            .path(FilePath(worker)),
+            arguments: ["--help"],
+            output: .string(limit: 1 << 16),
+            error: .discarded
+        )
+        #expect(help.standardOutput.contains("USAGE: support-worker "), "\(help.standardOutput)")
+        #expect(help.standardOutput.contains("--concurrency"))
         try await PoolHarness.with(workers: 0) { pool in
             // The offline model, whatever this machine's environment says: the answer is then the article's.
             _ = try pool.startWorker(executable: worker, environment: ["FLOWPOOL_LLM": "offline"])

@@ -63,7 +63,7 @@ public struct Coordinator: Service {
         logger[metadataKey: "coordinator.id"] = "\(instanceId)"
         let access = try config.keys.map { keys in
             do throws(AccessError) {
-                return try AccessControl(path: keys.allowFile, logger: logger)
+                return try AccessControl(path: keys.allowFile)
             } catch {
                 throw CoordinatorStartError(message: error.message)
             }

@@ -1,4 +1,3 @@
-import Logging
 import Synchronization
 import ZeroMQ
 
@@ -15,13 +14,11 @@ final class AccessControl: Sendable {
     /// Bumped by every reload that changed the list.
     let generation = Atomic<Int>(0)
     private let serial = Atomic<Int>(0)
-    private let logger: Logger
 
     /// Reads the allow-list at `path`.
     /// - Throws: ``AccessError`` when it cannot be read or is not valid.
-    init(path: String, logger: Logger) throws(AccessError) {
+    init(path: String) throws(AccessError) {
         self.path = path
-        self.logger = logger
         list = Mutex(try AllowList.load(path: path))
     }
 

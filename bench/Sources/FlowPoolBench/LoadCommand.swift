@@ -212,6 +212,8 @@ struct LoadCommand: AsyncParsableCommand {
     }
 
     func run() async throws {
+        // A key set made for the local pool (`--curve`) goes once the pool has stopped.
+        defer { BenchKeys.removeLocalSets() }
         var settings = LoadSettings(self)
         settings.logger.logLevel = Logger.Level(rawValue: logLevel) ?? .warning
         let report = try await LoadSession(settings: settings).run()
