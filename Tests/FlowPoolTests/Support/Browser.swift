@@ -35,6 +35,10 @@ final class Browser: Sendable {
             executable: chromedriver
         )
         var browser: Browser?
+        let profile = "\(directory)/chromium-profile"
+        // chromedriver does not take its browser down when it is stopped: whatever runs with this test's profile
+        // is killed after it, also when the session was never confirmed.
+        defer { killProcesses(withArgument: "--user-data-dir=\(profile)") }
         do {
             let port = try await Self.driverPort(driver)
             let base = "http://127.0.0.1:\(port)"
@@ -50,7 +54,7 @@ final class Browser: Sendable {
                                 "args": [
                                     "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
                                     "--window-size=1280,900", "--no-first-run", "--disable-extensions",
-                                    .string("--user-data-dir=\(directory)/chromium-profile"),
+                                    .string("--user-data-dir=\(profile)"),
                                 ],
                             ]),
                         ])
@@ -139,6 +143,37 @@ final class Browser: Sendable {
             throw HarnessError("WebDriver \(method) \(url) answered \(status): \(reply.wireText.prefix(2_000))")
         }
         return reply["value"] ?? .null
+    }
+}
+
+/// Sends SIGKILL to every process whose command line has `argument` (read from /proc), and waits until they are gone.
+func killProcesses(withArgument argument: String) {
+    let wanted = Array(argument.utf8)
+    let deadline = ContinuousClock.now + .seconds(10)
+    while ContinuousClock.now < deadline {
+        let pids = ((try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? []).compactMap(Int32.init)
+            .filter { pid in
+                pid != getpid()
+                    && commandLine(of: pid).split(separator: 0, omittingEmptySubsequences: true)
+                        .contains { $0.elementsEqual(wanted) }
+            }
+        if pids.isEmpty { return }
+        for pid in pids { kill(pid, SIGKILL) }
+        usleep(50_000)
+    }
+}
+
+/// The NUL-separated command line of a process (empty when it is gone); read with read(2), as /proc files have no size.
+private func commandLine(of pid: Int32) -> [UInt8] {
+    let fd = open("/proc/\(pid)/cmdline", O_RDONLY)
+    guard fd >= 0 else { return [] }
+    defer { close(fd) }
+    var bytes: [UInt8] = []
+    var buffer = [UInt8](repeating: 0, count: 4_096)
+    while true {
+        let n = buffer.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
+        guard n > 0 else { return bytes }
+        bytes += buffer[..<n]
     }
 }
 
