@@ -202,7 +202,7 @@ final class NamespaceModel: Sendable {
 
     /// Takes one published batch: every event's topic, and as many envelopes as the decoding budget allows.
     func apply(_ packed: PackedEvents) {
-        let now = WallClockSeconds.now
+        let now = WallClock.now
         state.withLock { s in
             if now - s.windowStart >= Self.windowSeconds {
                 s.windowStart = now

@@ -4,12 +4,6 @@ import HTTPTypes
 import Logging
 import Synchronization
 
-#if canImport(Glibc)
-import Glibc
-#elseif canImport(Darwin)
-import Darwin
-#endif
-
 /// The web view's connection to the pool: one control client, made on first use and made again after a failed
 /// connect, and the subscriptions that feed the namespace and run models.
 ///
@@ -213,7 +207,7 @@ final class PoolLink: Sendable {
                     while !Task.isCancelled {
                         let events = try await pool.replay(pattern: namespace, lastRuns: Self.pollRuns)
                         model.applyPoll(events)
-                        if Self.eventsPerSecond(of: events, at: WallClockSeconds.now) < Double(limit) / 2 { break }
+                        if Self.eventsPerSecond(of: events, at: WallClock.now) < Double(limit) / 2 { break }
                         try await Task.sleep(for: Self.pollInterval)
                     }
                     logger.info("namespace \(namespace) is quieter: following it event by event again")
@@ -319,21 +313,20 @@ final class PoolLink: Sendable {
     func closeIdle() {
         let now = ContinuousClock.now
         let limit = Duration.seconds(Self.idleSeconds)
-        let stopped: [any Sendable] = watches.withLock { w in
-            var stopped: [any Sendable] = []
-            for (key, entry) in w.namespaces where entry.pages <= 0 && now - entry.idleSince > limit {
+        let stopped = watches.withLock { w in
+            let namespaces = w.namespaces.filter { $0.value.pages <= 0 && now - $0.value.idleSince > limit }
+            let runs = w.runs.filter { $0.value.pages <= 0 && now - $0.value.idleSince > limit }
+            for (key, entry) in namespaces {
                 entry.watch.stop()
                 w.namespaces[key] = nil
-                stopped.append(key)
             }
-            for (key, entry) in w.runs where entry.pages <= 0 && now - entry.idleSince > limit {
+            for (key, entry) in runs {
                 entry.watch.stop()
                 w.runs[key] = nil
-                stopped.append(key)
             }
-            return stopped
+            return namespaces.count + runs.count
         }
-        if !stopped.isEmpty { logger.debug("stopped following \(stopped.count) idle namespaces and runs") }
+        if stopped > 0 { logger.debug("stopped following \(stopped) idle namespaces and runs") }
     }
 
     /// Polls the coordinator's status once a second for the overview, and closes idle subscriptions, until cancelled.
@@ -342,21 +335,12 @@ final class PoolLink: Sendable {
             do {
                 let pool = try await pool()
                 let body = try await pool.status()
-                overview.record(status: body, at: WallClockSeconds.now)
+                overview.record(status: body, at: WallClock.now)
             } catch {
                 overview.recordFailure("\(error)")
             }
             closeIdle()
             try? await Task.sleep(for: .seconds(1))
         }
-    }
-}
-
-/// Seconds since 1970 (the events' `ts` clock).
-enum WallClockSeconds {
-    static var now: Double {
-        var ts = timespec()
-        clock_gettime(CLOCK_REALTIME, &ts)
-        return Double(ts.tv_sec) + Double(ts.tv_nsec) * 1e-9
     }
 }

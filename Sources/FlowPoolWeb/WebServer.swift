@@ -48,7 +48,8 @@ public struct WebViewConfiguration: Sendable {
 /// The pool's live web view: an HTTP server (Hummingbird) whose pages follow the pool through server-sent events.
 ///
 /// It is a client and subscriber of the pool like any other, in its own process: the coordinator pays for it one
-/// status request a second and one subscription per followed namespace or run, whatever number of pages is open.
+/// status request a second and one subscription per followed namespace or run (for a namespace above the live
+/// limit, a `replay` of its newest runs twice a second instead), whatever number of pages is open.
 /// Pages are sent coalesced state, at most four messages a second each, never a queue of events: a slow or closed
 /// browser holds nothing in the pool and at most one message in the web view. Everything a page needs is served
 /// by the binary (docs/WEB.md).

@@ -4,10 +4,10 @@ import Glibc
 import Darwin
 #endif
 
-/// Wall-clock and monotonic time without Foundation.
-enum WallClock {
+/// Wall-clock and monotonic time without Foundation (also for the package's other modules, the web view's).
+package enum WallClock {
     /// Seconds since 1970-01-01T00:00:00Z.
-    static var now: Double {
+    package static var now: Double {
         var ts = timespec()
         clock_gettime(CLOCK_REALTIME, &ts)
         return Double(ts.tv_sec) + Double(ts.tv_nsec) / 1e9
