@@ -11,7 +11,7 @@ python3 -c 'import zmq' >/dev/null 2>&1 || need+=(python3-zmq)
 # pip, for the deploy files' validators below; systemd-analyze, for the systemd units'.
 python3 -m pip --version >/dev/null 2>&1 || need+=(python3-pip)
 command -v systemd-analyze >/dev/null 2>&1 || need+=(systemd)
-# `ip` and `tc`, for the tests that run the pool across network namespaces (Tests/FlowPoolTests/MultiHostTests.swift).
+# `ip`, for the tests that run the pool across network namespaces (Tests/FlowPoolTests/MultiHostTests.swift).
 command -v ip >/dev/null 2>&1 || [ -x /usr/sbin/ip ] || [ -x /sbin/ip ] || need+=(iproute2)
 # Headless Chromium and chromedriver, for the web view's browser tests (Tests/FlowPoolTests/WebViewTests.swift); only
 # with --test (`make test`), as `make demo` needs no browser.

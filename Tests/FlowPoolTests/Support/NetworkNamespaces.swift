@@ -36,15 +36,14 @@ enum NetworkNamespaces {
         FileManager.default.isExecutableFile(atPath: $0)
     }
 
-    /// The `tc` executable (iproute2), if installed.
-    static let tc: String? = ["/usr/sbin/tc", "/sbin/tc", "/usr/bin/tc", "/bin/tc"].first {
-        FileManager.default.isExecutableFile(atPath: $0)
-    }
+    /// `scripts/link-emulator.py` in this checkout: delay and loss on a host's link, in user space.
+    static let linkEmulator = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+        .deletingLastPathComponent().deletingLastPathComponent().appendingPathComponent("scripts/link-emulator.py").path
 
-    /// What a probe found: why namespaces (or netem in them) cannot be used here, nil when they can.
+    /// What a probe found: why namespaces (or delay and loss on their links) cannot be used here, nil when they can.
     private struct Probe: Sendable {
         var namespaces: String?
-        var netem: String?
+        var impairment: String?
     }
 
     private static let probe: Probe = {
@@ -71,16 +70,19 @@ enum NetworkNamespaces {
                 return Probe(namespaces: "`\(what)` failed: \(out.stderr.trimmed)")
             }
         }
-        guard let tc else { return Probe(netem: "no `tc` command: install iproute2") }
-        let netem = try? Command.run(
-            ip,
-            ["netns", "exec", name, tc, "qdisc", "add", "dev", "vp0", "root", "netem", "delay", "1ms"]
-        )
-        guard let netem, netem.status == 0 else {
-            let detail = netem?.stderr.trimmed ?? "tc did not run"
+        // The link emulator: a TAP device in a namespace, and Python to run the emulator.
+        let tap = try? Command.run(ip, ["-n", name, "tuntap", "add", "dev", "tp0", "mode", "tap"])
+        guard let tap, tap.status == 0 else {
             return Probe(
-                netem:
-                    "this kernel has no netem queueing discipline (sch_netem: `tc qdisc add … netem` says \"\(detail)\"); delay and loss cannot be emulated"
+                impairment:
+                    "no TAP device can be made (`ip tuntap add … mode tap`: \(tap?.stderr.trimmed ?? "did not run")); the links' delay and loss cannot be emulated"
+            )
+        }
+        let python = try? Command.run("/usr/bin/env", ["python3", linkEmulator, "--help"])
+        guard let python, python.status == 0 else {
+            return Probe(
+                impairment:
+                    "`python3 scripts/link-emulator.py --help` failed (\(python?.stderr.trimmed ?? "no /usr/bin/env")): install python3 (scripts/ensure-deps.sh does)"
             )
         }
         return Probe()
@@ -89,8 +91,9 @@ enum NetworkNamespaces {
     /// Why network namespaces cannot be made here (not root, no `ip`, no kernel support), or nil.
     static var unavailable: String? { probe.namespaces }
 
-    /// Why delay and loss cannot be emulated (`tc … netem`), or nil; implies ``unavailable`` when that is set.
-    static var netemUnavailable: String? { probe.namespaces ?? probe.netem }
+    /// Why the links' delay and loss cannot be emulated (no TAP devices, no Python), or nil; implies
+    /// ``unavailable`` when that is set.
+    static var impairmentUnavailable: String? { probe.namespaces ?? probe.impairment }
 
     /// Removes the namespaces (and temporary directories) of test processes that no longer run, and stops what
     /// still runs in them.
@@ -131,7 +134,23 @@ enum NetworkNamespaces {
     }
 }
 
+/// Delay and loss added to everything a host sends, as `tc qdisc add dev eth0 root netem delay DELAYms JITTERms
+/// loss LOSS%` would add; `scripts/link-emulator.py` does it in user space, so kernels built without netem (the build
+/// machines' among them) can run it too.
+struct LinkImpairment: Sendable, CustomStringConvertible {
+    var delayMs: Int
+    var jitterMs: Int
+    var lossPercent: Double
+
+    var description: String { "\(delayMs) ms ± \(jitterMs) ms, \(lossPercent.formatted()) % loss" }
+}
+
 /// A coordinator host, worker hosts and a subscriber host (``NetworkNamespaces/Host``) on one bridge.
+///
+/// Each host's `eth0` carries its address. Without an impairment it is a veth whose peer is the host's bridge port.
+/// With one it is a TAP device, and a link emulator (`scripts/link-emulator.py`, in the host's namespace) carries
+/// frames between it and `up0`, the veth to the bridge port: what the host sends is delayed and lost on the way,
+/// what it receives passes at once (as netem on every host's `eth0` would have it).
 final class HostNetwork: Sendable {
     typealias Host = NetworkNamespaces.Host
 
@@ -139,12 +158,15 @@ final class HostNetwork: Sendable {
     let name: String
     let hosts: [Host]
     let ip: String
+    let impairment: LinkImpairment?
+    private let emulators = Mutex<[Host: PoolProcess]>([:])
     private static let made = Atomic<Int>(0)
 
-    private init(name: String, hosts: [Host], ip: String) {
+    private init(name: String, hosts: [Host], ip: String, impairment: LinkImpairment?) {
         self.name = name
         self.hosts = hosts
         self.ip = ip
+        self.impairment = impairment
     }
 
     /// The bridge's namespace.
@@ -159,12 +181,22 @@ final class HostNetwork: Sendable {
     /// The launcher that runs a program in `host`'s namespace (for ``PoolProcess``).
     func launcher(_ host: Host) -> [String] { [ip, "netns", "exec", namespace(host)] }
 
-    /// Makes the namespaces, the bridge and a veth pair per host (`eth0` in the host, its port on the bridge).
-    /// On failure removes what it made.
-    static func create(hosts: [Host] = Host.all) throws -> HostNetwork {
+    /// Makes the namespaces, the bridge and a veth pair per host (`eth0` in the host, its port on the bridge); with
+    /// an `impairment`, the hosts' TAP devices and their link emulators (writing their output in `directory`), once
+    /// each says it is ready. On failure removes what it made.
+    static func create(
+        hosts: [Host] = Host.all,
+        impairment: LinkImpairment? = nil,
+        directory: String
+    ) async throws -> HostNetwork {
         guard let ip = NetworkNamespaces.ip else { throw HarnessError("no `ip` command") }
         let n = made.wrappingAdd(1, ordering: .relaxed).newValue
-        let network = HostNetwork(name: "\(NetworkNamespaces.namePrefix)\(getpid())-\(n)", hosts: hosts, ip: ip)
+        let network = HostNetwork(
+            name: "\(NetworkNamespaces.namePrefix)\(getpid())-\(n)",
+            hosts: hosts,
+            ip: ip,
+            impairment: impairment
+        )
         do {
             let br = network.bridgeNamespace
             try network.ip(["netns", "add", br])
@@ -175,18 +207,73 @@ final class HostNetwork: Sendable {
                 let ns = network.namespace(host)
                 try network.ip(["netns", "add", ns])
                 try network.ip(["-n", ns, "link", "set", "lo", "up"])
+                let peer = impairment == nil ? "eth0" : "up0"
                 try network.ip([
-                    "-n", br, "link", "add", network.port(host), "type", "veth", "peer", "name", "eth0", "netns", ns,
+                    "-n", br, "link", "add", network.port(host), "type", "veth", "peer", "name", peer, "netns", ns,
                 ])
                 try network.ip(["-n", br, "link", "set", network.port(host), "master", "br0", "up"])
+                if impairment != nil {
+                    try network.ip(["-n", ns, "link", "set", "up0", "up"])
+                    try network.ip(["-n", ns, "tuntap", "add", "dev", "eth0", "mode", "tap"])
+                }
                 try network.ip(["-n", ns, "addr", "add", "\(host.address)/24", "dev", "eth0"])
                 try network.ip(["-n", ns, "link", "set", "eth0", "up"])
+            }
+            if let impairment {
+                for (i, host) in hosts.enumerated() {
+                    try await network.startEmulator(on: host, impairment, seed: i + 1, directory: directory)
+                }
             }
         } catch {
             network.destroy()
             throw error
         }
         return network
+    }
+
+    /// Starts the link emulator between `host`'s TAP device and its uplink and waits until it is attached.
+    private func startEmulator(on host: Host, _ impairment: LinkImpairment, seed: Int, directory: String) async throws {
+        let emulator = try PoolProcess(
+            name: "link-\(host.role)",
+            arguments: [
+                NetworkNamespaces.linkEmulator, "--tap", "eth0", "--uplink", "up0",
+                "--delay-ms", "\(impairment.delayMs)", "--jitter-ms", "\(impairment.jitterMs)",
+                "--loss-percent", "\(impairment.lossPercent)", "--seed", "\(seed)",
+            ],
+            directory: directory,
+            launcher: launcher(host),
+            executable: "python3"
+        )
+        emulators.withLock { $0[host] = emulator }
+        let deadline = ContinuousClock.now + .seconds(20)
+        while !emulator.stdout.contains("ready") {
+            guard emulator.isRunning, ContinuousClock.now < deadline else {
+                throw HarnessError("the link emulator of \(host) did not start: \(emulator.stderr.suffix(2000))")
+            }
+            try await Task.sleep(for: .milliseconds(20))
+        }
+    }
+
+    /// What each host's link emulator has done so far (`sent`, `lost`, `over_limit`, `send_errors`, `received`
+    /// frames); empty without an impairment.
+    func linkCounts() async throws -> [Host: [String: Int]] {
+        var out: [Host: [String: Int]] = [:]
+        for (host, emulator) in emulators.withLock({ $0 }) {
+            let before = emulator.stdout.split(separator: "\n").count
+            emulator.signal(SIGUSR1)
+            let deadline = ContinuousClock.now + .seconds(10)
+            var lines = emulator.stdout.split(separator: "\n")
+            while lines.count <= before {
+                guard emulator.isRunning, ContinuousClock.now < deadline else {
+                    throw HarnessError("the link emulator of \(host) did not report: \(emulator.stderr.suffix(2000))")
+                }
+                try await Task.sleep(for: .milliseconds(20))
+                lines = emulator.stdout.split(separator: "\n")
+            }
+            let counts = try JSONValue(wireText: String(lines[lines.count - 1]))
+            out[host] = (counts.objectValue ?? [:]).compactMapValues(\.intValue)
+        }
+        return out
     }
 
     /// Runs `ip ARGUMENTS`; throws with its message when it fails.
@@ -209,13 +296,8 @@ final class HostNetwork: Sendable {
         try ip(["-n", bridgeNamespace, "link", "set", port(host), "up"])
     }
 
-    /// Adds `tc … netem ARGUMENTS` (e.g. `delay 20ms 5ms loss 1%`) to what `host` sends.
-    func impair(_ host: Host, netem arguments: [String]) throws {
-        guard let tc = NetworkNamespaces.tc else { throw HarnessError("no `tc` command") }
-        try ip(["netns", "exec", namespace(host), tc, "qdisc", "add", "dev", "eth0", "root", "netem"] + arguments)
-    }
-
-    /// Stops every process left in the network's namespaces and deletes them (never throws).
+    /// Stops every process left in the network's namespaces (the link emulators too) and deletes them (never
+    /// throws).
     func destroy() {
         for host in hosts { NetworkNamespaces.remove(namespace: namespace(host)) }
         NetworkNamespaces.remove(namespace: bridgeNamespace)
@@ -251,15 +333,23 @@ final class NamespacedPool: Sendable {
         workers: [Host] = [.worker1, .worker2],
         workerArguments: [String] = ["--concurrency", "64"],
         coordinatorArguments: [String] = [],
+        impairment: LinkImpairment? = nil,
         _ body: (NamespacedPool) async throws -> Void
     ) async throws {
         #expect(FileManager.default.isExecutableFile(atPath: PoolHarness.executable), "flowpool not built")
-        let network = try HostNetwork.create()
-        let directory = NSTemporaryDirectory() + "\(network.name)-\(UUID().uuidString.prefix(8))"
+        let directory =
+            NSTemporaryDirectory() + "\(NetworkNamespaces.namePrefix)\(getpid())-\(UUID().uuidString.prefix(8))"
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        let network: HostNetwork
+        do {
+            network = try await HostNetwork.create(impairment: impairment, directory: directory)
+        } catch {
+            PoolHarness.dumpLogs(directory)
+            throw error
+        }
         var pool: NamespacedPool?
         var coordinator: PoolProcess?
         do {
-            try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
             let keys = try LocalKeySet(directory: "\(directory)/keys")
             let endpointsFile = "\(directory)/endpoints.json"
             let process = try PoolProcess(
@@ -431,7 +521,7 @@ final class NamespacedPool: Sendable {
     }
 }
 
-/// Runs short commands (`ip`, `tc`) to completion.
+/// Runs short commands (`ip`) to completion.
 enum Command {
     struct Output: Sendable {
         var status: Int32
