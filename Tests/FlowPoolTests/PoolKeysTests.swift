@@ -418,4 +418,71 @@ struct PoolKeysTests {
             #expect(try await Self.complete(adminPool, "support").status == .completed)
         }
     }
+
+    @Test("a subscriber whose key is taken out and put back follows again by itself")
+    func subscriberBackAfterItsKeyReturns() async throws {
+        let set = try KeySet()
+        defer { set.remove() }
+        let worker = try set.make("worker", .worker)
+        let admin = try set.make("admin", .client, "*")
+        let dash = try set.make("dash", .subscriber, "support")
+        try set.allow([worker, admin, dash])
+        try await PoolHarness.with(
+            workers: 0,
+            coordinatorArguments: set.coordinatorArguments,
+            keys: admin.keys
+        ) { harness in
+            _ = try harness.startWorker(worker.arguments)
+            try await harness.waitForWorkers(1)
+            let adminPool = try await PoolClient.connect(to: harness.control, keys: admin.keys)
+            defer { Task { await adminPool.close() } }
+            // `flowpool subscribe` as its own process: what it logs is what its user sees.
+            let subscriber = try PoolProcess(
+                name: "subscribe",
+                arguments: ["subscribe", "support", "--json", "--coordinator", harness.control] + dash.arguments,
+                directory: harness.directory
+            )
+            do {
+                /// The events the subscriber printed for `run`.
+                func printed(_ run: String) throws -> [JSONValue] {
+                    try subscriber.stdout.split(separator: "\n").map { try JSONValue(wireText: String($0)) }
+                        .filter { $0["run"]?.stringValue == run }
+                }
+                /// Whether the subscriber printed `run`'s terminal event.
+                func ended(_ run: String) throws -> Bool {
+                    try printed(run).contains { $0["type"]?.stringValue == "final" }
+                }
+                try await harness.until(seconds: 20, "the subscription") { subscriber.stderr.contains("subscribed to") }
+                let before = try await Self.complete(adminPool, "support")
+                try await harness.until(seconds: 20, "the first run at the subscriber") { try ended(before.runId) }
+
+                // Its key taken out: the coordinator drops it and refuses it; it says so.
+                try set.allow([worker, admin])
+                harness.coordinator.signal(SIGHUP)
+                try await harness.until(seconds: 20, "the subscriber told it was refused") {
+                    subscriber.stderr.contains("refused this connection's key")
+                }
+                let during = try await Self.complete(adminPool, "support")
+
+                // Its key back: it connects again by itself and follows the namespace again.
+                try set.allow([worker, admin, dash])
+                harness.coordinator.signal(SIGHUP)
+                try await harness.until(seconds: 30, "the subscriber accepted again") {
+                    subscriber.stderr.contains("accepted this subscription again")
+                }
+                let after = try await Self.complete(adminPool, "support")
+                try await harness.until(seconds: 20, "the run after the key's return at the subscriber") {
+                    try ended(after.runId)
+                }
+                let seqs = try printed(after.runId).map { $0["seq"]?.intValue ?? 0 }
+                #expect(seqs == Array(1...seqs.count) && seqs.count == Agent4.eventsPerRun, "seqs \(seqs)")
+                #expect(try printed(during.runId).isEmpty, "the subscriber received events while its key was out")
+                #expect(subscriber.isRunning)
+            } catch {
+                await subscriber.stop(grace: 2)
+                throw error
+            }
+            await subscriber.stop(grace: 5)
+        }
+    }
 }

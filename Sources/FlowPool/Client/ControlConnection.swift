@@ -99,26 +99,17 @@ final class ControlConnection: Sendable {
         state.withLock { $0.unanswered[request.id] = request }
     }
 
-    /// The connection broke or came back (on the loop thread). When it comes back — a coordinator restarted on
-    /// its journal, or a network that healed — the `hello` is repeated and every run still waited for is
-    /// submitted again under its run id: the coordinator answers with that run (`existing`) and pushes its
-    /// result here, at once when it has one.
     /// Why the last handshake with the coordinator failed, when the last one did: for the error of a request that
     /// got no reply.
     var handshakeProblem: String? {
         guard let event = state.withLock({ $0.handshakeFailure }) else { return nil }
-        if event.kind.contains(.handshakeFailedAuth) {
-            return
-                "the coordinator refused this connection's key (ZAP status \(event.value)): the key is not in its allow-list, or its role may not use this endpoint"
-        }
-        if event.kind.contains(.handshakeFailedProtocol) {
-            return
-                "the security handshake failed (ZMTP error 0x\(String(event.value, radix: 16))): either the coordinator uses CURVE keys and this peer has none (pass --key-file and --coordinator-key, or FLOWPOOL_KEY_FILE and FLOWPOOL_COORDINATOR_KEY), or this peer has keys and the coordinator has none"
-        }
-        return
-            "the security handshake with the coordinator failed: either only one side uses CURVE keys (pass --key-file and --coordinator-key when the coordinator has keys, none when it has not), or --coordinator-key is not the coordinator's public key"
+        return HandshakeProblem.describe(event)
     }
 
+    /// The connection broke or came back (on the loop thread). When it comes back — a coordinator restarted on
+    /// its journal, or a network that healed — the `hello` is repeated and every run still waited for is
+    /// submitted again under its run id: the coordinator answers with that run (`existing`) and pushes its
+    /// result here, at once when it has one.
     private func connectionEvent(_ event: MonitorEvent) {
         if !event.kind.isDisjoint(with: .handshakeFailed) {
             // The first failure that says why is logged (one without detail may come first).

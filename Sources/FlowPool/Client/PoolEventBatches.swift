@@ -22,12 +22,12 @@ extension PoolClient {
         guard PoolEvents.selectsWholeNamespaces(prefix) else {
             throw PoolError(.invalidArgument, "event batches select whole namespaces: \(pattern) names a run")
         }
-        let (handle, inbox, early, _) = try await openSubscription(
+        let (connection, inbox, early, _) = try await openSubscription(
             prefix: EventBatch.subscriberTopicPrefix + prefix,
             pattern: parsed,
             bufferSize: bufferSize
         )
-        return PoolEventBatches(inbox: inbox, handle: handle, loop: loop, early: early)
+        return PoolEventBatches(inbox: inbox, connection: connection, early: early)
     }
 }
 
@@ -38,15 +38,14 @@ public struct PoolEventBatches: AsyncSequence, Sendable {
     public typealias Failure = Never
 
     let inbox: InboundMessages
-    let handle: SocketLoop.SocketHandle
-    let loop: SocketLoop
+    let connection: SubscriptionConnection
     let early: [[[UInt8]]]
 
     /// Batches the local buffer dropped (it was full).
     public var droppedCount: Int { inbox.droppedCount }
 
     /// Ends the subscription; the iterator returns nil after what is buffered.
-    public func close() { loop.remove(handle) }
+    public func close() { connection.close() }
 
     public func makeAsyncIterator() -> AsyncIterator { AsyncIterator(self) }
 

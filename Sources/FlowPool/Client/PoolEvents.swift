@@ -35,7 +35,7 @@ extension PoolClient {
         let parsed = try SubscriptionPattern(pattern)
         let prefix = Array(parsed.topicPrefix.utf8)
         let useBatches = batched && PoolEvents.selectsWholeNamespaces(prefix)
-        let (handle, inbox, early, syncTopic) = try await openSubscription(
+        let (connection, inbox, early, syncTopic) = try await openSubscription(
             prefix: useBatches ? EventBatch.subscriberTopicPrefix + prefix : prefix,
             pattern: parsed,
             bufferSize: bufferSize
@@ -44,6 +44,7 @@ extension PoolClient {
         // the iterator look for runs whose last events were dropped (``EventSequencer/tailChecks()``).
         let tickTopic = syncTopic + Array("-tick".utf8)
         if repairGaps {
+            let handle = connection.handle
             try await loop.perform { io in try io.socket(handle)?.set(.subscribe(tickTopic)) }
         }
         var sequencer = EventSequencer(repairPrefix: repairGaps)
@@ -54,7 +55,7 @@ extension PoolClient {
         }
         let events = PoolEvents(
             inbox: inbox,
-            handle: handle,
+            connection: connection,
             loop: loop,
             control: control,
             repairTimeout: requestTimeout,
@@ -83,7 +84,7 @@ extension PoolClient {
         pattern: SubscriptionPattern,
         bufferSize: Int
     ) async throws -> (
-        handle: SocketLoop.SocketHandle, inbox: InboundMessages, early: [[[UInt8]]], syncTopic: [UInt8]
+        connection: SubscriptionConnection, inbox: InboundMessages, early: [[[UInt8]]], syncTopic: [UInt8]
     ) {
         var generator = SystemRandomNumberGenerator()
         let token: UInt64 = generator.next()
@@ -92,18 +93,39 @@ extension PoolClient {
         try keys?.secure(socket)
         try socket.set(.receiveHighWaterMark(Int32(clamping: bufferSize)))
         try socket.set(.reconnectInterval(100))
-        try socket.connect(endpoint(port: welcome.eventsOutPort))
-        // Pattern first, then the handshake topic: the coordinator sees them in this order.
+        let eventsOut = endpoint(port: welcome.eventsOutPort)
+        try socket.connect(eventsOut)
+        // Pattern first, then the handshake topic: the coordinator sees them in this order (subscriptions made
+        // before the connection would be sent in the order of their bytes).
         try socket.set(.subscribe(prefix))
         try socket.set(.subscribe(syncTopic))
-        let (handle, inbox) = try loop.addStream(
+        let (connection, inbox) = try SubscriptionConnection.open(
             socket,
+            endpoint: eventsOut,
+            loop: loop,
             policy: .dropNewest(capacity: bufferSize),
             maxFrames: 2,
-            outboundCapacity: 16
+            outboundCapacity: 16,
+            logger: logger
         )
         // Wait for the echo of the handshake topic; keep live events that arrive meanwhile.
-        let early = try await withTimeout(requestTimeout, what: "subscription handshake") {
+        let early: [[[UInt8]]]
+        do {
+            early = try await waitForEcho(of: syncTopic, on: inbox, pattern: pattern)
+        } catch {
+            connection.close()
+            throw error
+        }
+        return (connection, inbox, early, syncTopic)
+    }
+
+    /// The messages that arrive before the echo of `syncTopic`, once it has arrived.
+    private func waitForEcho(
+        of syncTopic: [UInt8],
+        on inbox: InboundMessages,
+        pattern: SubscriptionPattern
+    ) async throws -> [[[UInt8]]] {
+        try await withTimeout(requestTimeout, what: "subscription handshake") {
             var iterator = inbox.makeAsyncIterator()
             var early: [[[UInt8]]] = []
             while let frames = await iterator.next() {
@@ -128,7 +150,6 @@ extension PoolClient {
             }
             throw PoolError(.closed, "the subscription closed during the handshake")
         }
-        return (handle, inbox, early, syncTopic)
     }
 }
 
@@ -141,7 +162,7 @@ public struct PoolEvents: AsyncSequence, Sendable {
     public typealias Failure = Never
 
     let inbox: InboundMessages
-    let handle: SocketLoop.SocketHandle
+    let connection: SubscriptionConnection
     let loop: SocketLoop
     let control: ControlConnection
     let repairTimeout: Duration
@@ -194,7 +215,7 @@ public struct PoolEvents: AsyncSequence, Sendable {
 
     init(
         inbox: InboundMessages,
-        handle: SocketLoop.SocketHandle,
+        connection: SubscriptionConnection,
         loop: SocketLoop,
         control: ControlConnection,
         repairTimeout: Duration,
@@ -208,7 +229,7 @@ public struct PoolEvents: AsyncSequence, Sendable {
         pattern: String
     ) {
         self.inbox = inbox
-        self.handle = handle
+        self.connection = connection
         self.loop = loop
         self.control = control
         self.repairTimeout = repairTimeout
@@ -222,7 +243,7 @@ public struct PoolEvents: AsyncSequence, Sendable {
         let stats = self.stats
         ticker.start(
             loop: loop,
-            handle: handle,
+            handle: connection.handle,
             topic: tickTopic,
             interval: .milliseconds(500),
             reportEvery: 4
@@ -266,7 +287,7 @@ public struct PoolEvents: AsyncSequence, Sendable {
     /// Ends the subscription; the iterator returns nil after what is buffered.
     public func close() {
         ticker.stop()
-        loop.remove(handle)
+        connection.close()
     }
 
     public func makeAsyncIterator() -> AsyncIterator { AsyncIterator(self) }
