@@ -63,6 +63,22 @@ final class NamespaceModel: Sendable {
             self.updated = updated
         }
 
+        /// Forgets what its events said, to be built again from its stored events.
+        func startOver() {
+            state = "running"
+            attempt = 0
+            lastSeq = 0
+            node = ""
+            lastType = ""
+            lastContent = .null
+            events = 0
+            text = ""
+            textCut = false
+            answer = nil
+            error = .null
+            sampled = false
+        }
+
         var json: JSONValue {
             .object([
                 "run": .string(id), "state": .string(state), "attempt": .int(attempt), "started": .double(started),
@@ -146,10 +162,7 @@ final class NamespaceModel: Sendable {
     /// that none is taken twice.
     func applyHistory(_ events: [WireEvent]) {
         state.withLock { s in
-            for event in events {
-                Self.apply(event, to: &s)
-                s.runs[event.event.runId]?.fromHistory = true
-            }
+            for id in Self.applyStored(events, to: &s) { s.runs[id]?.fromHistory = true }
         }
     }
 
@@ -157,11 +170,7 @@ final class NamespaceModel: Sendable {
     /// exactly; every other run leaves the model (pages are told), so that no row stays "running" for want of news.
     func applyPoll(_ events: [WireEvent]) {
         state.withLock { s in
-            var polled = Set<String>()
-            for event in events {
-                polled.insert(event.event.runId)
-                _ = Self.apply(event, to: &s)
-            }
+            let polled = Self.applyStored(events, to: &s)
             let gone = s.runs.keys.filter { !polled.contains($0) }
             guard !gone.isEmpty else { return }
             s.version += 1
@@ -307,9 +316,26 @@ final class NamespaceModel: Sendable {
         s.feedTotal += 1
     }
 
-    /// Takes a decoded event; returns its run.
+    /// Takes the stored events of runs (history, a poll), which show each run exactly; returns the runs. A run some
+    /// of whose events were counted undecoded (``Run/sampled``) starts over from them, quietly: its events are not
+    /// counted or fed to pages again.
+    private static func applyStored(_ events: [WireEvent], to s: inout State) -> Set<String> {
+        var runs = Set<String>()
+        var rebuilt = Set<String>()
+        for event in events {
+            let id = event.event.runId
+            if runs.insert(id).inserted, let run = s.runs[id], run.sampled {
+                run.startOver()
+                rebuilt.insert(id)
+            }
+            apply(event, to: &s, quietly: rebuilt.contains(id))
+        }
+        return runs
+    }
+
+    /// Takes a decoded event (`quietly`: without counting it or adding it to the feed); returns its run.
     @discardableResult
-    private static func apply(_ wire: WireEvent, to s: inout State) -> Run {
+    private static func apply(_ wire: WireEvent, to s: inout State, quietly: Bool = false) -> Run {
         let event = wire.event
         let run = s.runs[event.runId] ?? newRun(event.runId, at: event.timestamp, &s)
         if wire.attempt < run.attempt || (wire.attempt == run.attempt && event.seq <= run.lastSeq) { return run }
@@ -351,8 +377,9 @@ final class NamespaceModel: Sendable {
         }
         s.version += 1
         run.version = s.version
-        s.eventsApplied += 1
         s.decoded += 1
+        if quietly { return run }
+        s.eventsApplied += 1
         let item = FeedItem(
             run: event.runId,
             attempt: wire.attempt,

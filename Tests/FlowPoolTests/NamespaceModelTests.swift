@@ -116,4 +116,42 @@ struct NamespaceModelTests {
         }
         #expect(model.update(after: cursor)?.event == "snapshot")
     }
+
+    @Test("a run whose events were only counted is built again from its stored events: counted once, fed once")
+    func countedRunsStartOverFromStoredEvents() {
+        let model = NamespaceModel(namespace: "ns")
+        // More runs than one window's decoding budget: the later ones are only counted from their topics.
+        let runs = NamespaceModel.decodesPerWindow
+        var events: [WireEvent] = []
+        for r in 0..<runs {
+            for seq in 1...12 { events.append(Self.event("r\(r)", UInt64(seq), text: "x")) }
+            events.append(Self.event("r\(r)", 13, .final, text: "answer \(r)"))
+        }
+        var start = 0
+        while start < events.count {
+            model.apply(Self.packed(Array(events[start..<min(start + 128, events.count)])))
+            start += 128
+        }
+        let (before, cursor) = model.snapshot()
+        let sampled = (before["runs"]?.arrayValue ?? []).filter { $0["sampled"] == true }
+            .compactMap { $0["run"]?.stringValue }
+        #expect(!sampled.isEmpty, "some runs only counted")
+        let taken = model.eventsTaken
+        // Their stored events, as a poll (or the history) brings them: shown exactly, once.
+        let stored = events.filter { sampled.contains($0.event.runId) }
+        for apply in [model.applyPoll, model.applyHistory] {
+            apply(stored)
+            let (after, _) = model.snapshot()
+            for id in sampled {
+                let run = Self.run(after, id)
+                #expect(run?["events"] == 13, "\(run?.wireText ?? id)")
+                #expect(run?["sampled"] == false)
+                #expect(run?["text"]?.stringValue == String(repeating: "x", count: 12))
+                #expect(run?["answer"]?.stringValue == "answer \(id.dropFirst())")
+            }
+        }
+        #expect(model.eventsTaken == taken, "stored events of runs already counted are not counted again")
+        let fed = model.update(after: cursor)?.message["feed"]?.arrayValue ?? []
+        #expect(fed.isEmpty, "nor fed to pages again")
+    }
 }
