@@ -66,6 +66,7 @@ struct BindSafetyTests {
         }
         let directory = NSTemporaryDirectory() + "flowpool-bind-\(UUID().uuidString.prefix(8))"
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: directory) }
         let (coordinator, endpoints) = try start([], directory: directory)
         defer { coordinator.signal(SIGKILL) }
         let ports = try await ports(endpoints, coordinator)
@@ -80,6 +81,7 @@ struct BindSafetyTests {
     func otherAddressNeedsInsecure() async throws {
         let directory = NSTemporaryDirectory() + "flowpool-bind-\(UUID().uuidString.prefix(8))"
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: directory) }
         let (refused, _) = try start(["--bind-host", "0.0.0.0"], directory: directory)
         defer { refused.signal(SIGKILL) }
         let status = await refused.waitForExit(seconds: 20)

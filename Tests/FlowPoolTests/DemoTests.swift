@@ -151,13 +151,17 @@ private enum DemoQuestionsUnderTest {
 /// A `flowpool` command run as a process, its output parsed.
 private final class DemoProcess: Sendable {
     let process: PoolProcess
+    /// Where its output is written; removed with it.
+    let directory: String
 
     init(arguments: [String]) throws {
         #expect(FileManager.default.isExecutableFile(atPath: PoolHarness.executable))
-        let directory = NSTemporaryDirectory() + "flowpool-demo-test-\(UUID().uuidString.prefix(8))"
+        directory = NSTemporaryDirectory() + "flowpool-demo-test-\(UUID().uuidString.prefix(8))"
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         process = try PoolProcess(name: "demo", arguments: arguments, directory: directory)
     }
+
+    deinit { try? FileManager.default.removeItem(atPath: directory) }
 
     var stdout: String { (try? String(contentsOfFile: process.stdoutPath, encoding: .utf8)) ?? "" }
     private var lines: [String] { stdout.split(separator: "\n").map(String.init) }

@@ -22,6 +22,9 @@ struct JournalRestartTests {
             ports = try FreePorts.take(4)
         }
 
+        /// Removes the node's directory (logs, journal).
+        func remove() { try? FileManager.default.removeItem(atPath: directory) }
+
         func startCoordinator(_ name: String) throws -> PoolProcess {
             try PoolProcess(
                 name: name,
@@ -74,6 +77,7 @@ struct JournalRestartTests {
     @Test("kill -9 of the coordinator mid-load, then a restart: no accepted run lost, none ended twice")
     func killAndRestart() async throws {
         let node = try Node()
+        defer { node.remove() }
         var processes: [PoolProcess] = []
         defer { for p in processes { p.signal(SIGKILL) } }
         processes = try await node.startPool(workers: 2)
@@ -160,6 +164,7 @@ struct JournalRestartTests {
     @Test("submit --count rides through a coordinator kill -9 and restart and finishes by itself")
     func submitCountRidesThroughARestart() async throws {
         let node = try Node()
+        defer { node.remove() }
         var processes: [PoolProcess] = []
         defer { for p in processes { p.signal(SIGKILL) } }
         processes = try await node.startPool(workers: 2)
@@ -200,6 +205,7 @@ struct JournalRestartTests {
     @Test("a torn journal tail is cut off and reported; the records before it are recovered")
     func tornTail() async throws {
         let node = try Node()
+        defer { node.remove() }
         var processes: [PoolProcess] = []
         defer { for p in processes { p.signal(SIGKILL) } }
         processes = try await node.startPool(workers: 0)

@@ -40,7 +40,7 @@ struct ParentDeathTests {
         childCount: Int,
         seconds: Double = 30,
         ready: @escaping @Sendable (String) -> Bool
-    ) async throws -> (children: [Int32], survivors: [Int32]) {
+    ) async throws -> (parent: Int32, children: [Int32], survivors: [Int32]) {
         try #require(FileManager.default.isExecutableFile(atPath: executable), "\(executable) is not built")
         let outcome = try await Subprocess.run(
             .path(FilePath(executable)),
@@ -48,7 +48,7 @@ struct ParentDeathTests {
             input: .none,
             output: .sequence,
             error: .sequence
-        ) { execution -> Result<[Int32], HarnessError> in
+        ) { execution -> Result<(Int32, [Int32]), HarnessError> in
             let parent = execution.processIdentifier.value
             // Both pipes drained at once; a line from either can say "ready".
             let (lines, sink) = AsyncStream<String>.makeStream()
@@ -84,13 +84,13 @@ struct ParentDeathTests {
                 }
                 while ContinuousClock.now < deadline {
                     let children = Self.children(of: parent)
-                    if children.count >= childCount { return .success(children) }
+                    if children.count >= childCount { return .success((parent, children)) }
                     try? await Task.sleep(for: .milliseconds(20))
                 }
                 return .failure(HarnessError("\(childCount) children did not appear"))
             }
         }
-        let children = try outcome.closureResult.get()
+        let (parent, children) = try outcome.closureResult.get()
         #expect(outcome.terminationStatus == TerminationStatus.signaled(SIGKILL))
         let deadline = ContinuousClock.now + .milliseconds(Int(seconds * 1000))
         var running = children.filter(isRunning)
@@ -100,11 +100,11 @@ struct ParentDeathTests {
         }
         // Whatever the outcome, leave nothing behind.
         for pid in running { kill(pid, SIGKILL) }
-        return (children, running)
+        return (parent, children, running)
     }
 
     @Test func demoChildrenStopWhenTheDemoIsKilled() async throws {
-        let (children, survivors) = try await Self.survivors(
+        let (demo, children, survivors) = try await Self.survivors(
             of: PoolHarness.executable,
             [
                 "demo", "--no-color", "--questions", "1", "--token-delay-ms", "100", "--log-level", "warning",
@@ -116,11 +116,13 @@ struct ParentDeathTests {
         )
         #expect(children.count == 4, "coordinator, 2 workers and the web view")
         #expect(survivors.isEmpty, "still running 30 s after the demo was killed: \(survivors)")
+        // The demo's data directory, which it had no chance to remove.
+        try? FileManager.default.removeItem(atPath: NSTemporaryDirectory() + "flowpool-demo-\(demo)")
     }
 
     @Test func localPoolStopsWhenTheLoadHarnessIsKilled() async throws {
         let bench = BenchHarnessTests.buildDirectory.appendingPathComponent("flowpool-bench").path
-        let (children, survivors) = try await Self.survivors(
+        let (_, children, survivors) = try await Self.survivors(
             of: bench,
             [
                 "load", "--workers", "2", "--duration", "60", "--warmup", "0", "--baseline-messages", "0",

@@ -78,6 +78,7 @@ struct SupportAgentExampleTests {
     static func buildExample() async throws -> String {
         let directory = NSTemporaryDirectory() + "support-example-\(UUID().uuidString.prefix(8))"
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: directory) }
         let clock = ContinuousClock()
         let start = clock.now
         let build = try PoolProcess(

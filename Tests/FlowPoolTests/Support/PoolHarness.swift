@@ -203,6 +203,8 @@ final class PoolHarness: Sendable {
             throw error
         }
         await Self.teardown(harness, coordinator)
+        // Kept when the body threw (its logs were printed), removed otherwise.
+        try? FileManager.default.removeItem(atPath: directory)
     }
 
     private static func teardown(_ harness: PoolHarness?, _ coordinator: PoolProcess) async {
