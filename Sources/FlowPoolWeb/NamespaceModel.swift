@@ -56,6 +56,10 @@ final class NamespaceModel: Sendable {
         var fromHistory = false
         /// The model's version when this run last changed.
         var version: UInt64 = 0
+        /// Ended with fewer events than its terminal event's `seq`: some were dropped on the way.
+        var missing = false
+        /// When the follower last asked the pool about it (``NamespaceModel/runsToCheck(now:limit:)``).
+        var checked: Double = 0
 
         init(id: String, started: Double, updated: Double) {
             self.id = id
@@ -77,6 +81,7 @@ final class NamespaceModel: Sendable {
             answer = nil
             error = .null
             sampled = false
+            missing = false
         }
 
         var json: JSONValue {
@@ -187,6 +192,35 @@ final class NamespaceModel: Sendable {
                 s.removalsForgottenThrough = s.removals[drop - 1].version
                 s.removals.removeFirst(drop)
             }
+        }
+    }
+
+    /// Runs whose events may have been dropped on the way (live batches are not repaired), not asked about in the
+    /// last ``quietSeconds``: those that ended with fewer events than their terminal event's `seq` (`ended`), and
+    /// those shown running that have had no event for ``quietSeconds`` (their end may be what was dropped). At most
+    /// `limit`, ended ones first, then the longest quiet; each is marked asked about.
+    func runsToCheck(now: Double, limit: Int) -> [(id: String, ended: Bool)] {
+        state.withLock { s in
+            let due = s.runs.values.filter { run in
+                now - run.checked >= Self.quietSeconds
+                    && (run.missing || (run.state == "running" && now - run.updated >= Self.quietSeconds))
+            }
+            let chosen = due.sorted { ($0.missing ? 0 : 1, $0.updated) < ($1.missing ? 0 : 1, $1.updated) }
+                .prefix(limit)
+            for run in chosen { run.checked = now }
+            return chosen.map { ($0.id, $0.missing) }
+        }
+    }
+
+    /// How long a running run may go without an event before the follower asks the pool whether it has ended.
+    static let quietSeconds = 2.0
+
+    /// Builds a run again from its stored events (all of them, from `replay`), quietly: the events it missed are
+    /// not fed to pages or counted as taken. It is as whole as the pool can make it: not checked again for missing
+    /// events (the pool may have dropped its oldest ones from its replay buffer).
+    func rebuild(_ events: [WireEvent]) {
+        state.withLock { s in
+            for id in Self.applyStored(events, to: &s, rebuild: { _ in true }) { s.runs[id]?.missing = false }
         }
     }
 
@@ -319,12 +353,16 @@ final class NamespaceModel: Sendable {
     /// Takes the stored events of runs (history, a poll), which show each run exactly; returns the runs. A run some
     /// of whose events were counted undecoded (``Run/sampled``) starts over from them, quietly: its events are not
     /// counted or fed to pages again.
-    private static func applyStored(_ events: [WireEvent], to s: inout State) -> Set<String> {
+    private static func applyStored(
+        _ events: [WireEvent],
+        to s: inout State,
+        rebuild: (Run) -> Bool = { $0.sampled }
+    ) -> Set<String> {
         var runs = Set<String>()
         var rebuilt = Set<String>()
         for event in events {
             let id = event.event.runId
-            if runs.insert(id).inserted, let run = s.runs[id], run.sampled {
+            if runs.insert(id).inserted, let run = s.runs[id], rebuild(run) {
                 run.startOver()
                 rebuilt.insert(id)
             }
@@ -375,6 +413,9 @@ final class NamespaceModel: Sendable {
             run.error = EventText.error(event.content)
         default: break
         }
+        // Each attempt's events count 1, 2, 3, …: a terminal event whose seq is above the events taken says some were
+        // not (earlier attempts' events only add to the count).
+        run.missing = event.type.isTerminal && run.events < Int(event.seq)
         s.version += 1
         run.version = s.version
         s.decoded += 1

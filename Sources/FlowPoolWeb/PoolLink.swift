@@ -25,6 +25,9 @@ final class PoolLink: Sendable {
     static let pollRuns = 100
     static let pollIntervalMilliseconds = 500
     static let pollInterval = Duration.milliseconds(pollIntervalMilliseconds)
+    /// How often a followed namespace's runs that may have missed events are checked, and how many at most each time.
+    static let quietCheckInterval = Duration.seconds(1)
+    static let quietChecksPerInterval = 50
     let overview = OverviewModel()
 
     private let client = Mutex<ClientState>(.none)
@@ -197,8 +200,29 @@ final class PoolLink: Sendable {
                             last = now
                         }
                     }
+                    // Live batches are not repaired: a run some of whose events the coordinator's high-water mark
+                    // dropped would show fewer events, or stay "running" when its end was dropped. Such runs are
+                    // built again from their stored events once they have ended (a quiet running run is asked
+                    // whether it has, with `get_result`).
+                    let repair = Task {
+                        while !Task.isCancelled {
+                            try? await Task.sleep(for: Self.quietCheckInterval)
+                            for (runId, ended) in model.runsToCheck(
+                                now: WallClock.now,
+                                limit: Self.quietChecksPerInterval
+                            ) {
+                                if !ended, (try? await pool.result(namespace: namespace, runId: runId)) == nil {
+                                    continue
+                                }
+                                if let events = try? await pool.replay(pattern: namespace + "/" + runId) {
+                                    model.rebuild(events)
+                                }
+                            }
+                        }
+                    }
                     for await packed in batches { model.apply(packed) }
                     monitor.cancel()
+                    repair.cancel()
                     guard busy.withLock({ $0 }) else { continue }
                     logger.info("namespace \(namespace) publishes more than \(limit) events/s: sampling it")
                     model.setSampling(

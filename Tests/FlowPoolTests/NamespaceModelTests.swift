@@ -13,7 +13,8 @@ struct NamespaceModelTests {
         _ seq: UInt64,
         _ type: EventType = .chunk,
         attempt: Int = 1,
-        text: String? = nil
+        text: String? = nil,
+        at timestamp: Double? = nil
     ) -> WireEvent {
         let content: JSONValue =
             switch type {
@@ -28,7 +29,7 @@ struct NamespaceModelTests {
                 seq: seq,
                 type: type,
                 node: "answer",
-                timestamp: 1_000 + Double(seq),
+                timestamp: timestamp ?? 1_000 + Double(seq),
                 content: content
             ),
             attempt: attempt
@@ -153,5 +154,28 @@ struct NamespaceModelTests {
         #expect(model.eventsTaken == taken, "stored events of runs already counted are not counted again")
         let fed = model.update(after: cursor)?.message["feed"]?.arrayValue ?? []
         #expect(fed.isEmpty, "nor fed to pages again")
+    }
+
+    @Test("runs that may have missed events are checked: an end with fewer events than its seq first, then quiet runs")
+    func runsToCheck() {
+        let model = NamespaceModel(namespace: "ns")
+        // "gap" ends at seq 5 with 3 events taken; "quiet" has had no event for a while; "busy" has, just now.
+        model.apply(Self.event("quiet", 1))
+        for seq: UInt64 in [1, 2, 5] { model.apply(Self.event("gap", seq, seq == 5 ? .final : .chunk)) }
+        model.apply(Self.event("whole", 1))
+        model.apply(Self.event("whole", 2, .final))
+        let now = 1_000 + 5 + NamespaceModel.quietSeconds
+        model.apply(Self.event("busy", 1, at: now - 0.5))
+        let checked = model.runsToCheck(now: now, limit: 10)
+        #expect(checked.map(\.id) == ["gap", "quiet"])
+        #expect(checked.map(\.ended) == [true, false])
+        #expect(model.runsToCheck(now: now + 1, limit: 10).isEmpty, "each is checked once per quiet interval")
+        // Its stored events build "gap" again, whole: it is not checked again (the running runs are, quiet by then).
+        model.rebuild((1...4).map { Self.event("gap", UInt64($0)) } + [Self.event("gap", 5, .final)])
+        let (snapshot, _) = model.snapshot()
+        #expect(Self.run(snapshot, "gap")?["events"] == 5)
+        #expect(Self.run(snapshot, "gap")?["text"] == "t1 t2 t3 t4 ")
+        let later = model.runsToCheck(now: now + 2 * NamespaceModel.quietSeconds, limit: 10)
+        #expect(later.map(\.id) == ["quiet", "busy"])
     }
 }

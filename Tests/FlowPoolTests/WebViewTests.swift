@@ -169,6 +169,50 @@ struct WebViewStreamTests {
     }
 
     @Test(
+        "runs whose events the view missed (the coordinator's high-water mark dropped them) are built again from their stored events"
+    )
+    func missedEventsAreRepaired() async throws {
+        // One batch queued per subscriber: a view that does not read loses what comes meanwhile.
+        try await PoolHarness.with(workers: 2, coordinatorArguments: ["--subscriber-hwm", "1"]) { pool in
+            // Followed live whatever the rate: the repair, not a poll, has to mend what is missed.
+            try await WebProcess.with(pool, arguments: ["--live-events-per-second", "10000000"]) { base, web in
+                let page = EventStreamReader(base + "/api/ns/gappy/stream")
+                defer { page.close() }
+                try await page.until(seconds: 20, "the snapshot") { $0.first?.event == "snapshot" }
+                // Runs that stream for about three seconds, all at once.
+                let runs = 100
+                let tokens = 300
+                try await PoolClient.withConnection(to: pool.control, timeout: .seconds(30)) { client in
+                    let input: JSONValue = ["question": "q", "token_delay_ms": 10, "tokens": .int(tokens)]
+                    let batch = (0..<runs).map { _ in (flow: "agent4_llm", namespace: "gappy", input: input) }
+                    for result in try await client.submitBatch(batch) { _ = try result.get() }
+                }
+                try await page.until(seconds: 30, "every run shown running") { Self.runs($0).count == runs }
+                // The view stops reading while every run ends: what comes meanwhile beyond one batch (and what the
+                // connection holds) is dropped on the way to it.
+                web.signal(SIGSTOP)
+                var resumed = false
+                defer { if !resumed { web.signal(SIGCONT) } }
+                try await pool.until(seconds: 60, "every run completed") {
+                    try await pool.counter("jobs_completed") == runs
+                }
+                web.signal(SIGCONT)
+                resumed = true
+                try await page.until(seconds: 30, "every run shown ended, whole") { messages in
+                    let shown = Self.runs(messages)
+                    return shown.count == runs
+                        && shown.values.allSatisfy {
+                            $0["state"]?.stringValue == "completed" && $0["events"]?.intValue == 4 + tokens + 1
+                        }
+                }
+                for run in Self.runs(page.messages).values {
+                    #expect(run["answer"]?.stringValue?.isEmpty == false, "\(run.wireText)")
+                }
+            }
+        }
+    }
+
+    @Test(
         "a namespace busier than the live limit is sampled by polling its newest runs, then followed live again once quiet"
     )
     func busyNamespaceIsPolledThenLiveAgain() async throws {
