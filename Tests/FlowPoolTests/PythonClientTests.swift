@@ -55,6 +55,8 @@ struct PythonClientTests {
                     "FLOWPOOL_TEST_KEY_FILE": "\(directory)/client.key_secret",
                     "FLOWPOOL_TEST_COORDINATOR_KEY": "\(directory)/coordinator.key",
                     "FLOWPOOL_TEST_WORKER_KEY_FILE": "\(directory)/worker.key_secret",
+                    "FLOWPOOL_TEST_ALLOW_FILE": "\(directory)/allow.list",
+                    "FLOWPOOL_TEST_COORDINATOR_PID": "\(pool.coordinator.pid)",
                 ],
                 requireKeys: true
             )

@@ -6,6 +6,7 @@ import socket as _socket
 import time
 
 import zmq
+from zmq.utils.monitor import recv_monitor_message
 
 from . import _wire
 from .errors import PoolError
@@ -17,6 +18,9 @@ TICK_SECONDS = 0.5
 REPORT_EVERY_TICKS = 4
 # Ranges per replay request of a tail check (a request stays far below the coordinator's message limit).
 MAX_RANGES_PER_REPLAY = 1000
+# After a refused handshake the SUB socket is connected again after 1 s, then 2, 4, … up to this many seconds.
+MAX_RECONNECT_SECONDS = 30
+_REFUSALS = zmq.EVENT_HANDSHAKE_FAILED_AUTH | zmq.EVENT_HANDSHAKE_FAILED_PROTOCOL
 
 
 def _order(e):
@@ -177,6 +181,11 @@ class EventStream:
 
     ``stats`` counts what was received, delivered, found missing (``gaps``), ``repaired``, ``lost``, dropped as
     ``duplicates`` or ``stale``, and the tail-check rounds (``tail_rounds``).
+
+    With keys, a handshake the coordinator refuses (a key taken out of its allow-list: the coordinator makes every
+    subscriber connect again on a reload) is given up by libzmq for good; the stream then connects its SUB socket
+    again after 1 s, 2, 4, … up to every 30 s while it is read, so a key put back in the list is followed again.
+    ``stats`` counts the refusals (``refused``) and the returns (``accepted_again``).
     """
 
     def __init__(
@@ -196,7 +205,11 @@ class EventStream:
         self._early = collections.deque()
         self.sequencer = Sequencer(self._fetch)
         self.stats = self.sequencer.stats
+        self.stats.update(refused=0, accepted_again=0)
         self._ticks = 0
+        self._monitor = None
+        self._refusals = 0  # in a row, since the last handshake that succeeded
+        self._reconnect_at = None
 
         from .client import _Control
 
@@ -210,7 +223,9 @@ class EventStream:
                 self._sub.setsockopt(option, value)
             if client.keys is not None:
                 client.keys.secure(self._sub)
-            self._sub.connect(_wire.join_host_port(client.host, client.events_port))
+                self._monitor = self._sub.get_monitor_socket(zmq.EVENT_HANDSHAKE_SUCCEEDED | _REFUSALS)
+            self._endpoint = _wire.join_host_port(client.host, client.events_port)
+            self._sub.connect(self._endpoint)
             # The pattern first, then the handshake topic: the coordinator applies them in this order.
             use_batches = batched and _wire.selects_whole_namespaces(self._prefix)
             self._sub.setsockopt(zmq.SUBSCRIBE, (_wire.BATCH_PREFIX if use_batches else b"") + self._prefix)
@@ -301,6 +316,9 @@ class EventStream:
             return
         self._closed = True
         try:
+            if self._monitor is not None:
+                self._sub.disable_monitor()
+                self._monitor.close(linger=0)
             self._sub.close(linger=0)
             self._control.close()
         except zmq.ZMQError:
@@ -342,11 +360,32 @@ class EventStream:
 
     def _on_tick_due(self, now):
         self._next_tick = now + TICK_SECONDS
+        self._watch_handshakes(now)
         self._sub.setsockopt(zmq.SUBSCRIBE, self._tick)
         self._ticks += 1
         self._control.drain()
         if self._ticks % REPORT_EVERY_TICKS == 0:
             self._report()
+
+    def _watch_handshakes(self, now):
+        """Reads the SUB socket's handshake outcomes; after a refusal connects it again when its wait is over."""
+        while self._monitor is not None and self._monitor.poll(0):
+            event = recv_monitor_message(self._monitor)["event"]
+            if event == zmq.EVENT_HANDSHAKE_SUCCEEDED:
+                if self._refusals:
+                    self.stats["accepted_again"] += 1
+                self._refusals = 0
+            elif event & _REFUSALS and self._reconnect_at is None:
+                self._refusals += 1
+                self.stats["refused"] += 1
+                self._reconnect_at = now + min(2 ** (self._refusals - 1), MAX_RECONNECT_SECONDS)
+        if self._reconnect_at is not None and now >= self._reconnect_at:
+            self._reconnect_at = None
+            try:
+                self._sub.disconnect(self._endpoint)
+            except zmq.ZMQError:
+                pass  # libzmq already forgot the refused connection
+            self._sub.connect(self._endpoint)
 
     def _tail_check(self):
         ranges = self.sequencer.tail_checks()

@@ -7,6 +7,9 @@ and `fail` (every FlowPool worker does), given by environment variables:
     FLOWPOOL_TEST_KEY_FILE          for a pool with keys: a client key (NAME.key_secret) for every namespace (*)
     FLOWPOOL_TEST_COORDINATOR_KEY   for a pool with keys: coordinator.key
     FLOWPOOL_TEST_WORKER_KEY_FILE   optional, for a pool with keys: a worker key (its requests are forbidden)
+    FLOWPOOL_TEST_ALLOW_FILE        optional, for a pool with keys: the coordinator's allow-list (a test rewrites
+                                    and restores it, each time with SIGHUP to FLOWPOOL_TEST_COORDINATOR_PID)
+    FLOWPOOL_TEST_COORDINATOR_PID   with FLOWPOOL_TEST_ALLOW_FILE: the coordinator's process id
     FLOWPOOL_TEST_AGENT4_ANSWER     optional: agent4's answer (Agent4.expectedAnswer)
     FLOWPOOL_TEST_EXPECT_GAPS       1: the coordinator runs with a small --subscriber-hwm (at most 16), so a reader
                                     that does not read must miss events (and repair them)
@@ -18,6 +21,7 @@ Swift's PythonClientTests runs them against real pools, with and without keys. E
 """
 
 import os
+import signal
 import time
 import unittest
 import uuid
@@ -33,6 +37,8 @@ COORDINATOR_KEY = os.environ.get("FLOWPOOL_TEST_COORDINATOR_KEY")
 WORKER_KEY_FILE = os.environ.get("FLOWPOOL_TEST_WORKER_KEY_FILE")
 AGENT4_ANSWER = os.environ.get("FLOWPOOL_TEST_AGENT4_ANSWER") or "".join(f"tok{i} " for i in range(8))
 EXPECT_GAPS = os.environ.get("FLOWPOOL_TEST_EXPECT_GAPS") == "1"
+ALLOW_FILE = os.environ.get("FLOWPOOL_TEST_ALLOW_FILE")
+COORDINATOR_PID = os.environ.get("FLOWPOOL_TEST_COORDINATOR_PID")
 AGENT4_EVENTS = 13
 TERMINAL = ("final", "error", "cancelled")
 NO_POOL = "FLOWPOOL_TEST_COORDINATOR is not set: no pool to test against"
@@ -367,6 +373,43 @@ class KeyTests(unittest.TestCase):
     def test_half_a_key_set_is_refused(self):
         with self.assertRaises(ValueError):
             Client(CONTROL, key_file=KEY_FILE, timeout=2)
+
+    @unittest.skipUnless(
+        ALLOW_FILE and COORDINATOR_PID, "FLOWPOOL_TEST_ALLOW_FILE or FLOWPOOL_TEST_COORDINATOR_PID is not set"
+    )
+    def test_a_subscription_refused_then_allowed_again_follows_again(self):
+        public, _ = zmq.auth.load_certificate(KEY_FILE)
+        with open(ALLOW_FILE) as f:
+            listed = f.read()
+        without = "".join(line for line in listed.splitlines(keepends=True) if public.decode() not in line)
+        self.assertNotEqual(without, listed, "the client key is in the allow-list")
+
+        def reload(text):
+            with open(ALLOW_FILE + ".new", "w") as f:
+                f.write(text)
+            os.replace(ALLOW_FILE + ".new", ALLOW_FILE)
+            os.kill(int(COORDINATOR_PID), signal.SIGHUP)
+
+        def until(stream, what, condition, seconds=30):
+            deadline = time.monotonic() + seconds
+            while not condition():
+                self.assertLess(time.monotonic(), deadline, f"no {what} within {seconds} s: {stream.stats}")
+                stream.next(0.1)
+
+        with connect() as pool:
+            ns = unique("py-back")
+            with pool.events(ns) as stream:
+                try:
+                    # Out of the list: the coordinator makes the subscription connect again, and refuses it.
+                    reload(without)
+                    until(stream, "refusal", lambda: stream.stats["refused"] >= 1)
+                finally:
+                    reload(listed)
+                # Back in the list: the stream connects again by itself and follows its namespace again.
+                until(stream, "return", lambda: stream.stats["accepted_again"] >= 1)
+                self.assertEqual(pool.run("agent4", ns, {"question": "back"}, timeout=30), AGENT4_ANSWER)
+                by_run = read_until(stream, lambda by_run: terminals(by_run) >= 1)
+            self.assertEqual([e["seq"] for e in next(iter(by_run.values()))], list(range(1, AGENT4_EVENTS + 1)))
 
     @unittest.skipUnless(WORKER_KEY_FILE, "FLOWPOOL_TEST_WORKER_KEY_FILE is not set")
     def test_a_worker_key_is_forbidden_to_submit(self):
