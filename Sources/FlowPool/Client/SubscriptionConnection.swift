@@ -32,6 +32,12 @@ final class SubscriptionConnection: Sendable {
     /// The longest wait between two attempts.
     static let maxRetryDelay: Duration = .seconds(30)
 
+    /// The wait before the attempt that follows the `refusals`-th refusal in a row: 1 s, 2, 4, … up to
+    /// ``maxRetryDelay``.
+    static func retryDelay(after refusals: Int) -> Duration {
+        min(.seconds(1 << min(max(refusals - 1, 0), 5)), maxRetryDelay)
+    }
+
     private init(
         handle: SocketLoop.SocketHandle,
         monitor: SocketLoop.SocketHandle,
@@ -119,15 +125,14 @@ final class SubscriptionConnection: Sendable {
         let (log, delay) = state.withLock { s -> (Bool, Duration) in
             if !s.closed, s.retry == nil {
                 s.refusals += 1
-                let delay = min(.seconds(1 << min(s.refusals - 1, 5)), Self.maxRetryDelay)
+                let delay = Self.retryDelay(after: s.refusals)
                 s.retry = Task { [weak self] in
                     try? await Task.sleep(for: delay)
                     await self?.connectAgain()
                 }
             }
-            let log = !s.logged
-            s.logged = true
-            return (log, min(.seconds(1 << min(max(s.refusals - 1, 0), 5)), Self.maxRetryDelay))
+            defer { s.logged = true }
+            return (!s.logged, Self.retryDelay(after: s.refusals))
         }
         guard log else { return }
         logger.warning(
