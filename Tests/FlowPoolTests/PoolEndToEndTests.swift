@@ -78,11 +78,13 @@ struct PoolEndToEndTests {
                 var submissions: [PoolClient.Submission] = []
                 for i in 0..<8 {
                     submissions.append(
-                        try await client.submit("sleep", namespace: "drain", input: ["ms": 800, "n": .int(i)])
+                        try await client.submit("sleep", namespace: "drain", input: ["ms": 3000, "n": .int(i)])
                     )
                 }
-                try await pool.until(seconds: 10, "4 runs in flight") {
-                    try await pool.status()["in_flight"]?.intValue == 4
+                // The first four, still running (a slow status must not see the next four instead).
+                try await pool.until(seconds: 10, "the first 4 runs in flight") {
+                    let status = try await pool.status()
+                    return status["in_flight"]?.intValue == 4 && status["counters"]?["jobs_completed"]?.intValue == 0
                 }
                 let worker = pool.workers[0]
                 worker.signal(SIGTERM)

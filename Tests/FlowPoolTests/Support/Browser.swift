@@ -28,19 +28,13 @@ final class Browser: Sendable {
 
     /// Starts chromedriver and one headless browser session, runs `body`, and ends both (also when it throws).
     static func with(directory: String, _ body: (Browser) async throws -> Void) async throws {
-        let driver = try PoolProcess(
-            name: "chromedriver",
-            arguments: ["--port=0"],
-            directory: directory,
-            executable: chromedriver
-        )
+        let (driver, port) = try await startDriver(directory: directory)
         var browser: Browser?
         let profile = "\(directory)/chromium-profile"
         // chromedriver does not take its browser down when it is stopped: whatever runs with this test's profile
         // is killed after it, also when the session was never confirmed.
         defer { killProcesses(withArgument: "--user-data-dir=\(profile)") }
         do {
-            let port = try await Self.driverPort(driver)
             let base = "http://127.0.0.1:\(port)"
             let created = try await Self.request(
                 "POST",
@@ -72,6 +66,27 @@ final class Browser: Sendable {
         }
         await browser?.quit()
         await driver.stop(grace: 5)
+    }
+
+    /// Starts chromedriver on a free port and returns it with the port. With `--port=0` chromedriver takes a free
+    /// IPv6 port and then the same port on IPv4, which another process may hold ("IPv4 port not available"): it is
+    /// started again then, a few times.
+    private static func startDriver(directory: String) async throws -> (PoolProcess, Int) {
+        for attempt in 1...5 {
+            let driver = try PoolProcess(
+                name: "chromedriver-\(attempt)",
+                arguments: ["--port=0"],
+                directory: directory,
+                executable: chromedriver
+            )
+            do {
+                return (driver, try await driverPort(driver))
+            } catch {
+                await driver.stop(grace: 5)
+                guard attempt < 5, driver.stdout.contains("port not available") else { throw error }
+            }
+        }
+        throw HarnessError("chromedriver found no free port")
     }
 
     private static func driverPort(_ driver: PoolProcess) async throws -> Int {
