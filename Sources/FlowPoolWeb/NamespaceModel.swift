@@ -217,10 +217,14 @@ final class NamespaceModel: Sendable {
 
     /// Builds a run again from its stored events (all of them, from `replay`), quietly: the events it missed are
     /// not fed to pages or counted as taken. It is as whole as the pool can make it: not checked again for missing
-    /// events (the pool may have dropped its oldest ones from its replay buffer).
+    /// events (the pool may have dropped its oldest ones from its replay buffer). Its live events still on the way
+    /// are checked against what it holds, as after the history.
     func rebuild(_ events: [WireEvent]) {
         state.withLock { s in
-            for id in Self.applyStored(events, to: &s, rebuild: { _ in true }) { s.runs[id]?.missing = false }
+            for id in Self.applyStored(events, to: &s, rebuild: { _ in true }) {
+                s.runs[id]?.missing = false
+                s.runs[id]?.fromHistory = true
+            }
         }
     }
 

@@ -177,5 +177,10 @@ struct NamespaceModelTests {
         #expect(Self.run(snapshot, "gap")?["text"] == "t1 t2 t3 t4 ")
         let later = model.runsToCheck(now: now + 2 * NamespaceModel.quietSeconds, limit: 10)
         #expect(later.map(\.id) == ["quiet", "busy"])
+        // Its live events still on the way, past the decoding budget, are checked against what it holds.
+        let filler = (1...UInt64(NamespaceModel.decodesPerWindow)).map { Self.event("filler", $0) }
+        model.apply(Self.packed(filler + [Self.event("gap", 3), Self.event("gap", 4)]))
+        let (afterLate, _) = model.snapshot()
+        #expect(Self.run(afterLate, "gap")?["events"] == 5, "\(Self.run(afterLate, "gap")?.wireText ?? "")")
     }
 }

@@ -198,12 +198,20 @@ struct WebViewStreamTests {
                 }
                 web.signal(SIGCONT)
                 resumed = true
-                try await page.until(seconds: 30, "every run shown ended, whole") { messages in
-                    let shown = Self.runs(messages)
-                    return shown.count == runs
-                        && shown.values.allSatisfy {
-                            $0["state"]?.stringValue == "completed" && $0["events"]?.intValue == 4 + tokens + 1
-                        }
+                do {
+                    try await page.until(seconds: 30, "every run shown ended, whole") { messages in
+                        let shown = Self.runs(messages)
+                        return shown.count == runs
+                            && shown.values.allSatisfy {
+                                $0["state"]?.stringValue == "completed" && $0["events"]?.intValue == 4 + tokens + 1
+                            }
+                    }
+                } catch {
+                    let shown = Self.runs(page.messages).values
+                    let byState = Dictionary(grouping: shown) { $0["state"]?.stringValue ?? "?" }.mapValues(\.count)
+                    let byCount = Dictionary(grouping: shown) { $0["events"]?.intValue ?? -1 }.mapValues(\.count)
+                    Issue.record("\(shown.count) runs shown; by state \(byState); by event count \(byCount)")
+                    throw error
                 }
                 for run in Self.runs(page.messages).values {
                     #expect(run["answer"]?.stringValue?.isEmpty == false, "\(run.wireText)")
