@@ -38,24 +38,16 @@ struct PythonClientTests {
 
     @Test("the Python client's tests pass against a pool with CURVE keys, with a client key")
     func withKeys() async throws {
-        let directory = NSTemporaryDirectory() + "flowpool-pykeys-\(UUID().uuidString.prefix(8))"
-        defer { try? FileManager.default.removeItem(atPath: directory) }
-        let keys = try LocalKeySet(directory: directory)
-        try await PoolHarness.with(
-            workers: 1,
-            coordinatorArguments: keys.coordinatorArguments,
-            workerArguments: keys.workerArguments,
-            keys: keys.client
-        ) { pool in
+        try await PoolHarness.withKeySet(workers: 1) { pool, keys in
             try await PythonClientSuite.run(
                 name: "python-client-keys",
                 directory: pool.directory,
                 environment: [
                     "FLOWPOOL_TEST_COORDINATOR": pool.control,
-                    "FLOWPOOL_TEST_KEY_FILE": "\(directory)/client.key_secret",
-                    "FLOWPOOL_TEST_COORDINATOR_KEY": "\(directory)/coordinator.key",
-                    "FLOWPOOL_TEST_WORKER_KEY_FILE": "\(directory)/worker.key_secret",
-                    "FLOWPOOL_TEST_ALLOW_FILE": "\(directory)/allow.list",
+                    "FLOWPOOL_TEST_KEY_FILE": "\(keys.directory)/client.key_secret",
+                    "FLOWPOOL_TEST_COORDINATOR_KEY": "\(keys.directory)/coordinator.key",
+                    "FLOWPOOL_TEST_WORKER_KEY_FILE": "\(keys.directory)/worker.key_secret",
+                    "FLOWPOOL_TEST_ALLOW_FILE": "\(keys.directory)/allow.list",
                     "FLOWPOOL_TEST_COORDINATOR_PID": "\(pool.coordinator.pid)",
                 ],
                 requireKeys: true

@@ -352,15 +352,7 @@ struct WebViewStreamTests {
 
     @Test("with CURVE keys the web view follows and acts with its client key; without one it says why it cannot")
     func withKeys() async throws {
-        let directory = NSTemporaryDirectory() + "flowpool-webkeys-\(UUID().uuidString.prefix(8))"
-        defer { try? FileManager.default.removeItem(atPath: directory) }
-        let keys = try LocalKeySet(directory: directory)
-        try await PoolHarness.with(
-            workers: 1,
-            coordinatorArguments: keys.coordinatorArguments,
-            workerArguments: keys.workerArguments,
-            keys: keys.client
-        ) { pool in
+        try await PoolHarness.withKeySet(workers: 1) { pool, keys in
             try await WebProcess.with(pool, arguments: keys.clientArguments) { base, _ in
                 let page = EventStreamReader(base + "/api/ns/secured/stream")
                 defer { page.close() }

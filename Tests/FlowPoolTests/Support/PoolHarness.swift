@@ -207,6 +207,24 @@ final class PoolHarness: Sendable {
         try? FileManager.default.removeItem(atPath: directory)
     }
 
+    /// ``with(workers:coordinatorArguments:coordinatorLauncher:workerArguments:keys:_:)`` with CURVE keys: a
+    /// ``LocalKeySet`` (coordinator, worker and client keys, its allow-list) in a temporary directory, removed
+    /// afterwards; `body` gets the set too.
+    static func withKeySet(
+        workers: Int,
+        _ body: (PoolHarness, LocalKeySet) async throws -> Void
+    ) async throws {
+        let directory = NSTemporaryDirectory() + "flowpool-keys-\(UUID().uuidString.prefix(8))"
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let keys = try LocalKeySet(directory: directory)
+        try await with(
+            workers: workers,
+            coordinatorArguments: keys.coordinatorArguments,
+            workerArguments: keys.workerArguments,
+            keys: keys.client
+        ) { pool in try await body(pool, keys) }
+    }
+
     private static func teardown(_ harness: PoolHarness?, _ coordinator: PoolProcess) async {
         for w in harness?.workers ?? [] { await w.stop(grace: 5) }
         await coordinator.stop(grace: 5)
